@@ -1,0 +1,14 @@
+"""Durable storage of jobs: peewee over SQLite (the default) or PostgreSQL.
+
+``JobStore`` keeps every job's current row and its full transition history;
+``open_database`` turns a path or URL into a checked peewee database;
+``SCHEMA_VERSION`` is the schema this code reads and writes (see
+``persistence._migrations`` for how it changes). Every failure is a
+``StoreError``.
+"""
+
+from persistence._database import open_database
+from persistence._migrations import SCHEMA_VERSION
+from persistence._store import JobStore
+
+__all__ = ["SCHEMA_VERSION", "JobStore", "open_database"]

@@ -1,0 +1,206 @@
+"""Versioned schema migrations: the only way the schema of a job store changes.
+
+``MIGRATIONS`` is an ordered list of steps; step N turns a version N-1 database
+into a version N one. ``migrate`` applies every pending step, in order, in one
+transaction: a database is either fully migrated or untouched. A database whose
+version is newer than ``SCHEMA_VERSION`` is refused (``StoreError``), never
+downgraded: an older engine would not know what the newer columns mean.
+
+A step never drops data, and never uses the current models in ``_models``: those
+follow the latest version, while a step must build the same schema forever. Step
+1 therefore creates its tables from its own frozen copies of the version-1
+models.
+
+To add version 2: append ``Migration(2, "what it does", _v2)`` where ``_v2``
+alters tables with plain DDL (or ``playhouse.migrate``), update the models in
+``_models`` to match, and keep ``test_migrated_schema_matches_models`` green.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import attrs
+import peewee
+
+from persistence._database import (
+    describe_database,
+    describe_error,
+    execute,
+    write_transaction,
+)
+from persistence._models import TABLE_NAMES, SchemaVersionRow
+from providers._errors import StoreError
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "MigrationContext", "migrate"]
+
+
+@attrs.frozen
+class MigrationContext:
+    """What a step works on: the database, and the prefix of its table names."""
+
+    database: peewee.Database
+    prefix: str = ""
+
+    def table(self, name: str) -> str:
+        """The real name of table ``name`` (``"jobs"`` -> ``prefix + "jobs"``)."""
+        return self.prefix + name
+
+
+@attrs.frozen
+class Migration:
+    """One step: ``apply`` turns a version ``version - 1`` schema into version ``version``."""
+
+    version: int
+    description: str
+    apply: Callable[[MigrationContext], None]
+
+
+def _v1_create_tables(ctx: MigrationContext) -> None:
+    # Frozen copies of the version-1 tables; see the module docstring for why.
+    class Jobs(peewee.Model):
+        id = peewee.TextField(primary_key=True)
+        provider = peewee.TextField(index=True)
+        status = peewee.TextField(index=True)
+        priority = peewee.BigIntegerField(index=True, default=0)
+        progress = peewee.FloatField(default=0.0)
+        payload = peewee.TextField()
+        files = peewee.TextField()
+        metadata = peewee.TextField()
+        error_code = peewee.TextField(null=True)
+        error_message = peewee.TextField(null=True)
+        attempt = peewee.IntegerField(default=1)
+        remote_id = peewee.TextField(null=True, index=True)
+        submitted = peewee.BooleanField(default=False)
+        created_at = peewee.BigIntegerField(index=True)
+        updated_at = peewee.BigIntegerField(index=True)
+
+        class Meta:
+            database = ctx.database
+            table_name = ctx.table("jobs")
+            # Index names from the table name ("other_jobs_status"), not the
+            # class name: prefixed stores in one database need distinct ones.
+            legacy_table_names = False
+
+    class JobTransitions(peewee.Model):
+        id = peewee.BigAutoField()
+        job_id = peewee.TextField(index=True)
+        attempt = peewee.IntegerField()
+        from_status = peewee.TextField(null=True)
+        to_status = peewee.TextField()
+        at = peewee.BigIntegerField()
+
+        class Meta:
+            database = ctx.database
+            table_name = ctx.table("job_transitions")
+            legacy_table_names = False
+
+    ctx.database.create_tables([Jobs, JobTransitions], safe=False)
+
+
+#: Every schema version, oldest first. Append only; never edit a released step.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "create jobs and job_transitions", _v1_create_tables),
+)
+
+#: The schema version this code reads and writes.
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def migrate(
+    database: peewee.Database, prefix: str = "", migrations: Sequence[Migration] = MIGRATIONS
+) -> int:
+    """Bring the schema up to the last of ``migrations``; return the version it is now at.
+
+    Raises ``StoreError`` for a database newer than the last step, and for any
+    database error (the transaction is then rolled back: nothing changes).
+    """
+    latest = _check_steps(migrations)
+    ctx = MigrationContext(database, prefix)
+    where = describe_database(database)
+    try:
+        current = _read_version(ctx)
+        _refuse_newer(current, latest, where)
+        if current == latest:
+            return current
+        with write_transaction(database), _migration_lock(ctx):
+            # Read again under the lock: another process may have migrated
+            # between the first read and now.
+            _ensure_version_table(ctx)
+            current = _read_version(ctx)
+            _refuse_newer(current, latest, where)
+            for step in migrations:
+                if step.version > current:
+                    step.apply(ctx)
+                    _write_version(ctx, step.version)
+    except StoreError:
+        raise
+    except peewee.PeeweeException as exc:
+        raise StoreError(
+            f"cannot migrate job store {where!r} to schema version {latest}: {describe_error(exc)}"
+        ) from exc
+    return latest
+
+
+def _check_steps(migrations: Sequence[Migration]) -> int:
+    versions = [step.version for step in migrations]
+    if not versions or versions != list(range(1, len(versions) + 1)):
+        raise ValueError(f"migration versions must run 1, 2, 3... without gaps, got {versions}")
+    return versions[-1]
+
+
+def _refuse_newer(current: int, latest: int, where: str) -> None:
+    if current > latest:
+        raise StoreError(
+            f"job store {where!r} has schema version {current}, newer than this "
+            f"debrid-engine knows ({latest}); upgrade debrid-engine to use it "
+            "(the store is never downgraded)"
+        )
+
+
+def _version_model(ctx: MigrationContext) -> type[SchemaVersionRow]:
+    meta = type(
+        "Meta",
+        (),
+        {"database": ctx.database, "table_name": ctx.table(TABLE_NAMES[SchemaVersionRow])},
+    )
+    model: type[SchemaVersionRow] = type("SchemaVersion", (SchemaVersionRow,), {"Meta": meta})
+    return model
+
+
+def _read_version(ctx: MigrationContext) -> int:
+    """The stored version; 0 for a database that has never been migrated."""
+    model = _version_model(ctx)
+    if not ctx.database.table_exists(model._meta.table_name):
+        return 0
+    row = model.select(peewee.fn.MAX(model.version)).scalar()
+    return int(row) if row is not None else 0
+
+
+def _ensure_version_table(ctx: MigrationContext) -> None:
+    ctx.database.create_tables([_version_model(ctx)], safe=True)
+
+
+def _write_version(ctx: MigrationContext, version: int) -> None:
+    model = _version_model(ctx)
+    # One row, always: replace whatever is there.
+    model.delete().execute()
+    model.insert(version=version).execute()
+
+
+@contextmanager
+def _migration_lock(ctx: MigrationContext) -> Iterator[None]:
+    """Keep two processes from migrating the same store at once.
+
+    SQLite needs nothing more: ``BEGIN IMMEDIATE`` holds the file's write lock.
+    PostgreSQL gets a transaction-scoped advisory lock, taken before any DDL
+    (two concurrent ``CREATE TABLE IF NOT EXISTS`` can otherwise collide).
+    """
+    if isinstance(ctx.database, peewee.PostgresqlDatabase):
+        execute(
+            ctx.database,
+            "SELECT pg_advisory_xact_lock(hashtext(%s))",
+            (f"debrid-engine:migrate:{ctx.prefix}",),
+        )
+    yield

@@ -1,0 +1,153 @@
+"""Jobs and transitions to table rows and back, through the cattrs converter.
+
+Column values are plain tuples in ``JOB_COLUMNS`` / ``TRANSITION_COLUMNS``
+order, ready for ``executemany``. ``payload`` and ``files`` go through the
+project's converter (torrent bytes become base64 text) and then JSON;
+``metadata`` is stored as JSON as it is. The round trip is exact for every Job
+whose metadata is plain JSON data (str keys; lists rather than tuples): JSON has
+no tuples, so a tuple in metadata comes back as a list.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from providers._convert import converter
+from providers._errors import StoreError, ValidationError
+from providers._job import Job, JobErrorInfo, JobFile, Transition
+from providers._payload import StartJobPayload
+from providers._status import JobStatus
+
+__all__ = [
+    "JOB_COLUMNS",
+    "TRANSITION_COLUMNS",
+    "job_from_row",
+    "job_to_row",
+    "transition_from_row",
+    "transition_to_row",
+]
+
+#: The columns of ``jobs`` that ``job_to_row`` fills, in tuple order.
+JOB_COLUMNS = (
+    "id",
+    "provider",
+    "status",
+    "priority",
+    "progress",
+    "payload",
+    "files",
+    "metadata",
+    "error_code",
+    "error_message",
+    "attempt",
+    "remote_id",
+    "submitted",
+    "created_at",
+    "updated_at",
+)
+
+#: The columns of ``job_transitions`` that ``transition_to_row`` fills (``id`` is the database's).
+TRANSITION_COLUMNS = ("job_id", "attempt", "from_status", "to_status", "at")
+
+_FILES_TYPE = tuple[JobFile, ...]
+
+
+def _dumps(value: Any) -> str:
+    # ASCII escapes keep lone surrogates (which JSON from a provider may carry)
+    # storable: they have no UTF-8 form, and both databases store UTF-8.
+    return json.dumps(value, separators=(",", ":"))
+
+
+def job_to_row(job: Job) -> tuple[Any, ...]:
+    """The ``jobs`` row of ``job``, in ``JOB_COLUMNS`` order.
+
+    Raises ``ValidationError`` (field ``metadata``) when the metadata is not
+    JSON-serialisable: refused before anything is written, rather than stored
+    in a form that would not read back as the same job.
+    """
+    try:
+        metadata = _dumps(job.metadata)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            "metadata",
+            f"job {job.id}: metadata is not JSON-serialisable: {exc}",
+            expected="JSON data (dict, list, str, int, float, bool, None)",
+        ) from exc
+    error = job.error
+    return (
+        job.id,
+        job.provider,
+        job.status.value,
+        job.payload.priority,
+        float(job.progress),
+        _dumps(converter.unstructure(job.payload)),
+        _dumps(converter.unstructure(job.files)),
+        metadata,
+        None if error is None else error.code,
+        None if error is None else error.message,
+        job.attempt,
+        job.remote_id,
+        bool(job.submitted),
+        job.created_at,
+        job.updated_at,
+    )
+
+
+def job_from_row(row: Mapping[str, Any]) -> Job:
+    """The ``Job`` stored in ``row`` (a mapping of column name to value).
+
+    Raises ``StoreError`` for a row that cannot be read back (edited by hand,
+    or written by an incompatible version).
+    """
+    try:
+        code = row["error_code"]
+        return Job(
+            id=row["id"],
+            provider=row["provider"],
+            status=JobStatus(row["status"]),
+            payload=converter.structure(json.loads(row["payload"]), StartJobPayload),
+            progress=float(row["progress"]),
+            files=converter.structure(json.loads(row["files"]), _FILES_TYPE),
+            metadata=json.loads(row["metadata"]),
+            error=None if code is None else JobErrorInfo(code, row["error_message"] or ""),
+            attempt=int(row["attempt"]),
+            remote_id=row["remote_id"],
+            submitted=bool(row["submitted"]),
+            created_at=int(row["created_at"]),
+            updated_at=int(row["updated_at"]),
+        )
+    except Exception as exc:
+        # cattrs raises its own exception groups; any failure here means the
+        # stored row is unreadable, which is a store problem, not the caller's.
+        raise StoreError(f"job {row.get('id')!r}: stored row cannot be read: {exc}") from exc
+
+
+def transition_to_row(transition: Transition) -> tuple[Any, ...]:
+    """The ``job_transitions`` row of ``transition``, in ``TRANSITION_COLUMNS`` order."""
+    before = transition.from_status
+    return (
+        transition.job_id,
+        transition.attempt,
+        None if before is None else before.value,
+        transition.to_status.value,
+        transition.at,
+    )
+
+
+def transition_from_row(row: Mapping[str, Any]) -> Transition:
+    """The ``Transition`` stored in ``row``."""
+    try:
+        before = row["from_status"]
+        return Transition(
+            job_id=row["job_id"],
+            attempt=int(row["attempt"]),
+            from_status=None if before is None else JobStatus(before),
+            to_status=JobStatus(row["to_status"]),
+            at=int(row["at"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(
+            f"job {row.get('job_id')!r}: stored transition cannot be read: {exc}"
+        ) from exc

@@ -1,0 +1,497 @@
+"""``JobStore``: every job and every transition, durable, in SQLite or PostgreSQL.
+
+The engine's supervisor is the store's one writer in normal operation and hands
+it a whole mailbox drain at a time (``save_batch``), but the store does not rely
+on that: any thread may call any method.
+
+Threads: peewee gives each thread its own connection, opened on first use;
+``close()`` closes all of them. On SQLite the store also serialises its own
+writes with a lock, so its threads queue in Python instead of spinning in
+SQLite's busy handler; other processes are still kept out by SQLite's locks
+(WAL lets readers run beside the writer). An in-memory database has one
+connection that every thread shares, so there every call takes the lock.
+
+Errors: any database failure (corrupt file, lock held past the busy timeout,
+server gone) is raised as ``StoreError`` naming the store and what went wrong;
+a failed write leaves nothing of itself behind (one transaction per call).
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from types import TracebackType
+from typing import Any, Self, cast
+
+import peewee
+
+from persistence._database import (
+    DEFAULT_BUSY_TIMEOUT,
+    close_database,
+    cursor,
+    describe_database,
+    describe_error,
+    is_database_error,
+    is_shared_connection,
+    open_database,
+    write_transaction,
+)
+from persistence._migrations import migrate
+from persistence._models import Tables, bind_tables
+from persistence._rows import (
+    JOB_COLUMNS,
+    TRANSITION_COLUMNS,
+    job_from_row,
+    job_to_row,
+    transition_from_row,
+    transition_to_row,
+)
+from providers._errors import JobNotFound, StoreError, ValidationError
+from providers._job import Job, Transition
+from providers._status import TERMINAL, JobStatus
+
+__all__ = ["ORDER_COLUMNS", "JobStore"]
+
+#: Columns ``JobStore.list`` may order by.
+ORDER_COLUMNS = frozenset(
+    {"id", "provider", "status", "priority", "progress", "attempt", "created_at", "updated_at"}
+)
+
+_NON_TERMINAL = tuple(status.value for status in JobStatus if status not in TERMINAL)
+_PREFIX = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*)?$")
+# Ids per IN (...) list: under SQLite's oldest default limit of 999 bound
+# parameters, and PostgreSQL's 65535.
+_IN_CHUNK = 900
+
+
+class JobStore:
+    """The durable record of every job: its current row and its transition history.
+
+    ``database`` is a SQLite path, a ``sqlite:///`` URL or a ``postgresql://``
+    URL (see ``open_database``). Opening applies pending schema migrations.
+    ``busy_timeout`` (seconds) is how long a SQLite write waits for another
+    process's lock; ``table_prefix`` names the tables ``prefix + "jobs"``...,
+    so that several stores can share one PostgreSQL database.
+
+    Usable as a context manager, which closes it.
+    """
+
+    def __init__(
+        self,
+        database: str | os.PathLike[str],
+        *,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        table_prefix: str = "",
+    ) -> None:
+        if not _PREFIX.match(table_prefix):
+            raise ValidationError(
+                "table_prefix",
+                f"{table_prefix!r} is not a valid table-name prefix",
+                value=table_prefix,
+                expected="letters, digits and underscores, not starting with a digit",
+            )
+        self._db = open_database(database, busy_timeout=busy_timeout)
+        self._where = describe_database(self._db)
+        self._closed = False
+        self._write_lock = threading.RLock()
+        self._read_lock: AbstractContextManager[Any] = (
+            self._write_lock if is_shared_connection(self._db) else nullcontext()
+        )
+        try:
+            with self._write_lock:
+                self._schema_version = migrate(self._db, table_prefix)
+        except BaseException:
+            close_database(self._db)
+            raise
+        self._tables: Tables = bind_tables(self._db, table_prefix)
+        self._upsert_sql = self._build_upsert_sql()
+        self._append_sql = self._build_append_sql()
+
+    @classmethod
+    def open(
+        cls,
+        database: str | os.PathLike[str],
+        *,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        table_prefix: str = "",
+    ) -> JobStore:
+        """Same as ``JobStore(...)``."""
+        return cls(database, busy_timeout=busy_timeout, table_prefix=table_prefix)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the database (``SCHEMA_VERSION``, once opened)."""
+        return self._schema_version
+
+    @property
+    def location(self) -> str:
+        """Where the store lives: a path, or a URL with its password hidden."""
+        return self._where
+
+    @property
+    def database(self) -> peewee.Database:
+        """The underlying peewee database (diagnostics and tests; do not write through it)."""
+        return self._db
+
+    @property
+    def tables(self) -> Tables:
+        """The peewee models bound to this store's database."""
+        return self._tables
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` has been called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Close every connection of the store, on every thread. Closing twice is harmless."""
+        with self._write_lock:
+            if self._closed:
+                return
+            self._closed = True
+            close_database(self._db)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"schema v{self.schema_version}"
+        return f"<JobStore {self._where!r} {state}>"
+
+    # -- writing -----------------------------------------------------------
+
+    def save(self, job: Job, transitions: Sequence[Transition] = ()) -> None:
+        """Insert or replace ``job`` and append ``transitions``, in one transaction."""
+        self.save_batch([(job, transitions)])
+
+    def save_batch(self, changes: Sequence[tuple[Job, Sequence[Transition]]]) -> None:
+        """Insert or replace every job and append every transition, in ONE transaction.
+
+        A job given several times is stored as its last version; transitions
+        are appended in the order given. Every transition must belong to a job
+        of the batch (``ValidationError`` otherwise, before anything is written).
+        """
+        jobs: dict[str, tuple[Any, ...]] = {}
+        steps: list[tuple[Any, ...]] = []
+        for job, transitions in changes:
+            jobs[job.id] = job_to_row(job)
+            for transition in transitions:
+                if transition.job_id != job.id:
+                    raise ValidationError(
+                        "transitions",
+                        f"transition of job {transition.job_id!r} given with job {job.id!r}",
+                        value=transition,
+                        expected="transitions of the job they are saved with",
+                    )
+                steps.append(transition_to_row(transition))
+        if not jobs:
+            return
+        # Ordered by id so that concurrent batches lock rows in one order
+        # (PostgreSQL would otherwise be free to deadlock them).
+        rows = [jobs[job_id] for job_id in sorted(jobs)]
+        with self._writing("save jobs"):
+            dbapi = cursor(self._db)
+            dbapi.executemany(self._upsert_sql, rows)
+            if steps:
+                dbapi.executemany(self._append_sql, steps)
+
+    def delete(self, job_ids: Iterable[str]) -> int:
+        """Delete the given jobs and their transitions; return how many jobs were deleted."""
+        ids = _unique(job_ids)
+        if not ids:
+            return 0
+        jobs, steps = self._tables.jobs, self._tables.transitions
+        deleted = 0
+        with self._writing("delete jobs"):
+            for chunk in _chunks(ids):
+                steps.delete().where(steps.job_id.in_(chunk)).execute()
+                deleted += jobs.delete().where(jobs.id.in_(chunk)).execute()
+        return deleted
+
+    def delete_terminal(self, statuses: Iterable[JobStatus] = (JobStatus.COMPLETED,)) -> int:
+        """Delete every job in one of ``statuses`` (terminal ones only), with its transitions.
+
+        Returns how many jobs were deleted. A non-terminal status is refused
+        (``ValidationError``): those jobs are still being worked on.
+        """
+        wanted = _statuses(statuses, "statuses")
+        live = sorted(s.value for s in wanted if not s.terminal)
+        if live:
+            raise ValidationError(
+                "statuses",
+                f"cannot delete jobs that are not finished ({', '.join(live)})",
+                value=live,
+                expected="COMPLETED, FAILED or CANCELLED",
+            )
+        if not wanted:
+            return 0
+        values = sorted(s.value for s in wanted)
+        jobs, steps = self._tables.jobs, self._tables.transitions
+        with self._writing("delete finished jobs"):
+            doomed = jobs.select(jobs.id).where(jobs.status.in_(values))
+            steps.delete().where(steps.job_id.in_(doomed)).execute()
+            deleted: int = jobs.delete().where(jobs.status.in_(values)).execute()
+        return deleted
+
+    # -- reading -----------------------------------------------------------
+
+    def get(self, job_id: str) -> Job:
+        """The job ``job_id``; raises ``JobNotFound`` when there is none."""
+        jobs = self._tables.jobs
+        with self._reading("read a job"):
+            row = _first(jobs.select().where(jobs.id == job_id))
+        if row is None:
+            raise JobNotFound(job_id)
+        return job_from_row(row)
+
+    def get_many(self, job_ids: Iterable[str]) -> dict[str, Job]:
+        """The jobs of ``job_ids`` that exist, by id (missing ids are left out)."""
+        jobs = self._tables.jobs
+        found: dict[str, Job] = {}
+        with self._reading("read jobs"):
+            for chunk in _chunks(_unique(job_ids)):
+                for row in _rows(jobs.select().where(jobs.id.in_(chunk))):
+                    found[row["id"]] = job_from_row(row)
+        return found
+
+    def list(  # noqa: PLR0917 (agreed signature; positional calls stay valid)
+        self,
+        status: JobStatus | Iterable[JobStatus] | None = None,
+        provider: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        order: str = "created_at",
+        descending: bool = False,
+    ) -> builtins.list[Job]:
+        """Jobs matching ``status`` (one or several) and ``provider``, ordered and paged.
+
+        ``order`` is one of ``ORDER_COLUMNS``; ties are broken by id, so that
+        pages never overlap or skip. ``ValidationError`` for a bad argument.
+        """
+        if order not in ORDER_COLUMNS:
+            raise ValidationError(
+                "order",
+                f"cannot order jobs by {order!r}",
+                value=order,
+                expected=", ".join(sorted(ORDER_COLUMNS)),
+            )
+        _check_limit(limit)
+        if isinstance(offset, bool) or offset < 0:
+            raise ValidationError(
+                "offset", f"{offset!r} is not a row offset", value=offset, expected="an int >= 0"
+            )
+        jobs = self._tables.jobs
+        column = getattr(jobs, order)
+        tiebreak = jobs.id
+        keys = (column.desc(), tiebreak.desc()) if descending else (column, tiebreak)
+        query = self._filtered(status, provider)
+        if query is None or limit == 0:
+            return []
+        query = query.order_by(*keys)
+        if limit is not None:
+            query = query.limit(limit)
+        if offset:
+            query = query.offset(offset)
+        with self._reading("list jobs"):
+            rows = _rows(query)
+        return [job_from_row(row) for row in rows]
+
+    def count(
+        self, status: JobStatus | Iterable[JobStatus] | None = None, provider: str | None = None
+    ) -> int:
+        """How many jobs match ``status`` (one or several) and ``provider``."""
+        query = self._filtered(status, provider)
+        if query is None:
+            return 0
+        with self._reading("count jobs"):
+            counted: int = query.count()
+        return counted
+
+    def non_terminal(
+        self, provider: str | None = None, *, limit: int | None = None
+    ) -> builtins.list[Job]:
+        """Every job not yet COMPLETED, FAILED or CANCELLED: what a restart resumes.
+
+        Highest payload priority first, then oldest first (then by id).
+        ``limit`` takes only the first ones (say, as many as a provider has
+        free slots), so that a huge backlog is not read at once.
+        """
+        _check_limit(limit)
+        jobs = self._tables.jobs
+        query = jobs.select().where(jobs.status.in_(_NON_TERMINAL))
+        if provider is not None:
+            query = query.where(jobs.provider == provider)
+        query = query.order_by(jobs.priority.desc(), jobs.created_at, jobs.id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._reading("list unfinished jobs"):
+            rows = _rows(query)
+        return [job_from_row(row) for row in rows]
+
+    def transitions(self, job_id: str) -> builtins.list[Transition]:
+        """Every recorded transition of ``job_id``, in the order they were saved.
+
+        Raises ``JobNotFound`` when there is no such job (and so no history).
+        """
+        steps, jobs = self._tables.transitions, self._tables.jobs
+        with self._reading("read transitions"):
+            rows = _rows(steps.select().where(steps.job_id == job_id).order_by(steps.id))
+            if not rows and not jobs.select().where(jobs.id == job_id).exists():
+                raise JobNotFound(job_id)
+        return [transition_from_row(row) for row in rows]
+
+    # -- internals ---------------------------------------------------------
+
+    def _filtered(
+        self, status: JobStatus | Iterable[JobStatus] | None, provider: str | None
+    ) -> peewee.ModelSelect[Any] | None:
+        """A select of jobs with the filters applied; None when nothing can match."""
+        jobs = self._tables.jobs
+        query = jobs.select()
+        if status is not None:
+            wanted = _statuses(status, "status")
+            if not wanted:
+                return None
+            query = query.where(jobs.status.in_(sorted(s.value for s in wanted)))
+        if provider is not None:
+            query = query.where(jobs.provider == provider)
+        return query
+
+    @contextmanager
+    def _reading(self, action: str) -> Iterator[None]:
+        with self._read_lock, self._database_errors(action):
+            yield
+
+    @contextmanager
+    def _writing(self, action: str) -> Iterator[None]:
+        with self._write_lock, self._database_errors(action), write_transaction(self._db):
+            yield
+
+    @contextmanager
+    def _database_errors(self, action: str) -> Iterator[None]:
+        """Raise database failures as ``StoreError``; refuse calls on a closed store."""
+        if self._closed:
+            raise StoreError(f"cannot {action}: job store {self._where!r} is closed")
+        try:
+            yield
+        except (UnicodeEncodeError, OverflowError) as exc:
+            # Values the driver refuses before they reach the database: a lone
+            # surrogate in a plain text column (an id, a provider's message),
+            # or an int beyond 64 bits.
+            raise StoreError(
+                f"cannot {action} in job store {self._where!r}: a value it cannot store: {exc}"
+            ) from exc
+        except Exception as exc:
+            if not is_database_error(exc):
+                raise
+            self._drop_broken_connection()
+            if self._closed:
+                raise StoreError(f"cannot {action}: job store {self._where!r} is closed") from exc
+            raise StoreError(
+                f"cannot {action} in job store {self._where!r}: {describe_error(exc)}"
+            ) from exc
+
+    def _drop_broken_connection(self) -> None:
+        # A PostgreSQL server restart leaves this thread holding a dead
+        # connection; forget it so that the next call connects afresh.
+        db = self._db
+        if db.in_transaction() or db.is_closed() or db.is_connection_usable():
+            return
+        try:
+            db.close()
+        except Exception as exc:
+            if not is_database_error(exc):
+                raise
+            db.dispose()
+
+    def _build_upsert_sql(self) -> str:
+        # Built once by peewee (quoting and dialect are its business) and then
+        # run with executemany: several times faster than insert_many, which
+        # renders every value of every row into the statement.
+        jobs = self._tables.jobs
+        fields = [getattr(jobs, name) for name in JOB_COLUMNS]
+        template = tuple(None for _ in JOB_COLUMNS)
+        query = jobs.insert_many([template], fields=fields).on_conflict(
+            conflict_target=[jobs.id], preserve=fields[1:]
+        )
+        sql: str = query.sql()[0]
+        return sql
+
+    def _build_append_sql(self) -> str:
+        steps = self._tables.transitions
+        fields = [getattr(steps, name) for name in TRANSITION_COLUMNS]
+        template = tuple(None for _ in TRANSITION_COLUMNS)
+        sql: str = steps.insert_many([template], fields=fields).sql()[0]
+        return sql
+
+
+def _rows(query: peewee.ModelSelect[Any]) -> builtins.list[Mapping[str, Any]]:
+    """Every row of ``query`` as a column -> value mapping (peewee's own conversions applied)."""
+    return cast("builtins.list[Mapping[str, Any]]", builtins.list(query.dicts()))
+
+
+def _first(query: peewee.ModelSelect[Any]) -> Mapping[str, Any] | None:
+    rows = _rows(query.limit(1))
+    return rows[0] if rows else None
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and (isinstance(limit, bool) or limit < 0):
+        raise ValidationError(
+            "limit",
+            f"{limit!r} is not a row count",
+            value=limit,
+            expected="an int >= 0, or None for all",
+        )
+
+
+def _statuses(value: JobStatus | Iterable[JobStatus], field: str) -> frozenset[JobStatus]:
+    """``value`` as a set of statuses; accepts status names/values too (``"queued"``)."""
+    # A JobStatus is a str, and so iterable: test for the single value first.
+    items: Iterable[Any] = (value,) if isinstance(value, str) else value
+    try:
+        return frozenset(_status(item) for item in items)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            field,
+            f"{value!r} is not a job status",
+            value=value,
+            expected="a JobStatus, or an iterable of them",
+        ) from exc
+
+
+def _status(item: Any) -> JobStatus:
+    if isinstance(item, JobStatus):
+        return item
+    if isinstance(item, str):
+        try:
+            return JobStatus(item.lower())
+        except ValueError:
+            pass
+    raise ValueError(item)
+
+
+def _unique(job_ids: Iterable[str]) -> builtins.list[str]:
+    if isinstance(job_ids, str):
+        # One id passed bare would otherwise be read as its characters.
+        return [job_ids]
+    return builtins.list(dict.fromkeys(job_ids))
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _IN_CHUNK):
+        yield items[start : start + _IN_CHUNK]

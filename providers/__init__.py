@@ -1,0 +1,94 @@
+"""The domain of debrid-engine: jobs and their states, payloads, providers and their utilities.
+
+Everything a user of this package needs is importable from here: the job model
+(``Job``, ``JobStatus``, the transition table), what a caller asks for
+(``StartJobPayload``, ``parse_start_job_payload``), the ``Provider`` protocol and
+its answers, the registry, the exception tree (rooted at ``EngineError``), the
+clock, the rate limiter and the retry policy, and the built-in ``MockProvider``.
+This package imports nothing of ``persistence``, ``actors`` or ``engine``.
+"""
+
+from providers._clock import Clock, FakeClock, RealClock
+from providers._convert import converter
+from providers._errors import (
+    DuplicateProvider,
+    EngineError,
+    EngineNotRunning,
+    InvalidTransition,
+    JobNotFound,
+    ProviderError,
+    StoreError,
+    UnknownProvider,
+    ValidationError,
+    WaitTimeout,
+)
+from providers._job import Job, JobErrorInfo, JobFile, Transition
+from providers._payload import FileSelection, StartJobPayload
+from providers._protocol import BaseProvider, Provider, ProviderContext
+from providers._ratelimit import LimiterClosed, RateLimiter, acquire_all
+from providers._registry import ProviderRegistry, default_registry
+from providers._responses import (
+    CancelJobResponse,
+    FileLinksResponse,
+    JobStatusResponse,
+    RateLimit,
+    StartJobResponse,
+    TestConnectionResponse,
+)
+from providers._retry import RetryPolicy, is_retryable, next_delay, retry
+from providers._secrets import MemorySecretStore, SecretStore
+from providers._selection import select_files
+from providers._status import TERMINAL, TRANSITIONS, JobStatus, check_transition, forward_path
+from providers._validation import parse_start_job_payload
+from providers.mock import MockProvider
+
+__all__ = [
+    "TERMINAL",
+    "TRANSITIONS",
+    "BaseProvider",
+    "CancelJobResponse",
+    "Clock",
+    "DuplicateProvider",
+    "EngineError",
+    "EngineNotRunning",
+    "FakeClock",
+    "FileLinksResponse",
+    "FileSelection",
+    "InvalidTransition",
+    "Job",
+    "JobErrorInfo",
+    "JobFile",
+    "JobNotFound",
+    "JobStatus",
+    "JobStatusResponse",
+    "LimiterClosed",
+    "MemorySecretStore",
+    "MockProvider",
+    "Provider",
+    "ProviderContext",
+    "ProviderError",
+    "ProviderRegistry",
+    "RateLimit",
+    "RateLimiter",
+    "RealClock",
+    "RetryPolicy",
+    "SecretStore",
+    "StartJobPayload",
+    "StartJobResponse",
+    "StoreError",
+    "TestConnectionResponse",
+    "Transition",
+    "UnknownProvider",
+    "ValidationError",
+    "WaitTimeout",
+    "acquire_all",
+    "check_transition",
+    "converter",
+    "default_registry",
+    "forward_path",
+    "is_retryable",
+    "next_delay",
+    "parse_start_job_payload",
+    "retry",
+    "select_files",
+]

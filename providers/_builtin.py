@@ -1,0 +1,10 @@
+"""The providers that ship with debrid-engine, by name (one line each)."""
+
+from __future__ import annotations
+
+from providers._registry import ProviderFactory
+from providers.mock import MockProvider
+
+FACTORIES: dict[str, ProviderFactory] = {
+    "mock": MockProvider,
+}

@@ -1,0 +1,129 @@
+"""The job record, its files and its recorded transitions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from providers._errors import InvalidTransition
+from providers._payload import StartJobPayload
+from providers._status import JobStatus, forward_path
+
+__all__ = ["Job", "JobErrorInfo", "JobFile", "Transition"]
+
+
+@attrs.frozen
+class JobFile:
+    """One file of a job, as the provider lists it and as the engine downloads it.
+
+    ``name`` is the provider's relative path (never trusted as a local path);
+    ``link`` is what the provider gives for the file (a direct URL, or a
+    permalink that is resolved when a download starts); ``md5`` is the
+    provider's checksum where it has one.
+    """
+
+    id: int
+    name: str
+    size: int = 0
+    link: str | None = None
+    selected: bool = True
+    local_path: str | None = None
+    bytes_done: int = 0
+    md5: str | None = None
+
+
+@attrs.frozen
+class JobErrorInfo:
+    """Why a job FAILED: a stable code and a human message."""
+
+    code: str
+    message: str
+
+
+@attrs.frozen
+class Transition:
+    """One recorded state change of one attempt of a job (``from_status`` None: created)."""
+
+    job_id: str
+    attempt: int
+    from_status: JobStatus | None
+    to_status: JobStatus
+    at: int
+
+
+@attrs.frozen
+class Job:
+    """A download request followed through its lifecycle.
+
+    Jobs are immutable values; every change makes a new one (``advance``,
+    ``evolve``). Times are epoch milliseconds. ``submitted`` is set, and made
+    durable, before a request is sent to the provider, so that after a crash the
+    engine knows to look for the remote item before sending it again.
+    """
+
+    id: str
+    provider: str
+    status: JobStatus
+    payload: StartJobPayload
+    progress: float = 0.0
+    files: tuple[JobFile, ...] = ()
+    metadata: dict[str, Any] = attrs.field(factory=dict)
+    error: JobErrorInfo | None = None
+    attempt: int = 1
+    remote_id: str | None = None
+    submitted: bool = False
+    created_at: int = 0
+    updated_at: int = 0
+
+    @property
+    def terminal(self) -> bool:
+        """True once COMPLETED, FAILED or CANCELLED."""
+        return self.status.terminal
+
+    def evolve(self, **changes: Any) -> Job:
+        """A copy with ``changes`` applied (no state-machine check: use ``advance`` for status)."""
+        return attrs.evolve(self, **changes)
+
+    def advance(self, to: JobStatus, at: int, **changes: Any) -> tuple[Job, list[Transition]]:
+        """Move to ``to`` through every state in between; return the job and the steps taken.
+
+        Raises ``InvalidTransition`` for a move the table does not allow.
+        """
+        steps: list[Transition] = []
+        current = self.status
+        try:
+            path = forward_path(current, to)
+        except InvalidTransition:
+            raise InvalidTransition(current, to, self.id) from None
+        for status in path:
+            steps.append(Transition(self.id, self.attempt, current, status, at))
+            current = status
+        return attrs.evolve(self, status=to, updated_at=at, **changes), steps
+
+    def new_attempt(self, at: int) -> tuple[Job, Transition]:
+        """Start over from QUEUED after FAILED or CANCELLED.
+
+        This is the only way out of a terminal state.
+        """
+        if self.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+            raise InvalidTransition(self.status, JobStatus.QUEUED, self.id)
+        job = attrs.evolve(
+            self,
+            status=JobStatus.QUEUED,
+            attempt=self.attempt + 1,
+            progress=0.0,
+            error=None,
+            remote_id=None,
+            submitted=False,
+            files=(),
+            updated_at=at,
+        )
+        return job, Transition(self.id, job.attempt, self.status, JobStatus.QUEUED, at)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-ready data (torrent bytes as base64 text)."""
+        from providers._convert import converter  # noqa: PLC0415
+
+        data: dict[str, Any] = converter.unstructure(self)
+        return data

@@ -1,0 +1,68 @@
+"""Structured logging that goes through the standard library.
+
+Loggers from ``get_logger`` are structlog loggers wrapped around stdlib loggers
+named ``debrid.*``: an embedding application's logging configuration (levels,
+handlers) applies to them, and nothing here touches structlog's global
+configuration. Each line is an event name with key-value context; values under
+secret-looking keys are masked before anything is formatted.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+__all__ = ["SECRET_KEYS", "get_logger", "redact_secrets"]
+
+#: Keys whose values are never written out.
+SECRET_KEYS = re.compile(r"(token|secret|password|api_?key|authorization|cookie)", re.IGNORECASE)
+
+
+def redact_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Mask the value of every key that looks like it holds a secret."""
+    for key in list(event_dict):
+        if key != "event" and SECRET_KEYS.search(key):
+            event_dict[key] = "***"
+    return event_dict
+
+
+def _to_stdlib(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    # The message is readable under any formatter; the dict rides along so that
+    # the engine's own formatters (console, JSON) can render it structured.
+    event = str(event_dict.pop("event", ""))
+    exc_info = event_dict.pop("exc_info", None)
+    fields = " ".join(f"{k}={_short(v)}" for k, v in event_dict.items())
+    message = f"{event} {fields}" if fields else event
+    kwargs: dict[str, Any] = {"extra": {"debrid_event": event, "debrid_fields": dict(event_dict)}}
+    if exc_info:
+        kwargs["exc_info"] = exc_info
+    return (message,), kwargs
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    if " " in text or not text:
+        text = repr(text)
+    return text
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger that writes through ``logging.getLogger(name)``."""
+    return structlog.wrap_logger(
+        logging.getLogger(name),
+        processors=[
+            structlog.stdlib.filter_by_level,
+            structlog.contextvars.merge_contextvars,
+            redact_secrets,
+            _to_stdlib,
+        ],
+        wrapper_class=structlog.stdlib.BoundLogger,
+    )

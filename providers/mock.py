@@ -1,0 +1,366 @@
+"""A provider that needs no account: jobs progress on the clock, faults on demand.
+
+A mock job is QUEUED for ``step_seconds``, then RESOLVING, then DOWNLOADING (its
+progress rising from 0 to 100) and COMPLETED after three steps. With
+``step_seconds=0`` it is done at once (a cached item). Faults are queued with
+``inject`` and consumed by the next matching call, so a test decides exactly
+which call fails and how. With ``state_file`` the "remote" side is kept in a JSON
+file, so it outlives the process: crash tests use it to check that no job is
+ever submitted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+import attrs
+
+from providers._errors import ProviderError
+from providers._job import JobFile
+from providers._payload import StartJobPayload
+from providers._protocol import BaseProvider
+from providers._responses import (
+    CancelJobResponse,
+    FileLinksResponse,
+    JobStatusResponse,
+    RateLimit,
+    TestConnectionResponse,
+)
+from providers._selection import select_files
+from providers._status import JobStatus
+from providers._torrent import magnet_display_name, torrent_name
+
+__all__ = ["FaultKind", "MockFault", "MockProvider"]
+
+FaultKind = Literal["transient", "rate_limit", "fatal", "crash", "remote_fail"]
+Operation = Literal[
+    "start_job",
+    "get_status",
+    "list_statuses",
+    "find_existing",
+    "cancel",
+    "get_file_links",
+    "test_connection",
+]
+
+_STEPS = (JobStatus.QUEUED, JobStatus.RESOLVING, JobStatus.DOWNLOADING, JobStatus.COMPLETED)
+
+
+@attrs.define
+class MockFault:
+    """One queued fault: the next ``count`` calls of ``op`` (any op when None) misbehave.
+
+    ``transient``: a retryable ProviderError (``retry_after`` optional);
+    ``rate_limit``: a retryable 429 RATE_LIMITED with ``retry_after``;
+    ``fatal``: a non-retryable ProviderError with ``code``;
+    ``crash``: a RuntimeError, as a bug in a provider would raise;
+    ``remote_fail``: the remote job itself fails with ``code`` once it reaches ``at``.
+    """
+
+    kind: FaultKind
+    op: Operation | None = None
+    count: int = 1
+    code: str = "MOCK_FAILURE"
+    retry_after: float | None = None
+    at: JobStatus | None = None
+
+
+class MockProvider(BaseProvider):
+    """The built-in mock provider (see the module docstring)."""
+
+    name = "mock"
+
+    def __init__(
+        self,
+        step_seconds: float = 2.0,
+        *,
+        files_per_torrent: int = 3,
+        max_active: int | None = None,
+        requests_per_second: float | None = None,
+        burst: int = 10,
+        state_file: str | os.PathLike[str] | None = None,
+        name: str = "mock",
+    ) -> None:
+        super().__init__()
+        if step_seconds < 0:
+            raise ValueError(f"step_seconds: must be >= 0 (got {step_seconds!r})")
+        self.name = name
+        self.step_seconds = float(step_seconds)
+        self.files_per_torrent = files_per_torrent
+        self._max_active = max_active
+        self._rate = requests_per_second
+        self._burst = burst
+        self._lock = threading.RLock()
+        self._faults: list[MockFault] = []
+        self._state_file = Path(state_file) if state_file is not None else None
+        self._remote: dict[str, dict[str, Any]] = self._load()
+        #: Calls per operation, for tests and benchmarks.
+        self.calls: Counter[str] = Counter()
+        #: Submissions refused because every slot was taken.
+        self.refused_active = 0
+        #: The most remote jobs ever active at once.
+        self.peak_active = 0
+
+    # -- knobs ---------------------------------------------------------------
+    def inject(self, kind: FaultKind, op: Operation | None = None, **options: Any) -> MockFault:
+        """Queue a fault (see ``MockFault``); returns it."""
+        fault = MockFault(kind=kind, op=op, **options)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        """Drop every queued fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def submissions(self) -> Counter[str]:
+        """How many remote jobs were created per source key (info-hash or URL)."""
+        with self._lock:
+            return Counter(item["key"] for item in self._remote.values())
+
+    def rate_limits(self) -> Mapping[str, RateLimit]:
+        """A bucket only when ``requests_per_second`` was given."""
+        if self._rate is None:
+            return {}
+        return {"default": RateLimit(self._rate, self._burst)}
+
+    # -- the Provider protocol ----------------------------------------------
+    def start_job(self, payload: StartJobPayload) -> JobStatusResponse:
+        """Create a remote job."""
+        self._enter("start_job")
+        with self._lock:
+            now = self._now()
+            if self._max_active is not None:
+                active = sum(1 for item in self._remote.values() if self._is_active(item, now))
+                if active >= self._max_active:
+                    self.refused_active += 1
+                    raise ProviderError(
+                        f"{active} of {self._max_active} slots in use",
+                        self.name,
+                        code="ACTIVE_LIMIT",
+                        retryable=True,
+                    )
+            remote_id = uuid.uuid4().hex
+            remote_fail = self._take_fault("start_job", "remote_fail")
+            item = {
+                "id": remote_id,
+                "key": payload.source_key,
+                "hash": payload.info_hash,
+                "url": payload.url,
+                "name": _display_name(payload),
+                "kind": payload.kind,
+                "created": now,
+                "cancelled": False,
+                "fail_at": remote_fail.at.value if remote_fail and remote_fail.at else None,
+                "fail_code": remote_fail.code if remote_fail else None,
+            }
+            self._remote[remote_id] = item
+            if self._max_active is not None:
+                # Counting is O(jobs): only worth it when slots are being checked.
+                active = sum(1 for it in self._remote.values() if self._is_active(it, now))
+                self.peak_active = max(self.peak_active, active)
+            self._save()
+            return self._status(item, now)
+
+    def get_status(self, remote_id: str) -> JobStatusResponse:
+        """One remote job's status; an unknown id is NOT_FOUND."""
+        self._enter("get_status")
+        with self._lock:
+            item = self._remote.get(remote_id)
+            if item is None or item["cancelled"]:
+                raise ProviderError(f"no remote job {remote_id}", self.name, code="NOT_FOUND")
+            return self._status(item, self._now())
+
+    def list_statuses(self, remote_ids: Sequence[str]) -> Mapping[str, JobStatusResponse]:
+        """Every known id among ``remote_ids``, in one call."""
+        self._enter("list_statuses")
+        with self._lock:
+            now = self._now()
+            return {
+                rid: self._status(self._remote[rid], now)
+                for rid in remote_ids
+                if rid in self._remote and not self._remote[rid]["cancelled"]
+            }
+
+    def find_existing(self, payload: StartJobPayload) -> JobStatusResponse | None:
+        """The live remote job made for the same info-hash or URL, if any."""
+        self._enter("find_existing")
+        key = payload.source_key
+        with self._lock:
+            now = self._now()
+            for item in self._remote.values():
+                if item["key"] == key and not item["cancelled"]:
+                    return self._status(item, now)
+        return None
+
+    def cancel(self, remote_id: str) -> CancelJobResponse:
+        """Delete a remote job; an unknown one is already gone."""
+        self._enter("cancel")
+        with self._lock:
+            item = self._remote.get(remote_id)
+            if item is None or item["cancelled"]:
+                return CancelJobResponse(remote_id, cancelled=True, already_gone=True)
+            item["cancelled"] = True
+            self._save()
+            return CancelJobResponse(remote_id, cancelled=True)
+
+    def get_file_links(self, remote_id: str, payload: StartJobPayload) -> FileLinksResponse:
+        """Links for the selected files of a completed remote job."""
+        self._enter("get_file_links")
+        with self._lock:
+            item = self._remote.get(remote_id)
+            if item is None or item["cancelled"]:
+                raise ProviderError(f"no remote job {remote_id}", self.name, code="NOT_FOUND")
+            status = self._status(item, self._now())
+            if status.status is not JobStatus.COMPLETED:
+                return FileLinksResponse(remote_id, status.files, ready=False)
+            files = select_files(payload.select, status.files)
+            return FileLinksResponse(remote_id, files, ready=True)
+
+    def test_connection(self) -> TestConnectionResponse:
+        """Always fine (unless a fault says otherwise)."""
+        self._enter("test_connection")
+        return TestConnectionResponse(
+            self.name,
+            ok=True,
+            message="mock provider ready",
+            account="mock-user",
+            details={"step_seconds": self.step_seconds, "max_active": self._max_active},
+        )
+
+    # -- internals -----------------------------------------------------------
+    def _now(self) -> float:
+        return self.context.clock.time()
+
+    def _enter(self, op: Operation) -> None:
+        self.calls[op] += 1
+        with self._lock:
+            fault = self._take_fault(op, None)
+        if fault is None:
+            return
+        if fault.kind == "crash":
+            raise RuntimeError(f"injected crash in mock {op}")
+        if fault.kind == "transient":
+            raise ProviderError(
+                f"injected transient failure in {op}",
+                self.name,
+                code=fault.code,
+                http_status=503,
+                retryable=True,
+                retry_after=fault.retry_after,
+            )
+        if fault.kind == "rate_limit":
+            raise ProviderError(
+                f"injected rate limit in {op}",
+                self.name,
+                code="RATE_LIMITED",
+                http_status=429,
+                retryable=True,
+                retry_after=fault.retry_after or 1.0,
+            )
+        raise ProviderError(f"injected failure in {op}", self.name, code=fault.code)
+
+    def _take_fault(self, op: Operation, kind: FaultKind | None) -> MockFault | None:
+        for fault in self._faults:
+            if (fault.kind == "remote_fail") != (kind == "remote_fail"):
+                continue
+            if fault.op is not None and fault.op != op:
+                continue
+            fault.count -= 1
+            if fault.count <= 0:
+                self._faults.remove(fault)
+            return fault
+        return None
+
+    def _step(self, item: dict[str, Any], now: float) -> tuple[JobStatus, float]:
+        if self.step_seconds == 0:
+            return JobStatus.COMPLETED, 100.0
+        elapsed = max(0.0, now - float(item["created"]))
+        index = min(3, int(elapsed // self.step_seconds))
+        status = _STEPS[index]
+        if status is JobStatus.DOWNLOADING:
+            within = elapsed - 2 * self.step_seconds
+            return status, round(min(99.9, 100.0 * within / self.step_seconds), 1)
+        return status, 100.0 if status is JobStatus.COMPLETED else 0.0
+
+    def _is_active(self, item: dict[str, Any], now: float) -> bool:
+        return not item["cancelled"] and self._status(item, now).status in (
+            JobStatus.QUEUED,
+            JobStatus.RESOLVING,
+            JobStatus.DOWNLOADING,
+        )
+
+    def _status(self, item: dict[str, Any], now: float) -> JobStatusResponse:
+        status, progress = self._step(item, now)
+        error_code = error_message = None
+        fail_at = item.get("fail_at")
+        if fail_at is not None and status.rank >= JobStatus(fail_at).rank:
+            status, error_code = JobStatus.FAILED, item["fail_code"]
+            error_message = f"mock job failed at {fail_at}"
+        files = self._files(item) if status.rank >= JobStatus.DOWNLOADING.rank else ()
+        return JobStatusResponse(
+            remote_id=item["id"],
+            status=status,
+            progress=progress,
+            files=files,
+            native_status=status.value,
+            info_hash=item["hash"],
+            source=item["url"],
+            error_code=error_code,
+            error_message=error_message,
+        )
+
+    def _files(self, item: dict[str, Any]) -> tuple[JobFile, ...]:
+        name = item["name"]
+        seed = int(hashlib.sha1(item["key"].encode(), usedforsecurity=False).hexdigest()[:8], 16)
+        link = f"https://mock.debrid.invalid/d/{item['id']}"
+        if item["kind"] == "url":
+            return (JobFile(0, name, 1_000_000 + seed % 1_000_000, link=f"{link}/0"),)
+        files = [JobFile(0, f"{name}/{name}.mkv", 700_000_000 + seed % 100_000_000, f"{link}/0")]
+        extras = ("sample.mkv", "readme.nfo", "subs.srt", "cover.jpg")
+        for index in range(1, self.files_per_torrent):
+            extra = extras[(index - 1) % len(extras)]
+            size = (30_000_000 if extra.endswith(".mkv") else 4_000) + index
+            files.append(JobFile(index, f"{name}/{extra}", size, f"{link}/{index}"))
+        return tuple(files)
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        if self._state_file is None or not self._state_file.exists():
+            return {}
+        data: dict[str, dict[str, Any]] = json.loads(self._state_file.read_text())
+        return data
+
+    def _save(self) -> None:
+        # Written before the answer goes back, like a real service that has
+        # committed the item before it replies: a crash of the engine right
+        # after cannot make the remote side forget it.
+        if self._state_file is None:
+            return
+        tmp = self._state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._remote))
+        with tmp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        tmp.replace(self._state_file)
+
+
+def _display_name(payload: StartJobPayload) -> str:
+    name: str | None = None
+    if payload.magnet is not None:
+        name = magnet_display_name(payload.magnet)
+    elif payload.torrent is not None:
+        name = torrent_name(payload.torrent)
+    elif payload.url is not None:
+        name = unquote(urlsplit(payload.url).path.rsplit("/", 1)[-1])
+    if not name:
+        name = f"mock-{payload.source_key[:8]}" if payload.info_hash else "download.bin"
+    return name
