@@ -1,0 +1,84 @@
+"""EngineConfig: everything an engine needs, with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import platformdirs
+
+from providers import Clock, JobStatus, Provider, ProviderRegistry, RetryPolicy, SecretStore
+
+__all__ = ["DEFAULT_STALL_TIMEOUTS", "EngineConfig", "default_database_path"]
+
+#: A job that shows no progress for this long in a state FAILS with code STALLED.
+DEFAULT_STALL_TIMEOUTS: dict[JobStatus, float] = {
+    JobStatus.RESOLVING: 30 * 60.0,
+    JobStatus.DOWNLOADING: 6 * 3600.0,
+}
+
+
+def default_database_path() -> Path:
+    """``jobs.db`` in the user's data directory (``DEBRID_DATA_DIR`` overrides it)."""
+    base = os.environ.get("DEBRID_DATA_DIR") or platformdirs.user_data_dir("debrid-engine")
+    return Path(base) / "jobs.db"
+
+
+def _default_providers() -> dict[str, dict[str, Any]]:
+    return {"mock": {"step_seconds": 2.0}}
+
+
+@attrs.define(kw_only=True)
+class EngineConfig:
+    """How an engine runs. ``EngineConfig()`` is the embedded default.
+
+    - ``database``: a path or URL (``sqlite:///...``, ``postgresql://...``); None means
+      ``jobs.db`` in the user's data directory.
+    - ``providers``: options by provider name; each name is built from the registry
+      with these options. Two keys are the engine's, not the provider's:
+      ``poll_interval`` (seconds between status refreshes) and ``enabled``.
+    - ``registry``: where provider names come from (the built-ins by default); add
+      your own providers there.
+    - ``clock``: the time source (a ``FakeClock`` in tests).
+    - ``retry``: backoff for transient provider failures.
+    - ``stall_timeouts``: seconds without progress, per state, before STALLED.
+    - ``max_restarts`` in ``restart_window`` seconds: crash restarts allowed per actor.
+    - ``max_job_actors``: job actors alive at once (the rest wait QUEUED in the store).
+    - ``log_format``: ``console`` or ``json`` (only used when the engine sets up logging,
+      i.e. from the command line); embedders configure ``logging`` themselves.
+    """
+
+    database: str | os.PathLike[str] | None = None
+    providers: dict[str, dict[str, Any]] = attrs.field(factory=_default_providers)
+    registry: ProviderRegistry | None = None
+    clock: Clock | None = None
+    secrets: SecretStore | None = None
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    stall_timeouts: dict[JobStatus, float] = attrs.field(
+        factory=lambda: dict(DEFAULT_STALL_TIMEOUTS)
+    )
+    default_poll_interval: float = 2.0
+    max_restarts: int = 3
+    restart_window: float = 30.0
+    max_job_actors: int | None = 2000
+    slot_retry_delay: float = 30.0
+    links_retry_interval: float = 5.0
+    log_format: Literal["console", "json"] = "console"
+    seed: int | None = None
+
+    def database_target(self) -> str | os.PathLike[str]:
+        """The database path or URL to open."""
+        return self.database if self.database is not None else default_database_path()
+
+    def build_providers(self, registry: ProviderRegistry) -> dict[str, tuple[Provider, float]]:
+        """Provider instances with their poll intervals, by name."""
+        built: dict[str, tuple[Provider, float]] = {}
+        for name, raw in self.providers.items():
+            options = dict(raw or {})
+            interval = float(options.pop("poll_interval", self.default_poll_interval))
+            if not options.pop("enabled", True):
+                continue
+            built[name] = (registry.create(name, options), interval)
+        return built

@@ -1,0 +1,106 @@
+"""Jobs through the whole actor engine: every transition stored, events after commit."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import defaultdict
+
+from engine_helpers import MakeEngine
+
+from engine import JobEvent, JobStatus
+from engine.testing import ClockDriver, advance_until
+from providers import FakeClock, MockProvider
+
+HAPPY = [None, JobStatus.QUEUED, JobStatus.RESOLVING, JobStatus.DOWNLOADING, JobStatus.COMPLETED]
+
+
+def magnet(i: int) -> dict[str, str]:
+    return {"magnet": f"magnet:?xt=urn:btih:{i:040x}&dn=job{i}"}
+
+
+def test_thousand_mock_jobs_complete_with_every_transition_stored_and_events_after_commit(
+    make_engine: MakeEngine, clock: FakeClock
+) -> None:
+    mock = MockProvider(1.0)
+    engine = make_engine(mock)
+    store = engine._store
+    assert store is not None
+    events: dict[str, list[JobEvent]] = defaultdict(list)
+    not_durable: list[str] = []
+    lock = threading.Lock()
+
+    def on_event(event: JobEvent) -> None:
+        # Published only after commit: the store already holds this state (or a later one).
+        stored = store.get(event.job.id)
+        if stored.status.rank < event.job.status.rank or stored.attempt < event.job.attempt:
+            not_durable.append(event.job.id)
+        with lock:
+            events[event.job.id].append(event)
+
+    engine.subscribe(on_event)
+    ids = [engine.create_job("mock", magnet(i)).id for i in range(1000)]
+    advance_until(
+        clock,
+        lambda: engine._store is not None and store.count(status=JobStatus.COMPLETED) == 1000,
+        step=0.5,
+        timeout=120,
+    )
+
+    for job_id in ids:
+        path = [(t.from_status, t.to_status) for t in store.transitions(job_id)]
+        assert path == list(itertools.pairwise(HAPPY)), job_id
+        job = store.get(job_id)
+        assert job.status is JobStatus.COMPLETED and job.progress == 100.0
+        assert len(job.files) == 3 and all(f.link for f in job.files)
+
+    def state_events() -> int:
+        with lock:
+            return sum(1 for v in events.values() for e in v if e.kind != "updated")
+
+    advance_until(clock, lambda: state_events() >= 4000, step=0)
+    assert not not_durable
+    for job_id in ids:
+        statuses = [e.job.status for e in events[job_id] if e.kind in ("created", "transition")]
+        assert statuses == HAPPY[1:], job_id
+    assert sum(mock.submissions().values()) == 1000
+    assert set(mock.submissions().values()) == {1}
+
+
+def test_progress_rises_during_downloading_and_is_published(
+    make_engine: MakeEngine, clock: FakeClock
+) -> None:
+    engine = make_engine(MockProvider(10.0), poll_interval=1.0)
+    seen: list[float] = []
+    engine.subscribe(
+        lambda e: seen.append(e.job.progress) if e.job.status is JobStatus.DOWNLOADING else None
+    )
+    job = engine.create_job("mock", {"url": "https://example.com/a.bin"})
+    with ClockDriver(clock, step=0.5):
+        done = engine.wait(job.id, timeout=30)
+    assert done.status is JobStatus.COMPLETED
+    rising = [p for p in seen if 0 < p < 100]
+    assert len(rising) >= 3
+    assert rising == sorted(rising)
+    assert done.files[0].name == "a.bin"
+
+
+def test_cached_item_walks_through_every_state_in_one_go(make_engine: MakeEngine) -> None:
+    engine = make_engine(MockProvider(0.0))
+    job = engine.create_job("mock", magnet(7))
+    done = engine.wait(job.id, timeout=30)
+    assert done.status is JobStatus.COMPLETED
+    store = engine._store
+    assert store is not None
+    assert [t.to_status for t in store.transitions(job.id)] == HAPPY[1:]
+
+
+def test_file_selection_marks_only_the_wanted_files(make_engine: MakeEngine) -> None:
+    engine = make_engine(MockProvider(0.0))
+    job = engine.create_job(
+        "mock", {**magnet(8), "select": {"globs": ["*.mkv"], "largest_only": True}}
+    )
+    done = engine.wait(job.id, timeout=30)
+    chosen = [f.name for f in done.files if f.selected]
+    assert chosen == ["job8/job8.mkv"]
+    assert len(done.files) == 3
