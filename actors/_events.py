@@ -16,7 +16,7 @@ __all__ = ["EventBus", "JobEvent", "Publish", "Subscribers"]
 
 log = get_logger("debrid.actors.events")
 
-EventKind = Literal["created", "transition", "updated", "deleted"]
+EventKind = Literal["created", "transition", "updated"]
 
 
 @attrs.frozen
@@ -24,8 +24,7 @@ class JobEvent:
     """Something durable happened to a job (published only after it is committed).
 
     ``kind`` is ``created`` (a new job or a new attempt), ``transition`` (a state
-    change from ``previous``), ``updated`` (progress, files, remote id) or
-    ``deleted`` (cleared from the store).
+    change from ``previous``) or ``updated`` (progress, files, remote id).
     """
 
     kind: EventKind

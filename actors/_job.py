@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 import traceback
 from typing import Any
 
@@ -10,7 +11,6 @@ import attrs
 import pykka
 
 from actors._messages import (
-    Begin,
     CallFailed,
     Cancel,
     CancelRemote,
@@ -21,7 +21,6 @@ from actors._messages import (
     GetStatus,
     InjectCrash,
     JobChanged,
-    JobFinished,
     Links,
     ProviderRestarted,
     Ref,
@@ -103,11 +102,17 @@ class JobActor(pykka.ThreadingActor):
         self.last_progress_at = self.clock.monotonic()
         self.pending_syncs: list[Reply] = []
         self.done = False
+        self.tracking = False
 
     # -- lifecycle ---------------------------------------------------------------
     def on_start(self) -> None:
-        """Kick off from the stored state (by message, so failures are reported)."""
-        self.actor_ref.tell(Begin())
+        """Kick off from the stored state."""
+        try:
+            self._begin()
+        except Exception:
+            # Pykka does not call on_failure for on_start: report it ourselves.
+            self.on_failure(*sys.exc_info())
+            raise
 
     def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
         """Report the crash; the supervisor restarts the job from its stored state."""
@@ -128,8 +133,6 @@ class JobActor(pykka.ThreadingActor):
         if self.done:
             return
         match message:
-            case Begin():
-                self._begin()
             case Submitted(response) | Found(response) if response is not None:
                 self.in_flight = None
                 self.retries = 0
@@ -217,11 +220,14 @@ class JobActor(pykka.ThreadingActor):
             provider=self.job.provider,
             remote_id=response.remote_id,
         )
-        self._track()
+        if response.status is not JobStatus.COMPLETED:
+            # Done at once (a cached item): nothing to poll, only links to fetch.
+            self._track()
         self._apply(response, force_save=True)
 
     def _track(self) -> None:
         assert self.job.remote_id is not None
+        self.tracking = True
         self._tell(
             self.provider, Track(self.job.id, self.job.remote_id, self.job.payload, self.actor_ref)
         )
@@ -296,7 +302,7 @@ class JobActor(pykka.ThreadingActor):
         if error.code == "ACTIVE_LIMIT" and op == "submit":
             log.info("slot_refused", job_id=job.id, provider=job.provider)
             self._tell(self.supervisor, SlotRefused(job.id, job.provider, error.retry_after))
-            self._stop_now(finished=False)
+            self._stop_now()
             return
         delay = next_delay(self.retries, error, self.settings.retry_policy, self.settings.rng)
         if delay is None:
@@ -370,22 +376,27 @@ class JobActor(pykka.ThreadingActor):
         self, status: JobStatus, *, reply: Reply | None = None, stop: bool = True, **changes: Any
     ) -> None:
         job, transitions = self.job.advance(status, self.clock.time_ms(), **changes)
-        self._save(job, transitions, reply)
+        self._save(job, transitions, reply, finished=True)
         self._flush_syncs()
-        if job.remote_id is not None:
+        if job.remote_id is not None and self.tracking:
             self._tell(self.provider, Untrack(job.remote_id))
-        if stop:
-            self._stop_now()
-        else:
-            self.done = True
-
-    def _stop_now(self, *, finished: bool = True) -> None:
         self.done = True
-        if finished:
-            self._tell(self.supervisor, JobFinished(self.job.id, self.job.provider))
+        if stop:
+            self.actor_ref.stop(block=False)
+
+    def _stop_now(self) -> None:
+        # The supervisor already knows: the terminal JobChanged (or SlotRefused) told it.
+        self.done = True
         self.actor_ref.stop(block=False)
 
-    def _save(self, job: Job, transitions: list[Transition], reply: Reply | None = None) -> None:
+    def _save(
+        self,
+        job: Job,
+        transitions: list[Transition],
+        reply: Reply | None = None,
+        *,
+        finished: bool = False,
+    ) -> None:
         for step in transitions:
             log.info(
                 "job_transition",
@@ -395,7 +406,7 @@ class JobActor(pykka.ThreadingActor):
                 to=step.to_status.value,
             )
         self.job = job
-        self._tell(self.supervisor, JobChanged(job, tuple(transitions), reply))
+        self._tell(self.supervisor, JobChanged(job, tuple(transitions), reply, finished))
 
     def _tell(self, ref: Ref | ProviderHandle, message: Any) -> None:
         try:

@@ -44,14 +44,7 @@ class JobChanged:
     job: Job
     transitions: Sequence[Transition] = ()
     reply: Reply | None = None  # resolved with the job once committed
-
-
-@attrs.frozen
-class JobFinished:
-    """A job actor reached a terminal state and is stopping; its slot is free."""
-
-    job_id: str
-    provider: str
+    finished: bool = False  # terminal: the actor is stopping and its slot is free
 
 
 @attrs.frozen
@@ -218,11 +211,6 @@ class TestConnection:
 
 
 # -- to a JobActor --------------------------------------------------------------
-
-
-@attrs.frozen
-class Begin:
-    """Sent by the job actor to itself on start: decide what to do from the stored state."""
 
 
 @attrs.frozen

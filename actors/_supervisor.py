@@ -23,7 +23,6 @@ from actors._messages import (
     Flush,
     InjectCrash,
     JobChanged,
-    JobFinished,
     ProviderRestarted,
     Ready,
     Ref,
@@ -192,16 +191,16 @@ class SupervisorActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         """Dispatch one message."""
         match message:
-            case JobChanged(job, transitions, reply):
+            case JobChanged(job, transitions, reply, finished):
                 self._write(job, tuple(transitions), reply)
+                if finished:
+                    self._release(job.id, job.provider)
+                    self._admit(job.provider)
             case Flush():
                 self.flush_scheduled = False
                 self._flush()
             case CreateJob(jobs, reply):
                 self._create(jobs, reply)
-            case JobFinished(job_id, provider):
-                self._release(job_id, provider)
-                self._admit(provider)
             case SlotRefused(job_id, provider, retry_after):
                 self._slot_refused(job_id, provider, retry_after)
             case ChildFailed("job", job_id, error, trace):

@@ -12,6 +12,7 @@ ever submitted twice.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import threading
@@ -103,6 +104,10 @@ class MockProvider(BaseProvider):
         self._faults: list[MockFault] = []
         self._state_file = Path(state_file) if state_file is not None else None
         self._remote: dict[str, dict[str, Any]] = self._load()
+        self._file_cache: dict[str, tuple[JobFile, ...]] = {}
+        # Unique across processes sharing a state file, cheap within one.
+        self._id_prefix = uuid.uuid4().hex[:12]
+        self._ids = itertools.count(1)
         #: Calls per operation, for tests and benchmarks.
         self.calls: Counter[str] = Counter()
         #: Submissions refused because every slot was taken.
@@ -150,14 +155,15 @@ class MockProvider(BaseProvider):
                         code="ACTIVE_LIMIT",
                         retryable=True,
                     )
-            remote_id = uuid.uuid4().hex
+            remote_id = f"{self._id_prefix}{next(self._ids):x}"
             remote_fail = self._take_fault("start_job", "remote_fail")
+            info_hash = payload.info_hash  # parsed once: it decodes the whole source
             item = {
                 "id": remote_id,
-                "key": payload.source_key,
-                "hash": payload.info_hash,
+                "key": info_hash or payload.url or "",
+                "hash": info_hash,
                 "url": payload.url,
-                "name": _display_name(payload),
+                "name": _display_name(payload, info_hash),
                 "kind": payload.kind,
                 "created": now,
                 "cancelled": False,
@@ -321,6 +327,12 @@ class MockProvider(BaseProvider):
         )
 
     def _files(self, item: dict[str, Any]) -> tuple[JobFile, ...]:
+        cached = self._file_cache.get(item["id"])
+        if cached is None:
+            cached = self._file_cache[item["id"]] = self._make_files(item)
+        return cached
+
+    def _make_files(self, item: dict[str, Any]) -> tuple[JobFile, ...]:
         name = item["name"]
         seed = int(hashlib.sha1(item["key"].encode(), usedforsecurity=False).hexdigest()[:8], 16)
         link = f"https://mock.debrid.invalid/d/{item['id']}"
@@ -353,7 +365,7 @@ class MockProvider(BaseProvider):
         tmp.replace(self._state_file)
 
 
-def _display_name(payload: StartJobPayload) -> str:
+def _display_name(payload: StartJobPayload, info_hash: str | None) -> str:
     name: str | None = None
     if payload.magnet is not None:
         name = magnet_display_name(payload.magnet)
@@ -362,5 +374,5 @@ def _display_name(payload: StartJobPayload) -> str:
     elif payload.url is not None:
         name = unquote(urlsplit(payload.url).path.rsplit("/", 1)[-1])
     if not name:
-        name = f"mock-{payload.source_key[:8]}" if payload.info_hash else "download.bin"
+        name = f"mock-{info_hash[:8]}" if info_hash else "download.bin"
     return name

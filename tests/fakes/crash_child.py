@@ -4,8 +4,8 @@ Run as ``python crash_child.py DB STATE_FILE POINT N``. The mock provider keeps
 its "remote" side in STATE_FILE, so the parent can check after the crash that
 no job was submitted twice. Points:
 
-- ``after_create``: right after the N-th create_job returned (rows committed,
-  nothing necessarily sent);
+- ``after_create``: right after create_jobs returned (rows committed, some
+  submissions perhaps sent);
 - ``in_submit``: inside the provider, after the remote job was made and saved
   but before the engine heard of it (the most dangerous window);
 - ``at_resolving`` / ``at_downloading``: when the first job's RESOLVING or
@@ -61,8 +61,8 @@ def main() -> None:
 
     engine = Engine(config).start()
     engine.subscribe(on_event)
-    for i in range(count):
-        engine.create_job("mock", {"magnet": f"magnet:?xt=urn:btih:{i:040x}"})
+    # One transaction, so every row exists before the first submission can crash us.
+    engine.create_jobs("mock", [{"magnet": f"magnet:?xt=urn:btih:{i:040x}"} for i in range(count)])
     if point == "after_create":
         os._exit(1)
     with ClockDriver(clock, step=0.25):
