@@ -268,7 +268,7 @@ class JobStore:
                     found[row["id"]] = job_from_row(row)
         return found
 
-    def list(  # noqa: PLR0917 (agreed signature; positional calls stay valid)
+    def list(
         self,
         status: JobStatus | Iterable[JobStatus] | None = None,
         provider: str | None = None,
