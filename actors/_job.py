@@ -38,6 +38,7 @@ from actors._messages import (
 from actors._provider import ProviderHandle
 from actors._scheduler import Scheduler
 from providers import (
+    FileLinksResponse,
     Job,
     JobErrorInfo,
     JobStatus,
@@ -103,6 +104,10 @@ class JobActor(pykka.ThreadingActor):
         self.pending_syncs: list[Reply] = []
         self.done = False
         self.tracking = False
+        #: Steps taken but not yet sent to the supervisor (see ``_defer``).
+        self.unsaved: list[Transition] = []
+        self.prefetched: FileLinksResponse | None = None
+        self.deferred = False
 
     # -- lifecycle ---------------------------------------------------------------
     def on_start(self) -> None:
@@ -133,7 +138,12 @@ class JobActor(pykka.ThreadingActor):
         if self.done:
             return
         match message:
-            case Submitted(response) | Found(response) if response is not None:
+            case Submitted(response, links):
+                self.in_flight = None
+                self.retries = 0
+                self.prefetched = links
+                self._attach(response)
+            case Found(response) if response is not None:
                 self.in_flight = None
                 self.retries = 0
                 self._attach(response)
@@ -273,18 +283,29 @@ class JobActor(pykka.ThreadingActor):
             changes["progress"] = progress
         if changes:
             job = job.evolve(updated_at=self.clock.time_ms(), **changes)
+        fetch_links = remote_done and not self.links_requested and self.in_flight != "links"
         if transitions or changes or force_save:
             if transitions or "progress" in changes:
                 self.last_progress_at = self.clock.monotonic()
-            self._save(job, transitions)
+            if fetch_links:
+                # The links usually come back at once: write this step together with
+                # COMPLETED (one message, one row) unless they do not (see _defer).
+                self._defer(job, transitions)
+            else:
+                self._save(job, transitions)
             if transitions:
                 self._schedule_stall_check()
-        if remote_done and not self.links_requested and self.in_flight != "links":
+        if fetch_links:
             self.links_requested = True
-            self._send("links")
+            prefetched, self.prefetched = self.prefetched, None
+            if prefetched is not None:
+                self._links(prefetched)
+            else:
+                self._send("links")
 
     def _links(self, response: Any) -> None:
         if not response.ready:
+            self._save_deferred()
             self.last_progress_at = self.clock.monotonic()
             self.scheduler.schedule(
                 self.settings.links_retry_interval, self.actor_ref, RetryOp("links")
@@ -295,6 +316,7 @@ class JobActor(pykka.ThreadingActor):
 
     def _failed(self, op: str, error: ProviderError) -> None:
         self.in_flight = None
+        self._save_deferred()
         job = self.job
         if self.cancelled_while_in_flight:
             self._stop_now()
@@ -357,14 +379,14 @@ class JobActor(pykka.ThreadingActor):
 
     def _sync(self, reply: Reply) -> None:
         if self.job.remote_id is None or self.in_flight is not None:
-            self._tell(self.supervisor, JobChanged(self.job, (), reply))
+            self._save(self.job, [], reply)
             return
         self.pending_syncs.append(reply)
         self._send("status")
 
     def _flush_syncs(self) -> None:
         for reply in self.pending_syncs:
-            self._tell(self.supervisor, JobChanged(self.job, (), reply))
+            self._save(self.job, [], reply)
         self.pending_syncs.clear()
 
     # -- endings -----------------------------------------------------------------
@@ -382,12 +404,32 @@ class JobActor(pykka.ThreadingActor):
             self._tell(self.provider, Untrack(job.remote_id))
         self.done = True
         if stop:
-            self.actor_ref.stop(block=False)
+            self.stop()
 
     def _stop_now(self) -> None:
         # The supervisor already knows: the terminal JobChanged (or SlotRefused) told it.
         self.done = True
-        self.actor_ref.stop(block=False)
+        self.stop()
+
+    def _defer(self, job: Job, transitions: list[Transition]) -> None:
+        self._log_transitions(job, transitions)
+        self.job = job
+        self.unsaved.extend(transitions)
+        self.deferred = True
+
+    def _save_deferred(self) -> None:
+        if self.deferred:
+            self._save(self.job, [])
+
+    def _log_transitions(self, job: Job, transitions: list[Transition]) -> None:
+        for step in transitions:
+            log.info(
+                "job_transition",
+                job_id=job.id,
+                provider=job.provider,
+                from_=step.from_status.value if step.from_status else None,
+                to=step.to_status.value,
+            )
 
     def _save(
         self,
@@ -397,16 +439,12 @@ class JobActor(pykka.ThreadingActor):
         *,
         finished: bool = False,
     ) -> None:
-        for step in transitions:
-            log.info(
-                "job_transition",
-                job_id=job.id,
-                provider=job.provider,
-                from_=step.from_status.value if step.from_status else None,
-                to=step.to_status.value,
-            )
+        self._log_transitions(job, transitions)
         self.job = job
-        self._tell(self.supervisor, JobChanged(job, tuple(transitions), reply, finished))
+        steps = (*self.unsaved, *transitions)
+        self.unsaved.clear()
+        self.deferred = False
+        self._tell(self.supervisor, JobChanged(job, steps, reply, finished))
 
     def _tell(self, ref: Ref | ProviderHandle, message: Any) -> None:
         try:

@@ -215,9 +215,10 @@ class TestConnection:
 
 @attrs.frozen
 class Submitted:
-    """The remote job exists."""
+    """The remote job exists; ``links`` when it was done at once and they came along."""
 
     response: JobStatusResponse
+    links: FileLinksResponse | None = None
 
 
 @attrs.frozen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -28,7 +29,14 @@ from actors._messages import (
     Untrack,
 )
 from actors._scheduler import Scheduler
-from providers import LimiterClosed, Provider, ProviderError, RateLimiter
+from providers import (
+    JobStatus,
+    LimiterClosed,
+    Provider,
+    ProviderError,
+    RateLimiter,
+    StartJobPayload,
+)
 from providers._log import get_logger
 
 __all__ = ["ProviderActor", "ProviderHandle"]
@@ -97,16 +105,21 @@ class ProviderActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         """Schedule the first poll if jobs are already tracked (after a restart)."""
-        self._last_limit = self.provider.max_active
-        if self.tracked:
-            self._schedule_poll(0)
+        try:
+            self._last_limit = self.provider.max_active
+            if self.tracked:
+                self._schedule_poll(0)
+        except Exception:
+            # Pykka does not call on_failure for on_start: report it ourselves.
+            self.on_failure(*sys.exc_info())
+            raise
 
     def on_receive(self, message: Any) -> Any:
         """Dispatch one message."""
         match message:
             case Submit(job_id, payload, reply_to):
                 self._call(
-                    job_id, "submit", reply_to, lambda: Submitted(self.provider.start_job(payload))
+                    job_id, "submit", reply_to, lambda: self._submit(payload)
                 )
             case FindExisting(job_id, payload, reply_to):
                 self._call(
@@ -178,6 +191,19 @@ class ProviderActor(pykka.ThreadingActor):
         """Nothing to release: the provider object is closed by the engine."""
 
     # -- internals -------------------------------------------------------------
+    def _submit(self, payload: StartJobPayload) -> Submitted:
+        response = self.provider.start_job(payload)
+        if response.status is not JobStatus.COMPLETED:
+            return Submitted(response)
+        # Done at once (a cached item): fetch its links in the same turn, which
+        # saves the job a round trip through this actor's mailbox.
+        try:
+            self._take_token()
+            links = self.provider.get_file_links(response.remote_id, payload)
+        except ProviderError:
+            return Submitted(response)  # the job asks for them itself, with retries
+        return Submitted(response, links)
+
     def _take_token(self) -> None:
         if self._token_per_call and "default" in self.limiters:
             self.limiters["default"].acquire()

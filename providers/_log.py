@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-__all__ = ["SECRET_KEYS", "get_logger", "redact_secrets"]
+__all__ = ["SECRET_KEYS", "EventLogger", "get_logger", "redact_secrets"]
 
 #: Keys whose values are never written out.
 SECRET_KEYS = re.compile(r"(token|secret|password|api_?key|authorization|cookie)", re.IGNORECASE)
@@ -54,15 +54,53 @@ def _short(value: Any) -> str:
     return text
 
 
-def get_logger(name: str) -> Any:
-    """A structlog logger that writes through ``logging.getLogger(name)``."""
-    return structlog.wrap_logger(
-        logging.getLogger(name),
-        processors=[
-            structlog.stdlib.filter_by_level,
-            structlog.contextvars.merge_contextvars,
-            redact_secrets,
-            _to_stdlib,
-        ],
-        wrapper_class=structlog.stdlib.BoundLogger,
-    )
+class EventLogger:
+    """A structlog logger that checks the stdlib level before doing any work.
+
+    Hot paths log every transition; when the level is off, a call costs one
+    ``isEnabledFor`` and nothing is formatted.
+    """
+
+    __slots__ = ("_bound", "_std")
+
+    def __init__(self, name: str) -> None:
+        self._std = logging.getLogger(name)
+        self._bound: Any = structlog.wrap_logger(
+            self._std,
+            processors=[
+                structlog.contextvars.merge_contextvars,
+                redact_secrets,
+                _to_stdlib,
+            ],
+            wrapper_class=structlog.stdlib.BoundLogger,
+        )
+
+    def debug(self, event: str, **fields: Any) -> None:
+        """Log ``event`` at DEBUG."""
+        if self._std.isEnabledFor(logging.DEBUG):
+            self._bound.debug(event, **fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        """Log ``event`` at INFO."""
+        if self._std.isEnabledFor(logging.INFO):
+            self._bound.info(event, **fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        """Log ``event`` at WARNING."""
+        if self._std.isEnabledFor(logging.WARNING):
+            self._bound.warning(event, **fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        """Log ``event`` at ERROR."""
+        if self._std.isEnabledFor(logging.ERROR):
+            self._bound.error(event, **fields)
+
+    def exception(self, event: str, **fields: Any) -> None:
+        """Log ``event`` at ERROR with the exception being handled."""
+        if self._std.isEnabledFor(logging.ERROR):
+            self._bound.exception(event, **fields)
+
+
+def get_logger(name: str) -> EventLogger:
+    """A logger for ``name`` (a ``debrid.*`` stdlib logger underneath)."""
+    return EventLogger(name)
