@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import random
-import sys
-import traceback
 from typing import Any
 
 import attrs
 import pykka
 
+from actors._child import SupervisedActor
 from actors._messages import (
     CallFailed,
     Cancel,
     CancelRemote,
-    ChildFailed,
     FetchLinks,
     FindExisting,
     Found,
@@ -67,7 +65,7 @@ class JobSettings:
     rng: random.Random = attrs.field(factory=random.Random, eq=False)
 
 
-class JobActor(pykka.ThreadingActor):
+class JobActor(SupervisedActor):
     """Drives one job from its stored state to a terminal one.
 
     ``fresh`` says that nothing has been sent for this attempt yet, so the job
@@ -75,8 +73,6 @@ class JobActor(pykka.ThreadingActor):
     a failed submission) it first asks the provider whether the remote job
     already exists, so that no job is ever submitted twice.
     """
-
-    use_daemon_thread = True
 
     def __init__(
         self,
@@ -110,28 +106,19 @@ class JobActor(pykka.ThreadingActor):
         self.deferred = False
 
     # -- lifecycle ---------------------------------------------------------------
-    def on_start(self) -> None:
+    def child_id(self) -> tuple[str, str]:
+        """``("job", job id)``."""
+        return "job", self.job.id
+
+    def begin(self) -> None:
         """Kick off from the stored state."""
-        try:
-            self._begin()
-        except Exception:
-            # Pykka does not call on_failure for on_start: report it ourselves.
-            self.on_failure(*sys.exc_info())
-            raise
+        self._begin()
 
     def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        """Report the crash; the supervisor restarts the job from its stored state."""
+        """Fail waiting syncs, then report the crash (the job restarts from the store)."""
         for reply in self.pending_syncs:
             reply.set_exception((exc_type, exc, tb))
-        self._tell(
-            self.supervisor,
-            ChildFailed(
-                "job",
-                self.job.id,
-                repr(exc),
-                "".join(traceback.format_exception(exc_type, exc, tb)),
-            ),
-        )
+        super().on_failure(exc_type, exc, tb)
 
     def on_receive(self, message: Any) -> None:
         """Dispatch one message."""

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-import traceback
 from collections.abc import Mapping
 from typing import Any
 
 import pykka
 
+from actors._child import SupervisedActor
 from actors._messages import (
     CallFailed,
     CancelRemote,
-    ChildFailed,
     FetchLinks,
     FindExisting,
     Found,
@@ -64,7 +62,7 @@ class ProviderHandle:
         ref.tell(message)
 
 
-class ProviderActor(pykka.ThreadingActor):
+class ProviderActor(SupervisedActor):
     """Owns one ``Provider`` object and serialises every call to it.
 
     Jobs ask it for submissions, links and cancels; it answers with messages.
@@ -74,8 +72,6 @@ class ProviderActor(pykka.ThreadingActor):
     crash: the asking job is told (so it can retry) and the actor dies, to be
     restarted by the supervisor.
     """
-
-    use_daemon_thread = True
 
     def __init__(
         self,
@@ -103,24 +99,21 @@ class ProviderActor(pykka.ThreadingActor):
         # several requests); for the others the actor takes one per call.
         self._token_per_call = not getattr(provider, "limits_requests", False)
 
-    def on_start(self) -> None:
+    def child_id(self) -> tuple[str, str]:
+        """``("provider", name)``."""
+        return "provider", self.name
+
+    def begin(self) -> None:
         """Schedule the first poll if jobs are already tracked (after a restart)."""
-        try:
-            self._last_limit = self.provider.max_active
-            if self.tracked:
-                self._schedule_poll(0)
-        except Exception:
-            # Pykka does not call on_failure for on_start: report it ourselves.
-            self.on_failure(*sys.exc_info())
-            raise
+        self._last_limit = self.provider.max_active
+        if self.tracked:
+            self._schedule_poll(0)
 
     def on_receive(self, message: Any) -> Any:
         """Dispatch one message."""
         match message:
             case Submit(job_id, payload, reply_to):
-                self._call(
-                    job_id, "submit", reply_to, lambda: self._submit(payload)
-                )
+                self._call(job_id, "submit", reply_to, lambda: self._submit(payload))
             case FindExisting(job_id, payload, reply_to):
                 self._call(
                     job_id, "find", reply_to, lambda: Found(self.provider.find_existing(payload))
@@ -174,18 +167,6 @@ class ProviderActor(pykka.ThreadingActor):
                 )
         self._report_limit()
         return None
-
-    def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        """Tell the supervisor; it restarts this actor with the tracked jobs."""
-        self._tell(
-            self.supervisor,
-            ChildFailed(
-                "provider",
-                self.name,
-                repr(exc),
-                "".join(traceback.format_exception(exc_type, exc, tb)),
-            ),
-        )
 
     def on_stop(self) -> None:
         """Nothing to release: the provider object is closed by the engine."""
