@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 import platformdirs
@@ -46,8 +46,11 @@ class EngineConfig:
     - ``stall_timeouts``: seconds without progress, per state, before STALLED.
     - ``max_restarts`` in ``restart_window`` seconds: crash restarts allowed per actor.
     - ``max_job_actors``: job actors alive at once (the rest wait QUEUED in the store).
-    - ``log_format``: ``console`` or ``json`` (only used when the engine sets up logging,
-      i.e. from the command line); embedders configure ``logging`` themselves.
+    - ``seed``: seeds the retry jitter, for reproducible runs.
+
+    Logging is not configured here: the engine logs through ``logging`` under
+    ``debrid.*`` and follows the embedding application's setup (the command line
+    uses ``engine._logging.configure_logging``).
     """
 
     database: str | os.PathLike[str] | None = None
@@ -65,7 +68,6 @@ class EngineConfig:
     max_job_actors: int | None = 2000
     slot_retry_delay: float = 30.0
     links_retry_interval: float = 5.0
-    log_format: Literal["console", "json"] = "console"
     seed: int | None = None
 
     def database_target(self) -> str | os.PathLike[str]:
