@@ -94,6 +94,8 @@ class ProviderActor(SupervisedActor):
         self._generation = 0
         self._poll_scheduled = False
         self._last_limit: int | None = None
+        self._reported = False
+        self._submitted = False
         self.limiters = dict(limiters or {})
         # HTTP providers take a token per request themselves (one call may be
         # several requests); for the others the actor takes one per call.
@@ -174,6 +176,7 @@ class ProviderActor(SupervisedActor):
     # -- internals -------------------------------------------------------------
     def _submit(self, payload: StartJobPayload) -> Submitted:
         response = self.provider.start_job(payload)
+        self._submitted = True
         if response.status is not JobStatus.COMPLETED:
             return Submitted(response)
         # Done at once (a cached item): fetch its links in the same turn, which
@@ -259,7 +262,11 @@ class ProviderActor(SupervisedActor):
 
     def _report_limit(self) -> None:
         limit = self.provider.max_active
-        if limit != self._last_limit:
+        first = not self._reported and (limit is not None or self._submitted)
+        if limit != self._last_limit or first:
+            # The first report after a submission always goes out: it ends the
+            # supervisor's provisional limit, even when the provider learnt none.
+            self._reported = True
             self._last_limit = limit
             self._tell(self.supervisor, SlotLimit(self.name, limit))
 

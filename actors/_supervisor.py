@@ -153,7 +153,10 @@ class SupervisorActor(pykka.ThreadingActor):
             provider.bind(
                 ProviderContext(clock=self.clock, limiters=limiters, secrets=self.secrets)
             )
-            self.slot_limits[name] = provider.max_active
+            limit = provider.max_active
+            if limit is None and getattr(provider, "slots_learnt_lazily", False):
+                limit = 1  # provisional, until the provider actor reports what it learnt
+            self.slot_limits[name] = limit
             self.tracked[name] = {}
             self._start_provider(name)
         recovered = self.store.non_terminal()
@@ -186,6 +189,7 @@ class SupervisorActor(pykka.ThreadingActor):
                 future.get(timeout=10)
             except (pykka.Timeout, pykka.ActorDeadError):
                 continue
+        self.to_spawn.clear()  # stopping: write what is pending, start nothing new
         self._flush()
 
     def on_receive(self, message: Any) -> Any:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from providers._registry import ProviderFactory
 from providers.mock import MockProvider
+from providers.realdebrid import RealDebridProvider
 
 FACTORIES: dict[str, ProviderFactory] = {
     "mock": MockProvider,
+    "realdebrid": RealDebridProvider,
 }

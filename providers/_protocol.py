@@ -96,6 +96,10 @@ class BaseProvider:
     #: True when the provider takes a rate-limit token before each HTTP request
     #: itself (``ProviderHttp`` does); otherwise the engine takes one per call.
     limits_requests: bool = False
+    #: True when ``max_active`` is only known after the first calls (the service
+    #: reports it); until then the engine submits one job at a time rather than
+    #: flooding the account with submissions it would refuse.
+    slots_learnt_lazily: bool = False
 
     def __init__(self) -> None:
         self.context = ProviderContext()

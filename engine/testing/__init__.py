@@ -1,4 +1,9 @@
-"""Helpers for embedders' own tests: the fake clock and fake provider servers."""
+"""Helpers for embedders' own tests: the fake clock, clock drivers, fake provider servers.
+
+``FakeRealDebrid`` and ``FakeTorBox`` are real HTTP servers on 127.0.0.1 that
+behave like the services (lifecycles, quirks, rate limits) and inject faults on
+demand; ``debrid fake-server NAME --port N`` runs one from the command line.
+"""
 
 from engine.testing._drive import ClockDriver, advance_until
 from engine.testing._fakehttp import (
@@ -10,12 +15,14 @@ from engine.testing._fakehttp import (
     deterministic_bytes,
 )
 from engine.testing._inject import inject_job_crash
+from engine.testing.realdebrid import FakeRealDebrid
 from providers import FakeClock
 
 __all__ = [
     "ClockDriver",
     "FakeClock",
     "FakeFault",
+    "FakeRealDebrid",
     "FakeRequest",
     "FakeResponse",
     "FakeServer",

@@ -1,0 +1,184 @@
+"""Real-Debrid jobs through the whole engine, against the fake server over real sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import Engine, EngineConfig, JobStatus
+from engine.testing import ClockDriver, advance_until
+from engine.testing.realdebrid import FakeRealDebrid
+from providers import FakeClock, RetryPolicy
+from providers.realdebrid import RealDebridProvider
+
+RETRY = RetryPolicy(max_retries=12, initial_delay=1.0, max_delay=30.0)
+
+
+def magnet(i: int) -> dict[str, Any]:
+    return {"magnet": f"magnet:?xt=urn:btih:{i + 0xABC000:040x}&dn=rd{i}"}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def fake(clock: FakeClock) -> Iterator[FakeRealDebrid]:
+    with FakeRealDebrid(clock=clock, step_seconds=2.0) as server:
+        yield server
+
+
+def rd_engine(fake: FakeRealDebrid, clock: FakeClock, db: Path, **options: Any) -> Engine:
+    config: dict[str, Any] = {"retry": RETRY, "seed": 7}
+    for key in ("max_job_actors", "retry"):
+        if key in options:
+            config[key] = options.pop(key)
+    return Engine(
+        EngineConfig(
+            database=db,
+            clock=clock,
+            providers={"realdebrid": {**fake.provider_options(), "poll_interval": 5.0, **options}},
+            **config,
+        )
+    )
+
+
+def test_magnet_torrent_and_link_jobs_complete_with_direct_links(
+    fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path
+) -> None:
+    with rd_engine(fake, clock, tmp_path / "jobs.db") as engine:
+        jobs = [
+            engine.create_job("realdebrid", {**magnet(1), "select": {"globs": ["*.mkv"]}}),
+            engine.create_job("realdebrid", {"url": "https://hoster.example/file/abc"}),
+        ]
+        with ClockDriver(clock, step=1.0):
+            done = [engine.wait(j.id, timeout=60) for j in jobs]
+    assert [j.status for j in done] == [JobStatus.COMPLETED, JobStatus.COMPLETED]
+    torrent, link = done
+    assert torrent.remote_id and torrent.remote_id.startswith("torrent:")
+    assert link.remote_id and link.remote_id.startswith("link:")
+    assert all(f.link and f.link.startswith(fake.url) for f in torrent.files if f.selected)
+    assert len(link.files) == 1 and link.files[0].link
+    assert set(fake.torrents_by_hash().values()) == {1}
+
+
+def test_three_hundred_jobs_at_the_fakes_rate_limit_get_no_429(
+    fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path
+) -> None:
+    fake.active_limit = 1000  # slots must not be what holds the engine back here
+    with rd_engine(fake, clock, tmp_path / "jobs.db") as engine:
+        jobs = engine.create_jobs("realdebrid", [magnet(i) for i in range(300)])
+        start = clock.monotonic()
+        with ClockDriver(clock, step=1.0):
+            advance_until(
+                clock,
+                lambda: engine.list_jobs(status=JobStatus.COMPLETED, limit=None).__len__() == 300,
+                step=0,
+                timeout=240,
+            )
+    assert fake.status_counts[429] == 0
+    assert set(fake.torrents_by_hash().values()) == {1}
+    assert len(jobs) == 300
+    # Far more requests than one minute allows went out: the limiter, not luck, kept
+    # every 60 s window under the fake's 250.
+    sent = fake.stats()["counts"]["total"]
+    assert sent > 1000
+    assert clock.monotonic() - start >= 60 * (sent - 250) / 250
+
+
+def test_twenty_percent_faults_still_end_every_job_in_the_right_state(
+    fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path
+) -> None:
+    from engine.testing._realdebrid_model import Scenario  # noqa: PLC0415
+
+    bad = magnet(99)
+    fake.set_scenario(f"{99 + 0xABC000:040x}", Scenario(outcome="virus"))
+    for kind in ("error_5xx", "reset", "malformed_json", "html"):
+        fake.set_fault_rate(kind, 0.05)  # type: ignore[arg-type]
+    with rd_engine(fake, clock, tmp_path / "jobs.db", timeout=2.0) as engine:
+        good = engine.create_jobs("realdebrid", [magnet(i) for i in range(20)])
+        virus = engine.create_job("realdebrid", bad)
+        with ClockDriver(clock, step=1.0):
+            done = [engine.wait(j.id, timeout=120) for j in good]
+            failed = engine.wait(virus.id, timeout=120)
+    assert all(j.status is JobStatus.COMPLETED for j in done), [
+        (j.status, j.error) for j in done if j.status is not JobStatus.COMPLETED
+    ]
+    assert failed.status is JobStatus.FAILED
+    assert failed.error is not None and failed.error.code == "VIRUS"
+    assert set(fake.torrents_by_hash().values()) == {1}
+
+
+@pytest.mark.parametrize("phase", [JobStatus.QUEUED, JobStatus.RESOLVING, JobStatus.DOWNLOADING])
+def test_restart_in_each_phase_adds_no_duplicate_torrent(
+    fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path, phase: JobStatus
+) -> None:
+    db = tmp_path / "jobs.db"
+    first = rd_engine(fake, clock, db).start()
+    try:
+        jobs = first.create_jobs("realdebrid", [magnet(i) for i in range(5)])
+        if phase is JobStatus.QUEUED:
+            advance_until(clock, lambda: len(fake.torrents()) >= 1, step=0.2)
+        else:
+            with ClockDriver(clock, step=0.5):
+                first.wait(jobs[0].id, timeout=60, statuses=[phase])
+    finally:
+        first.stop()
+    with rd_engine(fake, clock, db) as second, ClockDriver(clock, step=1.0):
+        done = [second.wait(j.id, timeout=120) for j in jobs]
+    assert all(j.status is JobStatus.COMPLETED for j in done)
+    assert sorted(fake.torrents_by_hash().values()) == [1] * 5
+
+
+class CrashAfterAdd(RealDebridProvider):
+    """Dies right after the torrent was added, before the engine hears of it."""
+
+    crashes = 0
+
+    def start_job(self, payload: Any) -> Any:
+        response = super().start_job(payload)
+        if CrashAfterAdd.crashes < 2:
+            CrashAfterAdd.crashes += 1
+            raise RuntimeError("crash between addMagnet and the answer")
+        return response
+
+
+def test_crash_between_add_and_answer_is_found_again_not_added_twice(
+    fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path
+) -> None:
+    from providers import ProviderRegistry  # noqa: PLC0415
+
+    registry = ProviderRegistry()
+    registry.register_provider("realdebrid", CrashAfterAdd)
+    config = EngineConfig(
+        database=tmp_path / "jobs.db",
+        clock=clock,
+        registry=registry,
+        retry=RETRY,
+        providers={"realdebrid": {**fake.provider_options(), "poll_interval": 5.0}},
+    )
+    with Engine(config) as engine:
+        jobs = engine.create_jobs("realdebrid", [magnet(i) for i in range(3)])
+        with ClockDriver(clock, step=1.0):
+            done = [engine.wait(j.id, timeout=120) for j in jobs]
+    assert CrashAfterAdd.crashes == 2
+    assert all(j.status is JobStatus.COMPLETED for j in done)
+    assert sorted(fake.torrents_by_hash().values()) == [1, 1, 1]
+
+
+def test_the_api_token_never_reaches_the_database_or_job_data(
+    fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path
+) -> None:
+    token = fake.provider_options()["api_token"]
+    with rd_engine(fake, clock, tmp_path / "jobs.db") as engine:
+        job = engine.create_job("realdebrid", magnet(5))
+        with ClockDriver(clock, step=1.0):
+            done = engine.wait(job.id, timeout=60)
+        assert token not in repr(done.to_dict())
+        assert engine.test_connection("realdebrid").ok
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("jobs.db*"))
+    assert token.encode() not in raw
