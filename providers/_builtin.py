@@ -5,8 +5,10 @@ from __future__ import annotations
 from providers._registry import ProviderFactory
 from providers.mock import MockProvider
 from providers.realdebrid import RealDebridProvider
+from providers.torbox import TorBoxProvider
 
 FACTORIES: dict[str, ProviderFactory] = {
     "mock": MockProvider,
     "realdebrid": RealDebridProvider,
+    "torbox": TorBoxProvider,
 }

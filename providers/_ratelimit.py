@@ -52,7 +52,12 @@ class RateLimiter:
     def _refill(self, now: float) -> None:
         # While paused, _last lies in the future: nothing refills until then.
         if now > self._last:
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            # Snap float residue (0.9999999999999999 after exactly delay() seconds):
+            # its wait is too small to move a FakeClock, and acquire() would spin
+            # forever holding the lock.
+            nearest = round(tokens)
+            self._tokens = float(nearest) if abs(tokens - nearest) < 1e-6 else tokens
             self._last = now
 
     def _wait_time(self, now: float) -> float:

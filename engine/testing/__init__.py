@@ -16,6 +16,7 @@ from engine.testing._fakehttp import (
 )
 from engine.testing._inject import inject_job_crash
 from engine.testing.realdebrid import FakeRealDebrid
+from engine.testing.torbox import FakeTorBox
 from providers import FakeClock
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "FakeRequest",
     "FakeResponse",
     "FakeServer",
+    "FakeTorBox",
     "RateWindow",
     "advance_until",
     "deterministic_bytes",

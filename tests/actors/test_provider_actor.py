@@ -11,7 +11,7 @@ from providers import FakeClock, MockProvider, ProviderRegistry
 
 def test_one_list_statuses_call_per_poll_whatever_the_number_of_jobs(tmp_path: Path) -> None:
     clock = FakeClock()
-    mock = MockProvider(1000.0)
+    mock = MockProvider(100.0)
     registry = ProviderRegistry()
     registry.register_provider("mock", mock)
     config = EngineConfig(

@@ -1,0 +1,201 @@
+"""TorBox's endpoints, one method each, over ``ProviderHttp``.
+
+Every request takes a token from the ``default`` bucket; the three create
+endpoints also take one from ``create`` (SUPPORT: 300/min everywhere, 60/hour
+with a 10/min edge for creation). The key travels as ``Authorization: Bearer``
+except on requestdl, which only accepts it as the ``token`` query parameter
+(SPEC; PYSDK).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from providers._errors import ProviderError
+from providers._http import ProviderHttp, json_body
+from providers._protocol import ProviderContext
+from providers.torbox._errors import envelope, envelope_data, is_active_limit
+from providers.torbox._ids import ItemKind
+from providers.torbox._items import REQUESTDL
+
+__all__ = ["CREATE_BUCKETS", "TorBoxApi", "install_log_redaction"]
+
+CREATE_BUCKETS = ("default", "create")
+
+_LIST_PATH = {"torrent": "/v1/api/torrents/mylist", "webdl": "/v1/api/webdl/mylist"}
+_CHECK_PATH = {"torrent": "/v1/api/torrents/checkcached", "webdl": "/v1/api/webdl/checkcached"}
+#: (path, id field) of the control endpoints; note `webdl_id` here vs `web_id` in requestdl (SPEC).
+_CONTROL = {
+    "torrent": ("/v1/api/torrents/controltorrent", "torrent_id"),
+    "webdl": ("/v1/api/webdl/controlwebdownload", "webdl_id"),
+    "queued": ("/v1/api/queued/controlqueued", "queued_id"),
+}
+
+_TOKEN_QUERY = re.compile(r"(?i)([?&]token=)[^&\s\"']*")
+
+
+class _RedactTokens(logging.Filter):
+    """Masks ``token=`` query values in httpx's request log line (it logs full URLs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message with the token masked; never drop it."""
+        message = record.getMessage()
+        if "token=" in message.lower():
+            record.msg, record.args = _TOKEN_QUERY.sub(r"\1***", message), ()
+        return True
+
+
+def install_log_redaction() -> None:
+    """Add the redacting filter to the ``httpx`` logger once (requestdl URLs carry the key)."""
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactTokens) for f in logger.filters):
+        logger.addFilter(_RedactTokens())
+
+
+class TorBoxApi:
+    """Thin, typed access to the endpoints the provider uses; answers are ``data``."""
+
+    def __init__(
+        self,
+        provider: str,
+        base_url: str,
+        *,
+        api_key: Callable[[], str],
+        context: Callable[[], ProviderContext],
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.provider = provider
+        self._key = api_key
+        install_log_redaction()
+        self.http = ProviderHttp(
+            provider,
+            base_url,
+            context=context,
+            timeout=timeout,
+            transport=transport,
+            auth_headers=lambda: {"Authorization": f"Bearer {self._key()}"},
+        )
+        #: The slot counts of the last ACTIVE_LIMIT answer, if it carried them (POSTMAN).
+        self.last_active_limit: dict[str, Any] | None = None
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request; the envelope's ``data``, or a ``ProviderError``."""
+        response = self.http.request(method, path, **kwargs)
+        if response.status_code >= 400 and response.status_code != 429:
+            self._note_active_limit(response)
+        return envelope_data(response, self.provider, self._secret())
+
+    def _secret(self) -> str | None:
+        try:
+            return self._key()
+        except ProviderError:
+            return None
+
+    def _note_active_limit(self, response: httpx.Response) -> None:
+        try:
+            body = json_body(response, self.provider)
+        except ProviderError:
+            return
+        if isinstance(body, dict) and is_active_limit(body):
+            data = body.get("data")
+            self.last_active_limit = data if isinstance(data, dict) else {}
+
+    # -- create --------------------------------------------------------------
+    def create_torrent(
+        self, *, magnet: str | None, torrent: bytes | None, fields: Mapping[str, str]
+    ) -> tuple[Any, str]:
+        """POST torrents/createtorrent as multipart/form-data (SPEC); ``(data, detail)``."""
+        # (None, value) makes httpx send a plain form field inside the multipart body.
+        parts: dict[str, Any] = {name: (None, value) for name, value in fields.items()}
+        if magnet is not None:
+            parts["magnet"] = (None, magnet)
+        if torrent is not None:
+            parts["file"] = ("upload.torrent", torrent, "application/x-bittorrent")
+        return self._create("/v1/api/torrents/createtorrent", files=parts)
+
+    def create_webdl(self, link: str, fields: Mapping[str, str]) -> tuple[Any, str]:
+        """POST webdl/createwebdownload, urlencoded (SPEC)."""
+        return self._create("/v1/api/webdl/createwebdownload", data={"link": link, **fields})
+
+    def _create(self, path: str, **kwargs: Any) -> tuple[Any, str]:
+        self.last_active_limit = None
+        response = self.http.request("POST", path, buckets=CREATE_BUCKETS, **kwargs)
+        if response.status_code != 429:
+            # The official ACTIVE_LIMIT example may come with any status (POSTMAN; TBNET).
+            self._note_active_limit(response)
+        return envelope(response, self.provider, self._secret())
+
+    # -- lists ---------------------------------------------------------------
+    def list_page(self, kind: ItemKind, *, bypass: bool, offset: int, limit: int) -> list[Any]:
+        """One page of torrents/mylist or webdl/mylist."""
+        params = {"offset": offset, "limit": limit, "bypass_cache": _flag(bypass)}
+        data = self.call("GET", _LIST_PATH[kind], params=params)
+        return data if isinstance(data, list) else []
+
+    def get_item(self, kind: ItemKind, item_id: int) -> dict[str, Any] | None:
+        """One item by id (``id`` makes ``data`` an object, not a list: SPEC), always fresh."""
+        params = {"id": item_id, "bypass_cache": "true"}
+        data = self.call("GET", _LIST_PATH[kind], params=params)
+        if isinstance(data, list):  # tolerate a server that answers with a list anyway
+            data = next((d for d in data if isinstance(d, dict) and d.get("id") == item_id), None)
+        return data if isinstance(data, dict) else None
+
+    def queue_page(self, kind: ItemKind, *, offset: int, limit: int) -> list[Any]:
+        """One page of queued/getqueued for ``kind`` (the legacy route is gone: 410)."""
+        params = {"type": kind, "offset": offset, "limit": limit, "bypass_cache": "true"}
+        data = self.call("GET", "/v1/api/queued/getqueued", params=params)
+        return data if isinstance(data, list) else []
+
+    # -- actions -------------------------------------------------------------
+    def control(self, target: str, item_id: int, operation: str) -> None:
+        """controltorrent / controlwebdownload / controlqueued with a JSON body (SPEC)."""
+        path, field = _CONTROL[target]
+        self.call("POST", path, json={field: item_id, "operation": operation, "all": False})
+
+    def request_link(self, kind: ItemKind, item_id: int, file_id: int) -> str:
+        """A CDN URL for one file, from requestdl without redirect (the URL is in ``data``)."""
+        path, id_param = REQUESTDL[kind]
+        params = {"token": self._key(), id_param: item_id, "file_id": file_id, "redirect": "false"}
+        data = self.call("GET", path, params=params, authenticated=False)
+        if not isinstance(data, str) or not data.startswith(("http://", "https://")):
+            raise ProviderError(
+                "requestdl answered without a URL",
+                self.provider,
+                code="PROVIDER_UNAVAILABLE",
+                retryable=True,
+            )
+        return data
+
+    def cached_hashes(self, kind: ItemKind, hashes: list[str]) -> set[str]:
+        """Which of ``hashes`` TorBox has cached (POST with a list: SPEC)."""
+        data = self.call(
+            "POST",
+            _CHECK_PATH[kind],
+            params={"format": "object", "list_files": "false"},
+            json={"hashes": hashes},
+        )
+        # No hit is data null (POSTMAN) or {} (decypharr fake); a list comes with format=list.
+        if isinstance(data, dict):
+            return {str(h).lower() for h in data}
+        if isinstance(data, list):
+            return {str(d.get("hash", "")).lower() for d in data if isinstance(d, dict)}
+        return set()
+
+    def user(self) -> dict[str, Any]:
+        """user/me."""
+        data = self.call("GET", "/v1/api/user/me", params={"settings": "false"})
+        return data if isinstance(data, dict) else {}
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.http.close()
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"

@@ -1,0 +1,62 @@
+"""Direct download URLs: which file a link names, and the CDN URLs kept until they expire."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
+
+from providers._job import JobFile
+from providers.torbox._api import TorBoxApi
+from providers.torbox._ids import ItemKind, RemoteRef
+from providers.torbox._items import REQUESTDL, as_int
+
+__all__ = ["DirectLinks", "link_target"]
+
+Target = tuple[ItemKind, int, int]
+
+
+def link_target(ref: RemoteRef | None, file: JobFile) -> Target | None:
+    """(kind, item id, file id) of ``file``: from our own permalink, else from the job's id.
+
+    The permalink is the better witness: a queued job's item id changed when it
+    started. None when neither names a started item.
+    """
+    if file.link:
+        parts = urlsplit(file.link)
+        query = parse_qs(parts.query)
+        kind: ItemKind = "webdl" if "/webdl/" in parts.path else "torrent"
+        number = as_int((query.get(REQUESTDL[kind][1]) or [""])[0])
+        file_id = as_int((query.get("file_id") or [""])[0])
+        if number is not None and file_id is not None:
+            return kind, number, file_id
+    if ref is None or ref.queued:
+        return None
+    return ref.kind, ref.number, file.id
+
+
+class DirectLinks:
+    """CDN URLs from requestdl, reused for ``ttl`` seconds, requested again after.
+
+    Reuse matters: every permalink hit is an API call and counts toward the
+    limits (decypharr#300). Expiry matters: CDN URLs stop working ("Invalid
+    Presigned Token", decypharr#183) 3 h after they are made, 1 h in older docs
+    (PYSDK), so the default ttl of 50 min is safe under either.
+    """
+
+    def __init__(self, api: TorBoxApi, ttl: float, now: Callable[[], float]) -> None:
+        self.api = api
+        self.ttl = ttl
+        self.now = now
+        self._kept: dict[Target, tuple[str, float]] = {}
+
+    def resolve(self, target: Target) -> str:
+        """A URL for ``target`` that is still fresh, requesting a new one when needed."""
+        now = self.now()
+        kept = self._kept.get(target)
+        if kept is not None and now < kept[1]:
+            return kept[0]
+        url = self.api.request_link(*target)
+        self._kept[target] = (url, now + self.ttl)
+        for stale in [k for k, (_, until) in self._kept.items() if until <= now]:
+            del self._kept[stale]
+        return url

@@ -1,0 +1,194 @@
+"""What the provider knows between calls: which lists are fresh, which items are ready.
+
+``ItemTracker`` owns the polling side of ``TorBoxProvider``: one pass over each
+list per poll, ``bypass_cache`` only while a list may be missing something new,
+queued items followed into the list when TorBox starts them, and the last
+ready items kept so ``get_file_links`` needs no second read.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from providers._log import get_logger
+from providers._responses import JobStatusResponse
+from providers._status import JobStatus
+from providers.torbox._api import TorBoxApi
+from providers.torbox._ids import ItemKind, RemoteRef, parse_remote_id
+from providers.torbox._items import as_int, item_status, queued_status
+from providers.torbox._scan import Found, scan
+
+__all__ = ["ItemTracker"]
+
+_READY_CACHE = 1024  # ready items kept from polls for get_file_links
+_READY_FRESH = 120.0  # seconds a polled ready item stands in for a fresh read
+
+log = get_logger("debrid.providers.torbox")
+
+
+class ItemTracker:
+    """Reads TorBox's lists for the provider and remembers what it learnt."""
+
+    def __init__(
+        self,
+        name: str,
+        api: TorBoxApi,
+        *,
+        base_url: str,
+        page_size: int,
+        stale_seconds: float,
+        now: Callable[[], float],
+    ) -> None:
+        self.name = name
+        self.api = api
+        self.base_url = base_url
+        self.page_size = page_size
+        self.stale_seconds = stale_seconds
+        self.now = now
+        self._fresh: dict[ItemKind, float] = {}
+        self._ready: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._unknown_states: set[str] = set()
+
+    # -- freshness -----------------------------------------------------------
+    def touch(self, kind: ItemKind) -> None:
+        """Something new appeared in ``kind``'s list: bypass its cache for a while."""
+        self._fresh[kind] = self.now()
+
+    def young(self, kind: ItemKind) -> bool:
+        """True while ``kind``'s cached list may lack a new item.
+
+        mylist is refreshed every 600 s unless bypass_cache (PYSDK; rdt-client#971, #1041).
+        """
+        since = self._fresh.get(kind)
+        return since is not None and self.now() - since < self.stale_seconds
+
+    # -- statuses ------------------------------------------------------------
+    def status(
+        self, item: dict[str, Any], kind: ItemKind, remote_id: str | None = None
+    ) -> JobStatusResponse:
+        """The item's status; a ready item is kept for ``take_ready``."""
+        response = item_status(item, kind, self.base_url, self._unknown_state, remote_id)
+        if response.status is JobStatus.COMPLETED:
+            self._ready[response.remote_id] = (self.now(), item)
+            self._ready.move_to_end(response.remote_id)
+            while len(self._ready) > _READY_CACHE:
+                self._ready.popitem(last=False)
+        return response
+
+    def take_ready(self, remote_id: str) -> dict[str, Any] | None:
+        """The item a recent poll saw ready (once), or None."""
+        kept = self._ready.pop(remote_id, None)
+        if kept is None or self.now() - kept[0] > _READY_FRESH:
+            return None
+        return kept[1]
+
+    def forget(self, remote_id: str) -> None:
+        """Drop what is kept about ``remote_id``."""
+        self._ready.pop(remote_id, None)
+
+    def _unknown_state(self, state: str) -> None:
+        if state not in self._unknown_states:
+            self._unknown_states.add(state)
+            log.warning("unknown_remote_status", provider=self.name, status=state)
+
+    # -- reading lists -------------------------------------------------------
+    def list(self, kind: ItemKind, ids: set[int], hashes: set[str], bypass: bool) -> Found:
+        """One pass over ``kind``'s mylist; a fresh pass for whatever a cached one lacked."""
+
+        def page(offset: int, limit: int) -> list[Any]:
+            return self.api.list_page(kind, bypass=bypass, offset=offset, limit=limit)
+
+        found = scan(page, self.page_size, ids, hashes)
+        missing_ids, missing_hashes = found.missing(ids, hashes)
+        if (missing_ids or missing_hashes) and not bypass:
+            # Not in the cached list: new since the cache was built, or gone. One
+            # fresh pass tells which, instead of reporting a live item unknown.
+            found.merge(self.list(kind, missing_ids, missing_hashes, True))
+        return found
+
+    def queue(self, kind: ItemKind, ids: set[int], hashes: set[str]) -> Found:
+        """One pass over TorBox's queue of ``kind`` (only visible there: rdt-client#987)."""
+
+        def page(offset: int, limit: int) -> list[Any]:
+            return self.api.queue_page(kind, offset=offset, limit=limit)
+
+        return scan(page, self.page_size, ids, hashes)
+
+    def poll(self, remote_ids: Sequence[str]) -> dict[str, JobStatusResponse]:
+        """Statuses of ``remote_ids``: one getqueued pass per kind with queued items,
+        then one mylist pass per kind. Unknown ids are left out."""
+        out: dict[str, JobStatusResponse] = {}
+        ids: dict[ItemKind, dict[int, str]] = {"torrent": {}, "webdl": {}}
+        hunted: dict[ItemKind, dict[str, str]] = {"torrent": {}, "webdl": {}}
+        queued: dict[ItemKind, dict[int, RemoteRef]] = {"torrent": {}, "webdl": {}}
+        for remote_id in remote_ids:
+            ref = parse_remote_id(remote_id)
+            if ref is None:
+                continue
+            if ref.queued:
+                queued[ref.kind][ref.number] = ref
+            else:
+                ids[ref.kind][ref.number] = remote_id
+        for kind, refs in queued.items():
+            if not refs:
+                continue
+            waiting = self.queue(kind, set(refs), set())
+            for number, ref in refs.items():
+                rid = str(ref)
+                if number in waiting.by_id:
+                    out[rid] = queued_status(waiting.by_id[number], kind, rid)
+                elif ref.hash:
+                    hunted[kind][ref.hash] = rid  # started: now in mylist under a new id
+        for kind, wanted in ids.items():
+            hashes = hunted[kind]
+            if not wanted and not hashes:
+                continue
+            bypass = bool(hashes) or self.young(kind)
+            found = self.list(kind, set(wanted), set(hashes), bypass)
+            for number, rid in wanted.items():
+                if number in found.by_id:
+                    out[rid] = self.status(found.by_id[number], kind)
+            for item_hash, rid in hashes.items():
+                if item_hash in found.by_hash:
+                    out[rid] = self.status(found.by_hash[item_hash], kind)
+                    log.info(
+                        "torbox_queued_started",
+                        provider=self.name,
+                        from_=rid,
+                        to=out[rid].remote_id,
+                    )
+                    self.touch(kind)  # the new item is missing from cached lists for a while
+        return out
+
+    def find(self, kind: ItemKind, item_hash: str) -> JobStatusResponse | None:
+        """The live item or queued entry filed under ``item_hash``, read fresh.
+
+        A failed item is passed over: a new attempt should submit again.
+        """
+        item = self.list(kind, set(), {item_hash}, bypass=True).by_hash.get(item_hash)
+        if item is not None:
+            response = self.status(item, kind)
+            if response.status is JobStatus.FAILED:
+                return None
+            self.touch(kind)
+            return response
+        entry = self.queue(kind, set(), {item_hash}).by_hash.get(item_hash)
+        if entry is None:
+            return None
+        number = as_int(entry.get("id")) or 0
+        remote_id = str(RemoteRef(kind, number, queued=True, hash=item_hash))
+        return queued_status(entry, kind, remote_id)
+
+    def started_id(self, kind: ItemKind, item_hash: str) -> int | None:
+        """The list id of the item filed under ``item_hash`` (a queued item once started)."""
+        item = self.list(kind, set(), {item_hash}, bypass=True).by_hash.get(item_hash)
+        return as_int(item.get("id")) if item is not None else None
+
+
+def with_source(response: JobStatusResponse | None, source: str | None) -> JobStatusResponse | None:
+    """``response`` carrying the request's link (TorBox lists do not echo it)."""
+    return attrs.evolve(response, source=source) if response is not None else None
