@@ -117,7 +117,7 @@ class JobActor(SupervisedActor):
     def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
         """Fail waiting syncs, then report the crash (the job restarts from the store)."""
         for reply in self.pending_syncs:
-            reply.set_exception((exc_type, exc, tb))
+            reply.set_exception(exc_info=(exc_type, exc, tb))
         super().on_failure(exc_type, exc, tb)
 
     def on_receive(self, message: Any) -> None:
@@ -304,6 +304,13 @@ class JobActor(SupervisedActor):
     def _failed(self, op: str, error: ProviderError) -> None:
         self.in_flight = None
         self._save_deferred()
+        if op == "status":
+            # A caller asked for the status now: tell it why not, rather than
+            # retrying behind its back (the regular poll goes on anyway).
+            for reply in self.pending_syncs:
+                reply.set_exception(exc_info=(type(error), error, None))
+            self.pending_syncs.clear()
+            return
         job = self.job
         if self.cancelled_while_in_flight:
             self._stop_now()

@@ -145,3 +145,18 @@ def test_test_connection_reports_the_mock_account(make_engine: MakeEngine) -> No
     assert result.ok and result.account == "mock-user"
     with pytest.raises(UnknownProvider):
         engine.test_connection("realdebrid-not-configured")
+
+
+def test_sync_job_status_raises_the_providers_error_instead_of_hanging(
+    make_engine: MakeEngine, clock: FakeClock
+) -> None:
+    from engine import ProviderError  # noqa: PLC0415
+
+    mock = MockProvider(10.0)
+    engine = make_engine(mock, poll_interval=10_000)
+    job = engine.create_job("mock", magnet(5))
+    advance_until(clock, lambda: engine.get_job(job.id).remote_id is not None, step=0)
+    mock.inject("transient", op="get_status", code="DOWN_FOR_A_BIT")
+    with pytest.raises(ProviderError, match="DOWN_FOR_A_BIT"):
+        engine.sync_job_status(job.id, timeout=30)
+    assert engine.sync_job_status(job.id).status is JobStatus.QUEUED
