@@ -11,6 +11,7 @@ no tuples, so a tuple in metadata comes back as a list.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,6 +61,34 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+class _PayloadText:
+    """Remembers the JSON of recent payloads: a job is written several times over
+    its life, always with the same payload object, and a payload may hold a
+    torrent of megabytes that is not worth encoding again."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self._size = size
+        self._items: dict[int, tuple[StartJobPayload, str]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, payload: StartJobPayload) -> str:
+        key = id(payload)
+        with self._lock:
+            hit = self._items.get(key)
+            # The identity check guards against an id reused by a new object.
+            if hit is not None and hit[0] is payload:
+                return hit[1]
+        text = _dumps(converter.unstructure(payload))
+        with self._lock:
+            if len(self._items) >= self._size:
+                self._items.pop(next(iter(self._items)))
+            self._items[key] = (payload, text)
+        return text
+
+
+_payload_text = _PayloadText()
+
+
 def job_to_row(job: Job) -> tuple[Any, ...]:
     """The ``jobs`` row of ``job``, in ``JOB_COLUMNS`` order.
 
@@ -82,7 +111,7 @@ def job_to_row(job: Job) -> tuple[Any, ...]:
         job.status.value,
         job.payload.priority,
         float(job.progress),
-        _dumps(converter.unstructure(job.payload)),
+        _payload_text(job.payload),
         _dumps(converter.unstructure(job.files)),
         metadata,
         None if error is None else error.code,
