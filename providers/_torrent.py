@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from typing import Any
@@ -256,6 +257,7 @@ def _info_dict(data: bytes) -> tuple[dict[bytes, Any], int, int]:
     return found
 
 
+@functools.lru_cache(maxsize=64)  # a job asks again at every step; torrents can be MBs
 def torrent_info_hash(data: bytes) -> str:
     """The lower-case hex SHA-1 of the ``info`` dictionary's bytes exactly as found in ``data``.
 
@@ -283,7 +285,8 @@ def torrent_name(data: bytes) -> str | None:
     return None
 
 
-def _magnet_params(magnet: str) -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=4096)  # read again at every step of a job's life
+def _magnet_params(magnet: str) -> tuple[tuple[str, str], ...]:
     if not isinstance(magnet, str):
         raise TypeError(f"magnet must be str, not {type(magnet).__name__}")
     try:
@@ -292,7 +295,7 @@ def _magnet_params(magnet: str) -> list[tuple[str, str]]:
         raise ValueError("not a magnet link") from None
     if parts.scheme.lower() != "magnet" or parts.netloc or parts.path:
         raise ValueError("not a magnet link (expected magnet:?...)")
-    return parse_qsl(parts.query, keep_blank_values=True)
+    return tuple(parse_qsl(parts.query, keep_blank_values=True))
 
 
 def magnet_info_hash(magnet: str) -> str:

@@ -11,12 +11,12 @@ ever submitted twice.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
 import threading
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -334,7 +334,7 @@ class MockProvider(BaseProvider):
 
     def _make_files(self, item: dict[str, Any]) -> tuple[JobFile, ...]:
         name = item["name"]
-        seed = int(hashlib.sha1(item["key"].encode(), usedforsecurity=False).hexdigest()[:8], 16)
+        seed = zlib.crc32(item["key"].encode())
         link = f"https://mock.debrid.invalid/d/{item['id']}"
         if item["kind"] == "url":
             return (JobFile(0, name, 1_000_000 + seed % 1_000_000, link=f"{link}/0"),)
