@@ -273,9 +273,13 @@ class SupervisorActor(pykka.ThreadingActor):
             replies, self.replies = self.replies, []
             for reply, value in replies:
                 reply.set(value)
-        spawns, self.to_spawn = self.to_spawn, []
+        # A few hundred at a time: the changes of jobs already running get written
+        # (and announced) in between, instead of after ten thousand thread starts.
+        spawns, self.to_spawn = self.to_spawn[:_SPAWN_BATCH], self.to_spawn[_SPAWN_BATCH:]
         for job, fresh in spawns:
             self._spawn(job, fresh)
+        if self.to_spawn:
+            self._request_flush()
 
     # -- admission -----------------------------------------------------------------
     def _enqueue(self, job: Job, *, front: bool = False) -> None:
@@ -393,6 +397,7 @@ class SupervisorActor(pykka.ThreadingActor):
             )
             return
         self.waiting_ids.discard(job_id)  # the heap entry is skipped when popped
+        self._unspawn(job_id, job.provider)
         job, transitions = job.advance(JobStatus.CANCELLED, self.clock.time_ms())
         self._write(job, tuple(transitions), reply)
 
@@ -426,17 +431,32 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def _forward(self, job_id: str, message: Any) -> bool:
         ref = self.actors.get(job_id)
+        if ref is _PLACEHOLDER:
+            self._flush()  # its submission marker must be durable before it starts
+            if not self.pending:
+                ref = self._spawn_now(job_id)
         if ref is None or ref is _PLACEHOLDER:
-            if ref is _PLACEHOLDER:
-                self._flush()  # spawns it
-                ref = self.actors.get(job_id)
-            if ref is None or ref is _PLACEHOLDER:
-                return False
+            return False
         try:
             ref.tell(message)
         except pykka.ActorDeadError:
             return False
         return True
+
+    def _spawn_now(self, job_id: str) -> Any:
+        """Start the actor of a job that is waiting for its turn to be spawned."""
+        for index, (job, fresh) in enumerate(self.to_spawn):
+            if job.id == job_id:
+                del self.to_spawn[index]
+                self._spawn(job, fresh)
+                break
+        return self.actors.get(job_id)
+
+    def _unspawn(self, job_id: str, provider: str) -> None:
+        """Forget a job that was about to get an actor (it ended before starting)."""
+        self.to_spawn = [(job, fresh) for job, fresh in self.to_spawn if job.id != job_id]
+        if self.actors.get(job_id) is _PLACEHOLDER:
+            self._release(job_id, provider)
 
     def _load(self, job_id: str, reply: Reply) -> Job | None:
         self._flush()
@@ -516,6 +536,9 @@ class SupervisorActor(pykka.ThreadingActor):
                     actor.tell(ProviderRestarted())
                 except pykka.ActorDeadError:
                     continue
+
+
+_SPAWN_BATCH = 256
 
 
 class _Placeholder:

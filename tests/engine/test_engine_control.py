@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pykka
 import pytest
 from engine_helpers import MakeEngine, magnet
 
+from actors import JobActor
 from engine import InvalidTransition, JobNotFound, JobStatus, UnknownProvider, ValidationError
 from engine.testing import ClockDriver, advance_until
 from providers import FakeClock, MockProvider
@@ -160,3 +162,34 @@ def test_sync_job_status_raises_the_providers_error_instead_of_hanging(
     with pytest.raises(ProviderError, match="DOWN_FOR_A_BIT"):
         engine.sync_job_status(job.id, timeout=30)
     assert engine.sync_job_status(job.id).status is JobStatus.QUEUED
+
+
+def test_cancel_right_after_a_bulk_create_never_leaves_a_remote_job_behind(
+    make_engine: MakeEngine, clock: FakeClock
+) -> None:
+    mock = MockProvider(100.0)
+    engine = make_engine(mock)
+    jobs = engine.create_jobs("mock", [magnet(i) for i in range(600)])
+    for job in jobs[-50:]:
+        assert engine.cancel_job(job.id).status is JobStatus.CANCELLED
+
+    def live_remote_jobs() -> int:
+        return sum(1 for item in mock._remote.values() if not item["cancelled"])
+
+    def cancelled_actors_alive() -> int:
+        cancelled = {j.id for j in jobs[-50:]}
+        refs = pykka.ActorRegistry.get_by_class(JobActor)
+        return sum(
+            1
+            for ref in refs
+            if getattr(ref._actor_weakref(), "job", None)
+            and ref._actor_weakref().job.id in cancelled
+        )
+
+    advance_until(clock, lambda: all(engine.get_job(j.id).remote_id for j in jobs[:550]), step=0)
+    # A cancelled job whose submission was on its way lives until the answer comes,
+    # then deletes what it made.
+    advance_until(clock, lambda: cancelled_actors_alive() == 0, step=0)
+    assert live_remote_jobs() == 550
+    assert all(engine.get_job(j.id).status is JobStatus.CANCELLED for j in jobs[-50:])
+    assert set(mock.submissions().values()) == {1}
