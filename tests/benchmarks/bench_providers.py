@@ -4,7 +4,7 @@
 
 Prints one table: requests the fake received per completed job (magnet jobs run
 through the whole engine on a FakeClock), and requests one status refresh
-(``list_statuses``) costs with 10, 100 and 1,000 active jobs, cold and then
+(``list_statuses``) costs with 10, 100, 1,000 and 6,000 active jobs, cold and then
 with nothing changed. The goal is a constant cost per poll: one page per 5,000
 torrents on Real-Debrid (If-None-Match makes an unchanged page a 304), one page
 per 1,000 items on TorBox.
@@ -76,7 +76,7 @@ def realdebrid_rows() -> list[tuple[str, ...]]:
                 f"{per_job('realdebrid', fake, clock, fake.provider_options()):.1f}",
             )
         )
-    for n in (10, 100, 1000):
+    for n in (10, 100, 1000, 6000):
         with FakeRealDebrid(clock=FakeClock()) as fake:
             provider = fake.make_provider(limited=False)
 
@@ -111,7 +111,7 @@ def torbox_rows() -> list[tuple[str, ...]]:
                 f"{per_job('torbox', fake, clock, fake.provider_options()):.1f}",
             )
         )
-    for n in (10, 100, 1000):
+    for n in (10, 100, 1000, 6000):
         with FakeTorBox(clock=FakeClock()) as fake:
             provider = fake.make_provider()
 
