@@ -34,7 +34,7 @@ from actors._messages import (
     Untrack,
 )
 from actors._provider import ProviderHandle
-from actors._scheduler import Scheduler
+from actors._scheduler import Scheduler, TimerHandle
 from providers import (
     FileLinksResponse,
     Job,
@@ -103,6 +103,7 @@ class JobActor(SupervisedActor):
         #: Steps taken but not yet sent to the supervisor (see ``_defer``).
         self.unsaved: list[Transition] = []
         self.prefetched: FileLinksResponse | None = None
+        self.stall_timer: TimerHandle | None = None
         self.deferred = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -280,8 +281,6 @@ class JobActor(SupervisedActor):
                 self._defer(job, transitions)
             else:
                 self._save(job, transitions)
-            if transitions:
-                self._schedule_stall_check()
         if fetch_links:
             self.links_requested = True
             prefetched, self.prefetched = self.prefetched, None
@@ -289,6 +288,8 @@ class JobActor(SupervisedActor):
                 self._links(prefetched)
             else:
                 self._send("links")
+        if transitions and not self.job.terminal:
+            self._schedule_stall_check()
 
     def _links(self, response: Any) -> None:
         if not response.ready:
@@ -353,11 +354,16 @@ class JobActor(SupervisedActor):
             self._fail("STALLED", f"no progress for {limit:g}s in {self.job.status.value}")
 
     def _schedule_stall_check(self) -> None:
+        # One pending check per job: a new one replaces the last, so a long-running
+        # daemon does not pile up hours of stale timers.
+        if self.stall_timer is not None:
+            self.stall_timer.cancel()
+            self.stall_timer = None
         limit = self.settings.stall_timeouts.get(self.job.status)
-        if limit is not None:
+        if limit is not None and not self.job.terminal:
             since = self.last_progress_at
             delay = max(0.0, since + limit - self.clock.monotonic())
-            self.scheduler.schedule(delay, self.actor_ref, StallCheck(since))
+            self.stall_timer = self.scheduler.schedule(delay, self.actor_ref, StallCheck(since))
 
     def _cancel(self, reply: Reply) -> None:
         job = self.job
@@ -393,6 +399,8 @@ class JobActor(SupervisedActor):
     ) -> None:
         job, transitions = self.job.advance(status, self.clock.time_ms(), **changes)
         self._save(job, transitions, reply, finished=True)
+        if self.stall_timer is not None:
+            self.stall_timer.cancel()
         self._flush_syncs()
         if job.remote_id is not None and self.tracking:
             self._tell(self.provider, Untrack(job.remote_id))

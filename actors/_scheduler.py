@@ -26,15 +26,19 @@ log = get_logger("debrid.actors.scheduler")
 class TimerHandle:
     """A scheduled delivery; ``cancel()`` stops it if it has not fired yet."""
 
-    __slots__ = ("cancelled", "due")
+    __slots__ = ("_scheduler", "cancelled", "due")
 
-    def __init__(self, due: float) -> None:
+    def __init__(self, due: float, scheduler: Scheduler | None = None) -> None:
         self.due = due
         self.cancelled = False
+        self._scheduler = scheduler
 
     def cancel(self) -> None:
         """Do not deliver (no effect once delivered)."""
-        self.cancelled = True
+        if not self.cancelled:
+            self.cancelled = True
+            if self._scheduler is not None:
+                self._scheduler._cancelled_one()
 
 
 class Scheduler:
@@ -46,6 +50,7 @@ class Scheduler:
         self._heap: list[tuple[float, int, TimerHandle, pykka.ActorRef[Any], Any]] = []
         self._seq = itertools.count()
         self._stopped = False
+        self._cancelled = 0
         self._thread = threading.Thread(target=self._run, name="debrid-scheduler", daemon=True)
 
     def start(self) -> None:
@@ -64,7 +69,7 @@ class Scheduler:
     def schedule(self, delay: float, target: pykka.ActorRef[Any], message: Any) -> TimerHandle:
         """Deliver ``message`` to ``target`` after ``delay`` seconds (0: as soon as possible)."""
         due = self.clock.monotonic() + max(0.0, delay)
-        handle = TimerHandle(due)
+        handle = TimerHandle(due, self)
         with self._cond:
             if self._stopped:
                 handle.cancelled = True
@@ -73,6 +78,16 @@ class Scheduler:
             if self._heap[0][2] is handle:
                 self._cond.notify_all()
         return handle
+
+    def _cancelled_one(self) -> None:
+        with self._cond:
+            self._cancelled += 1
+            # Cancelled timers stay in the heap until their time; when they are
+            # most of it, drop them at once (stall timers live for hours).
+            if self._cancelled > 1024 and self._cancelled * 2 > len(self._heap):
+                self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
 
     def pending(self) -> int:
         """How many deliveries are waiting (cancelled ones included until their time)."""
@@ -88,7 +103,9 @@ class Scheduler:
                 now = self.clock.monotonic()
                 while self._heap and self._heap[0][0] <= now:
                     _, _, handle, target, message = heapq.heappop(self._heap)
-                    if not handle.cancelled:
+                    if handle.cancelled:
+                        self._cancelled = max(0, self._cancelled - 1)
+                    else:
                         due_now.append((target, message))
                 if not due_now:
                     deadline = self._heap[0][0] if self._heap else None

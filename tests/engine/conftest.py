@@ -37,6 +37,9 @@ def make_engine(tmp_path: Path, clock: FakeClock) -> Iterator[MakeEngine]:
     ) -> Engine:
         registry = ProviderRegistry()
         registry.register_provider("mock", mock if mock is not None else MockProvider(1.0))
+        # Stall timeouts only where a test asks for them: the clock driver may run
+        # fake hours ahead of a slow machine.
+        config.setdefault("stall_timeouts", {})
         engine = Engine(
             EngineConfig(
                 database=database or tmp_path / "jobs.db",

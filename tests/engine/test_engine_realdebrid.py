@@ -33,7 +33,9 @@ def fake(clock: FakeClock) -> Iterator[FakeRealDebrid]:
 
 
 def rd_engine(fake: FakeRealDebrid, clock: FakeClock, db: Path, **options: Any) -> Engine:
-    config: dict[str, Any] = {"retry": RETRY, "seed": 7}
+    # Stall timeouts are tested elsewhere; here a slow machine must not turn
+    # fake hours spent waiting for the rate limiter into STALLED jobs.
+    config: dict[str, Any] = {"retry": RETRY, "seed": 7, "stall_timeouts": {}}
     for key in ("max_job_actors", "retry"):
         if key in options:
             config[key] = options.pop(key)

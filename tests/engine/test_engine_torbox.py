@@ -43,6 +43,7 @@ def tb_engine(fake: FakeTorBox, clock: FakeClock, db: Path, **options: Any) -> E
             clock=clock,
             retry=RETRY,
             seed=3,
+            stall_timeouts={},  # tested elsewhere; fake hours of rate limiting are not stalls
             providers={"torbox": {**fake.provider_options(), "poll_interval": 5.0, **options}},
         )
     )
