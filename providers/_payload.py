@@ -6,13 +6,68 @@ checks every field and raises a ``ValidationError`` naming the bad one.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
+
+from providers._errors import ValidationError
 
 __all__ = ["FileSelection", "SourceKind", "StartJobPayload"]
 
 SourceKind = Literal["url", "magnet", "torrent"]
+
+# The attrs validators below keep a directly built payload (an embedder's, or
+# one read back from the store) inside the same bounds as a parsed one. They are
+# the cheap checks; parse_start_job_payload adds the expensive ones (decoding a
+# torrent) and turns raw mappings into these values.
+
+
+def _int_in(low: int, high: int) -> Any:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValidationError(
+                attribute.name,
+                f"{value!r} is not allowed",
+                value=value,
+                expected=f"an integer from {low} to {high}",
+            )
+
+    return check
+
+
+def _of_type(kind: type, expected: str) -> Any:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is not None and not isinstance(value, kind):
+            raise ValidationError(
+                attribute.name,
+                f"must be {expected}, not {type(value).__name__}",
+                value=value,
+                expected=expected,
+            )
+
+    return check
+
+
+def _ints(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, tuple) or not all(
+        isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value
+    ):
+        raise ValidationError(
+            f"select.{attribute.name}",
+            "must be a list of file ids",
+            value=value,
+            expected="non-negative integers",
+        )
+
+
+def _texts(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(g, str) and g for g in value):
+        raise ValidationError(
+            f"select.{attribute.name}",
+            "must be a list of patterns",
+            value=value,
+            expected="non-empty strings",
+        )
 
 
 @attrs.frozen
@@ -24,10 +79,10 @@ class FileSelection:
     least ``min_size``; ``largest_only`` then keeps the largest of those.
     """
 
-    ids: tuple[int, ...] = ()
-    globs: tuple[str, ...] = ()
-    min_size: int = 0
-    largest_only: bool = False
+    ids: tuple[int, ...] = attrs.field(default=(), validator=_ints)
+    globs: tuple[str, ...] = attrs.field(default=(), validator=_texts)
+    min_size: int = attrs.field(default=0, validator=_int_in(0, 2**63 - 1))
+    largest_only: bool = attrs.field(default=False, validator=_of_type(bool, "true or false"))
 
     @property
     def is_all(self) -> bool:
@@ -39,14 +94,27 @@ class FileSelection:
 class StartJobPayload:
     """A validated request: exactly one source (url, magnet or torrent) plus options."""
 
-    url: str | None = None
-    magnet: str | None = None
-    torrent: bytes | None = attrs.field(default=None, repr=False)
-    select: FileSelection = FileSelection()
-    download_dir: str | None = None
-    connections: int = 1
-    only_if_cached: bool = False
-    priority: int = 0
+    url: str | None = attrs.field(default=None, validator=_of_type(str, "text"))
+    magnet: str | None = attrs.field(default=None, validator=_of_type(str, "text"))
+    torrent: bytes | None = attrs.field(
+        default=None, repr=False, validator=_of_type(bytes, "the .torrent file's bytes")
+    )
+    select: FileSelection = attrs.field(
+        factory=FileSelection, validator=_of_type(FileSelection, "a file selection")
+    )
+    download_dir: str | None = attrs.field(default=None, validator=_of_type(str, "a path"))
+    connections: int = attrs.field(default=1, validator=_int_in(1, 16))
+    only_if_cached: bool = attrs.field(default=False, validator=_of_type(bool, "true or false"))
+    priority: int = attrs.field(default=0, validator=_int_in(-1000, 1000))
+
+    def __attrs_post_init__(self) -> None:
+        given = [name for name in ("url", "magnet", "torrent") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValidationError(
+                "payload",
+                f"{len(given)} sources given ({', '.join(given) or 'none'})",
+                expected="exactly one of url, magnet or torrent",
+            )
 
     @property
     def kind(self) -> SourceKind:

@@ -320,22 +320,28 @@ _files = st.lists(
     ),
     max_size=3,
 ).map(tuple)
-_payload = st.builds(
-    StartJobPayload,
-    url=st.none() | _text,
-    magnet=st.none() | _text,
-    torrent=st.none() | st.binary(max_size=64),
-    select=st.builds(
-        FileSelection,
-        ids=st.lists(st.integers(0, 100), max_size=3).map(tuple),
-        globs=st.lists(_text, max_size=2).map(tuple),
-        min_size=st.integers(0, 2**40),
-        largest_only=st.booleans(),
-    ),
-    download_dir=st.none() | _text,
-    connections=st.integers(1, 16),
-    only_if_cached=st.booleans(),
-    priority=st.integers(-1000, 1000),
+# A payload has exactly one source (StartJobPayload refuses anything else).
+_source = st.one_of(
+    st.fixed_dictionaries({"url": _text}),
+    st.fixed_dictionaries({"magnet": _text}),
+    st.fixed_dictionaries({"torrent": st.binary(max_size=64)}),
+)
+_payload = _source.flatmap(
+    lambda source: st.builds(
+        StartJobPayload,
+        **{name: st.just(value) for name, value in source.items()},
+        select=st.builds(
+            FileSelection,
+            ids=st.lists(st.integers(0, 100), max_size=3).map(tuple),
+            globs=st.lists(_text.filter(bool), max_size=2).map(tuple),
+            min_size=st.integers(0, 2**40),
+            largest_only=st.booleans(),
+        ),
+        download_dir=st.none() | _text,
+        connections=st.integers(1, 16),
+        only_if_cached=st.booleans(),
+        priority=st.integers(-1000, 1000),
+    )
 )
 _jobs = st.builds(
     Job,
