@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -69,14 +68,12 @@ def test_store_keeps_working_after_a_failed_batch(sqlite_store: JobStore) -> Non
     assert [job.id for job in sqlite_store.list()] == ["good"]
 
 
-def test_10000_jobs_with_4_transitions_each_save_in_well_under_2_seconds(tmp_path: Path) -> None:
+def test_10000_jobs_with_4_transitions_each_are_all_stored_in_batches(tmp_path: Path) -> None:
+    # How fast is a benchmark's business (tests/benchmarks/bench_store.py).
     changes = batch(10_000)
     with JobStore(tmp_path / "jobs.db") as store:
-        started = time.perf_counter()
         for start in range(0, len(changes), 2_500):
             store.save_batch(changes[start : start + 2_500])
-        elapsed = time.perf_counter() - started
         assert store.count() == 10_000
         rows = execute(store.database, "SELECT count(*) FROM job_transitions").fetchone()[0]
         assert rows == 40_000
-    assert elapsed < 2.0, f"10,000 jobs x 4 transitions took {elapsed:.2f} s"
