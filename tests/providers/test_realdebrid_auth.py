@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -40,18 +40,13 @@ def clock() -> StepClock:
 
 
 @pytest.fixture
-def fake(clock: FakeClock) -> Iterator[FakeRealDebrid]:
-    server = FakeRealDebrid(clock=clock)
-    server.start()
-    yield server
-    server.stop()
+def fake(serve: Callable[[FakeRealDebrid], FakeRealDebrid], clock: FakeClock) -> FakeRealDebrid:
+    return serve(FakeRealDebrid(clock=clock))
 
 
 @pytest.fixture
-def provider(fake: FakeRealDebrid, clock: FakeClock) -> Iterator[RealDebridProvider]:
-    p = fake.make_provider(clock=clock, limited=False, api_token=None)
-    yield p
-    p.close()
+def provider(make: Callable[..., RealDebridProvider], clock: FakeClock) -> RealDebridProvider:
+    return make(clock=clock, limited=False, api_token=None)
 
 
 def secrets_of(provider: RealDebridProvider) -> dict[str, str]:
@@ -103,8 +98,12 @@ def test_device_flow_stores_tokens_in_the_secret_store_only(
     assert device.device_code not in repr(device) and device.user_code in repr(device)
     login(provider, fake, clock)
     assert fake.counts["oauth_device_credentials"] == 3  # two pending, then the pair
-    assert set(secrets_of(provider)) == {"access_token", "refresh_token", "client_id",
-                                          "client_secret"}
+    assert set(secrets_of(provider)) == {
+        "access_token",
+        "refresh_token",
+        "client_id",
+        "client_secret",
+    }
     assert provider.test_connection().ok
 
 
@@ -213,7 +212,9 @@ def strings_in(root: object, depth: int = 5) -> Iterator[str]:
 
 
 def test_secrets_never_reach_logs_errors_reprs_or_job_data(
-    provider: RealDebridProvider, fake: FakeRealDebrid, clock: StepClock,
+    provider: RealDebridProvider,
+    fake: FakeRealDebrid,
+    clock: StepClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.DEBUG):
@@ -231,10 +232,18 @@ def test_secrets_never_reach_logs_errors_reprs_or_job_data(
             provider.get_status(started.remote_id)
     assert caplog.records, "expected some log output to check"
     secrets += list(secrets_of(provider).values())
-    exposed = "\n".join([
-        caplog.text, *(str(r.__dict__) for r in caplog.records), str(caught.value),
-        repr(caught.value), repr(provider), repr(started), repr(status), str(status.metadata),
-    ])
+    exposed = "\n".join(
+        [
+            caplog.text,
+            *(str(r.__dict__) for r in caplog.records),
+            str(caught.value),
+            repr(caught.value),
+            repr(provider),
+            repr(started),
+            repr(status),
+            str(status.metadata),
+        ]
+    )
     for secret in secrets:
         assert secret not in exposed
     assert not any(secret in s for s in strings_in(provider) for secret in secrets)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -69,23 +69,8 @@ def payload(**fields: Any) -> StartJobPayload:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def fake(clock: FakeClock) -> Iterator[FakeRealDebrid]:
-    server = FakeRealDebrid(clock=clock)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def provider(fake: FakeRealDebrid, clock: FakeClock) -> Iterator[RealDebridProvider]:
-    p = fake.make_provider(clock=clock, limited=False)
-    yield p
-    p.close()
+def fake(serve: Callable[[FakeRealDebrid], FakeRealDebrid], clock: FakeClock) -> FakeRealDebrid:
+    return serve(FakeRealDebrid(clock=clock))
 
 
 def refused(provider: RealDebridProvider, job: StartJobPayload | None = None) -> ProviderError:
@@ -149,7 +134,11 @@ def test_the_fake_slot_limit_refuses_the_next_torrent(
     ],
 )
 def test_errors_without_a_known_code_fall_back_to_string_then_status(
-    provider: RealDebridProvider, fake: FakeRealDebrid, status: int, body: Any, code: str,
+    provider: RealDebridProvider,
+    fake: FakeRealDebrid,
+    status: int,
+    body: Any,
+    code: str,
     retryable: bool,
 ) -> None:
     fake.fail_next("torrents_add_magnet", "x", status=status, body=json.dumps(body).encode())
@@ -173,7 +162,10 @@ def test_a_maintenance_page_is_a_retryable_provider_unavailable(
     fake.maintenance = True
     caught = refused(provider)
     assert (caught.code, caught.retryable, caught.http_status) == (
-        "PROVIDER_UNAVAILABLE", True, 503)
+        "PROVIDER_UNAVAILABLE",
+        True,
+        503,
+    )
     with pytest.raises(ProviderError) as listed:
         provider.list_statuses(["torrent:ABCDEFGHIJKLM"])
     assert listed.value.retryable
@@ -262,11 +254,13 @@ def test_dead_torrent_links_fail_as_link_dead_not_retryable(
 
 @pytest.mark.parametrize(
     ("error", "code", "retryable"),
-    [("hoster_unavailable", "HOSTER_UNAVAILABLE", False),
-     ("file_unavailable", "FILE_UNAVAILABLE", False),
-     ("hoster_unsupported", "HOSTER_UNSUPPORTED", False),
-     ("traffic_exhausted", "TRAFFIC_EXHAUSTED", True),
-     ("fair_usage_limit", "FAIR_USAGE_LIMIT", True)],
+    [
+        ("hoster_unavailable", "HOSTER_UNAVAILABLE", False),
+        ("file_unavailable", "FILE_UNAVAILABLE", False),
+        ("hoster_unsupported", "HOSTER_UNSUPPORTED", False),
+        ("traffic_exhausted", "TRAFFIC_EXHAUSTED", True),
+        ("fair_usage_limit", "FAIR_USAGE_LIMIT", True),
+    ],
 )
 def test_hoster_link_failures(
     provider: RealDebridProvider, fake: FakeRealDebrid, error: str, code: str, retryable: bool
@@ -298,12 +292,14 @@ def test_answers_of_the_wrong_shape_are_retryable_bad_responses() -> None:
         if request.url.path.endswith("/addMagnet"):
             return httpx.Response(201, json=["no id"])
         if "/torrents/info/" in request.url.path:
-            return httpx.Response(200, json={"id": "A", "status": "downloaded",
-                                             "files": [{"id": "one", "path": 3}]})
+            return httpx.Response(
+                200, json={"id": "A", "status": "downloaded", "files": [{"id": "one", "path": 3}]}
+            )
         return httpx.Response(200, content=b"{}")
 
-    provider = RealDebridProvider(api_token="t", base_url="http://rd.invalid/rest/1.0",
-                                  transport=httpx.MockTransport(handler))
+    provider = RealDebridProvider(
+        api_token="t", base_url="http://rd.invalid/rest/1.0", transport=httpx.MockTransport(handler)
+    )
     try:
         for call in (
             lambda: provider.list_statuses(["torrent:ABCDEFGHIJKLM"]),

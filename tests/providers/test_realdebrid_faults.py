@@ -3,7 +3,7 @@ retryable ProviderErrors, and retry() carries every job to its right remote end.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
@@ -39,21 +39,12 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def fake(clock: FakeClock) -> Iterator[FakeRealDebrid]:
+def fake(serve: Callable[[FakeRealDebrid], FakeRealDebrid], clock: FakeClock) -> FakeRealDebrid:
     server = FakeRealDebrid(clock=clock, seed=1234, active_limit=100)
     for info_hash, outcome in OUTCOMES.items():
         if outcome != "downloaded":
             server.set_scenario(info_hash, Scenario(outcome=outcome))  # type: ignore[arg-type]
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def provider(fake: FakeRealDebrid, clock: FakeClock) -> Iterator[RealDebridProvider]:
-    p = fake.make_provider(clock=clock, limited=False)
-    yield p
-    p.close()
+    return serve(server)
 
 
 def test_faults_on_a_fifth_of_requests_are_retryable_and_every_job_ends_right(
@@ -72,8 +63,9 @@ def test_faults_on_a_fifth_of_requests_are_retryable_and_every_job_ends_right(
 
     jobs: dict[str, StartJobPayload] = {}
     for info_hash in OUTCOMES:
-        job = parse_start_job_payload({"magnet": f"magnet:?xt=urn:btih:{info_hash}",
-                                       "select": {"globs": ["*.mkv"]}})
+        job = parse_start_job_payload(
+            {"magnet": f"magnet:?xt=urn:btih:{info_hash}", "select": {"globs": ["*.mkv"]}}
+        )
         jobs[call(lambda job=job: provider.start_job(job)).remote_id] = job  # type: ignore[misc]
     link = parse_start_job_payload({"url": "https://hoster.example/some/file.bin"})
     link_id = call(lambda: provider.start_job(link)).remote_id
@@ -88,8 +80,11 @@ def test_faults_on_a_fifth_of_requests_are_retryable_and_every_job_ends_right(
             if status.status.terminal:
                 final[rid] = status.native_status
         clock.advance(1)
-    files = {rid: call(lambda rid=rid: provider.get_file_links(rid, jobs[rid]))  # type: ignore[misc]
-             for rid, native in final.items() if native == "downloaded"}
+    files = {
+        rid: call(lambda rid=rid: provider.get_file_links(rid, jobs[rid]))  # type: ignore[misc]
+        for rid, native in final.items()
+        if native == "downloaded"
+    }
     link_files = call(lambda: provider.get_file_links(link_id, link))
 
     by_hash = {t["hash"]: t["status"] for t in fake.torrents()}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -38,25 +38,10 @@ def payload(**fields: Any) -> StartJobPayload:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def fake(clock: FakeClock) -> Iterator[FakeRealDebrid]:
+def fake(serve: Callable[[FakeRealDebrid], FakeRealDebrid], clock: FakeClock) -> FakeRealDebrid:
     server = FakeRealDebrid(clock=clock, step_seconds=1.0, download_steps=4)
     server.set_default_scenario(Scenario(files=FILES))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def provider(fake: FakeRealDebrid, clock: FakeClock) -> Iterator[RealDebridProvider]:
-    # No bucket here: these tests are about the lifecycle, not pacing.
-    p = fake.make_provider(clock=clock, limited=False)
-    yield p
-    p.close()
+    return serve(server)
 
 
 def drive(
@@ -123,9 +108,16 @@ def test_requests_per_completed_magnet_job(
 def test_torrent_file_is_put_as_raw_bytes_and_completes(
     provider: RealDebridProvider, fake: FakeRealDebrid, clock: FakeClock
 ) -> None:
-    raw = bencode({"info": {"name": "Pack", "piece length": 16384, "pieces": b"p" * 20,
-                            "files": [{"length": 5000, "path": ["a.mkv"]},
-                                      {"length": 10, "path": ["b.txt"]}]}})
+    raw = bencode(
+        {
+            "info": {
+                "name": "Pack",
+                "piece length": 16384,
+                "pieces": b"p" * 20,
+                "files": [{"length": 5000, "path": ["a.mkv"]}, {"length": 10, "path": ["b.txt"]}],
+            }
+        }
+    )
     job = parse_start_job_payload({"torrent": raw, "select": {"globs": ["*.mkv"]}})
     fake.set_scenario(torrent_info_hash(raw), Scenario())
     started = provider.start_job(job)
@@ -145,9 +137,10 @@ def test_hoster_link_is_completed_at_once_with_a_direct_link(
     assert started.source == job.url
     (file,) = started.files
     assert file.name == "Big File.zip" and file.size > 0
-    assert httpx.get(file.link or "").content[:4] == httpx.get(
-        file.link or "", headers={"Range": "bytes=0-3"}
-    ).content
+    assert (
+        httpx.get(file.link or "").content[:4]
+        == httpx.get(file.link or "", headers={"Range": "bytes=0-3"}).content
+    )
     before = fake.counts["total"]
     polled = provider.list_statuses([started.remote_id])[started.remote_id]
     assert polled.status is JobStatus.COMPLETED
@@ -166,8 +159,11 @@ def test_hoster_link_is_completed_at_once_with_a_direct_link(
     ],
 )
 def test_files_are_selected_as_the_payload_says(
-    provider: RealDebridProvider, fake: FakeRealDebrid, clock: FakeClock,
-    select: dict[str, Any], expected: list[int],
+    provider: RealDebridProvider,
+    fake: FakeRealDebrid,
+    clock: FakeClock,
+    select: dict[str, Any],
+    expected: list[int],
 ) -> None:
     job = payload(select=select)
     started = provider.start_job(job)
@@ -263,11 +259,18 @@ def test_links_missing_for_too_long_fail_with_links_missing(
 
 @pytest.mark.parametrize(
     ("outcome", "code"),
-    [("magnet_error", "MAGNET_ERROR"), ("error", "REMOTE_ERROR"), ("virus", "VIRUS"),
-     ("dead", "DEAD")],
+    [
+        ("magnet_error", "MAGNET_ERROR"),
+        ("error", "REMOTE_ERROR"),
+        ("virus", "VIRUS"),
+        ("dead", "DEAD"),
+    ],
 )
 def test_remote_failures_map_to_failed_with_a_code(
-    provider: RealDebridProvider, fake: FakeRealDebrid, clock: FakeClock, outcome: Any,
+    provider: RealDebridProvider,
+    fake: FakeRealDebrid,
+    clock: FakeClock,
+    outcome: Any,
     code: str,
 ) -> None:
     fake.set_scenario(HASH, Scenario(outcome=outcome, files=FILES))
@@ -280,8 +283,17 @@ def test_remote_failures_map_to_failed_with_a_code(
 
 def test_the_status_table_covers_all_eleven_documented_statuses() -> None:
     assert set(STATUS_TABLE) == {
-        "magnet_error", "magnet_conversion", "waiting_files_selection", "queued", "downloading",
-        "downloaded", "error", "virus", "compressing", "uploading", "dead",
+        "magnet_error",
+        "magnet_conversion",
+        "waiting_files_selection",
+        "queued",
+        "downloading",
+        "downloaded",
+        "error",
+        "virus",
+        "compressing",
+        "uploading",
+        "dead",
     }
     failed = {k for k, v in STATUS_TABLE.items() if v.status is JobStatus.FAILED}
     assert failed == {"magnet_error", "error", "virus", "dead"}
@@ -356,15 +368,17 @@ def test_get_status_of_a_deleted_torrent_is_not_found(
     assert provider.list_statuses([started.remote_id, "bogus", "torrent:../x"]) == {}
 
 
-def test_get_status_reads_the_file_list(
-    provider: RealDebridProvider, clock: FakeClock
-) -> None:
+def test_get_status_reads_the_file_list(provider: RealDebridProvider, clock: FakeClock) -> None:
     started = provider.start_job(payload(select={"ids": [2]}))
     clock.advance(1)
     status = provider.get_status(started.remote_id)
     assert status.native_status == "waiting_files_selection"
-    assert [(f.id, f.selected) for f in status.files] == [(1, False), (2, True), (3, False),
-                                                          (4, False)]
+    assert [(f.id, f.selected) for f in status.files] == [
+        (1, False),
+        (2, True),
+        (3, False),
+        (4, False),
+    ]
     assert provider.get_status(started.remote_id).native_status == "queued"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -26,23 +26,8 @@ def magnet(n: int) -> StartJobPayload:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def fake(clock: FakeClock) -> Iterator[FakeRealDebrid]:
-    server = FakeRealDebrid(clock=clock, active_limit=100)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def provider(fake: FakeRealDebrid, clock: FakeClock) -> Iterator[RealDebridProvider]:
-    p = fake.make_provider(clock=clock, limited=False)
-    yield p
-    p.close()
+def fake(serve: Callable[[FakeRealDebrid], FakeRealDebrid], clock: FakeClock) -> FakeRealDebrid:
+    return serve(FakeRealDebrid(clock=clock, active_limit=100))
 
 
 def test_many_jobs_are_refreshed_with_a_single_request(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -34,11 +34,8 @@ def clock() -> StepClock:
 
 
 @pytest.fixture
-def fake(clock: FakeClock) -> Iterator[FakeRealDebrid]:
-    server = FakeRealDebrid(clock=clock, active_limit=10_000)
-    server.start()
-    yield server
-    server.stop()
+def fake(serve: Callable[[FakeRealDebrid], FakeRealDebrid], clock: FakeClock) -> FakeRealDebrid:
+    return serve(FakeRealDebrid(clock=clock, active_limit=10_000))
 
 
 def magnet(n: int) -> str:

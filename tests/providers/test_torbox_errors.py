@@ -2,59 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from torbox_helpers import magnet, payload
 
 from engine.testing.torbox import FakeTorBox
 from providers import (
     FakeClock,
     JobStatus,
     ProviderError,
-    StartJobPayload,
     ValidationError,
-    parse_start_job_payload,
 )
 from providers.torbox import ERRORS, TorBoxProvider
 
 
-def magnet(n: int) -> str:
-    return f"magnet:?xt=urn:btih:{n:040x}&dn=Item.{n}"
-
-
-def payload(**raw: object) -> StartJobPayload:
-    return parse_start_job_payload(raw)
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def fake(clock: FakeClock) -> Iterator[FakeTorBox]:
-    server = FakeTorBox(clock=clock).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def make(fake: FakeTorBox) -> Iterator[Callable[..., TorBoxProvider]]:
-    made: list[TorBoxProvider] = []
-
-    def build(**options: Any) -> TorBoxProvider:
-        made.append(fake.make_provider(**options))
-        return made[-1]
-
-    yield build
-    for provider in made:
-        provider.close()
-
-
-@pytest.fixture
-def provider(make: Callable[..., TorBoxProvider]) -> TorBoxProvider:
-    return make()
+def fake(serve: Callable[[FakeTorBox], FakeTorBox], clock: FakeClock) -> FakeTorBox:
+    return serve(FakeTorBox(clock=clock))
 
 
 def raised(call: Callable[[], object]) -> ProviderError:

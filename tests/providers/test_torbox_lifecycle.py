@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
+from torbox_helpers import payload
 
 from engine.testing.torbox import FakeTorBox
 from providers import (
@@ -15,9 +15,7 @@ from providers import (
     JobStatus,
     JobStatusResponse,
     ProviderError,
-    StartJobPayload,
     forward_path,
-    parse_start_job_payload,
 )
 from providers._torrent import bencode
 from providers.torbox import TorBoxProvider
@@ -27,44 +25,14 @@ def magnet(n: int, name: str = "Show") -> str:
     return f"magnet:?xt=urn:btih:{n:040x}&dn={name}.{n}"
 
 
-def payload(**raw: object) -> StartJobPayload:
-    return parse_start_job_payload(raw)
-
-
 def torrent_file(name: str = "Movie") -> bytes:
     info = {b"name": name.encode(), b"piece length": 16384, b"pieces": b"\0" * 20, b"length": 99}
     return bencode({b"announce": b"http://tracker.invalid/a", b"info": info})
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def fake(clock: FakeClock) -> Iterator[FakeTorBox]:
-    server = FakeTorBox(clock=clock).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def make(fake: FakeTorBox) -> Iterator[Callable[..., TorBoxProvider]]:
-    """Providers bound to the fake (several make a crash and a restart); closed afterwards."""
-    made: list[TorBoxProvider] = []
-
-    def build(**options: Any) -> TorBoxProvider:
-        made.append(fake.make_provider(**options))
-        return made[-1]
-
-    yield build
-    for provider in made:
-        provider.close()
-
-
-@pytest.fixture
-def provider(make: Callable[..., TorBoxProvider]) -> TorBoxProvider:
-    return make()
+def fake(serve: Callable[[FakeTorBox], FakeTorBox], clock: FakeClock) -> FakeTorBox:
+    return serve(FakeTorBox(clock=clock))
 
 
 def poll(provider: TorBoxProvider, remote_id: str) -> JobStatusResponse:

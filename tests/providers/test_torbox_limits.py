@@ -5,13 +5,14 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torbox_helpers import magnet, payload
 
 from engine.testing.torbox import FakeTorBox
 from providers import (
@@ -19,8 +20,6 @@ from providers import (
     JobStatus,
     ProviderError,
     RateLimiter,
-    StartJobPayload,
-    parse_start_job_payload,
     retry,
 )
 from providers.torbox import RATE_LIMITS, TorBoxProvider
@@ -28,37 +27,9 @@ from providers.torbox import RATE_LIMITS, TorBoxProvider
 T = TypeVar("T")
 
 
-def magnet(n: int) -> str:
-    return f"magnet:?xt=urn:btih:{n:040x}&dn=Item.{n}"
-
-
-def payload(**raw: object) -> StartJobPayload:
-    return parse_start_job_payload(raw)
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def fake(clock: FakeClock) -> Iterator[FakeTorBox]:
-    server = FakeTorBox(clock=clock).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def make(fake: FakeTorBox) -> Iterator[Callable[..., TorBoxProvider]]:
-    made: list[TorBoxProvider] = []
-
-    def build(**options: Any) -> TorBoxProvider:
-        made.append(fake.make_provider(**options))
-        return made[-1]
-
-    yield build
-    for provider in made:
-        provider.close()
+def fake(serve: Callable[[FakeTorBox], FakeTorBox], clock: FakeClock) -> FakeTorBox:
+    return serve(FakeTorBox(clock=clock))
 
 
 def most_in_window(times: list[float], window: float) -> int:

@@ -2,54 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
+from torbox_helpers import magnet, payload
 
 from engine.testing.torbox import FakeTorBox
-from providers import FakeClock, JobStatus, StartJobPayload, parse_start_job_payload
+from providers import FakeClock, JobStatus
 from providers.torbox import TorBoxProvider
 
 
-def magnet(n: int) -> str:
-    return f"magnet:?xt=urn:btih:{n:040x}&dn=Item.{n}"
-
-
-def payload(**raw: object) -> StartJobPayload:
-    return parse_start_job_payload(raw)
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def fake(clock: FakeClock) -> Iterator[FakeTorBox]:
-    server = FakeTorBox(clock=clock).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def make(fake: FakeTorBox) -> Iterator[Callable[..., TorBoxProvider]]:
-    """Providers bound to the fake (several make a crash and a restart); closed afterwards."""
-    made: list[TorBoxProvider] = []
-
-    def build(**options: Any) -> TorBoxProvider:
-        made.append(fake.make_provider(**options))
-        return made[-1]
-
-    yield build
-    for provider in made:
-        provider.close()
-
-
-@pytest.fixture
-def provider(make: Callable[..., TorBoxProvider]) -> TorBoxProvider:
-    return make()
+def fake(serve: Callable[[FakeTorBox], FakeTorBox], clock: FakeClock) -> FakeTorBox:
+    return serve(FakeTorBox(clock=clock))
 
 
 def requests_to(fake: FakeTorBox, route: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -23,15 +23,8 @@ KEY = "tbk-5f2c9a61-SECRET-77e0"
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def fake(clock: FakeClock) -> Iterator[FakeTorBox]:
-    server = FakeTorBox(clock=clock, api_key=KEY).start()
-    yield server
-    server.stop()
+def fake(serve: Callable[[FakeTorBox], FakeTorBox], clock: FakeClock) -> FakeTorBox:
+    return serve(FakeTorBox(clock=clock, api_key=KEY))
 
 
 def test_the_key_never_shows_in_logs_errors_reprs_statuses_or_links(

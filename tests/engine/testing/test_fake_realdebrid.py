@@ -27,11 +27,6 @@ def hex_hash(n: int) -> str:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def fake(clock: FakeClock) -> Iterator[FakeRealDebrid]:
     server = FakeRealDebrid(clock=clock, step_seconds=1.0, download_steps=4)
     server.start()

@@ -5,23 +5,14 @@ from __future__ import annotations
 import hashlib
 import socket
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
+from fake_torbox_helpers import API, HASH, MAGNET, add_magnet, data
 
 from engine.testing.torbox import FakeTorBox
 from providers import FakeClock
 from providers._torrent import bencode
-
-API = "/v1/api"
-HASH = "c" * 40
-MAGNET = f"magnet:?xt=urn:btih:{HASH}&dn=Some.Show"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture
@@ -29,26 +20,6 @@ def fake(clock: FakeClock) -> Iterator[FakeTorBox]:
     server = FakeTorBox(clock=clock).start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def client(fake: FakeTorBox) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=fake.url, headers={"Authorization": f"Bearer {fake.api_key}"}
-    ) as session:
-        yield session
-
-
-def add_magnet(client: httpx.Client, magnet: str = MAGNET, **fields: str) -> httpx.Response:
-    parts: dict[str, Any] = {"magnet": (None, magnet)}
-    parts.update({k: (None, v) for k, v in fields.items()})
-    return client.post(f"{API}/torrents/createtorrent", files=parts)
-
-
-def data(response: httpx.Response) -> Any:
-    body = response.json()
-    assert body["success"] is True, body
-    return body["data"]
 
 
 # -- envelope, routes, auth -----------------------------------------------------
