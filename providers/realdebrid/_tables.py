@@ -1,7 +1,7 @@
 """Real-Debrid's words mapped onto ours: one table for torrent states, one for error codes.
 
 Every entry carries, in a short comment, where the fact comes from (the keys are
-those of the facts sheet, /work/shared/providers/realdebrid.md: [DOC] the official
+those of the facts sheet, shared/providers/realdebrid.md: [DOC] the official
 API page, [RDT] rdt-client, [RIVEN] riven, [DECY] decypharr, [DMM] debrid media
 manager, [RDNET] RD.NET).
 """
