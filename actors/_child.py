@@ -46,4 +46,4 @@ class SupervisedActor(pykka.ThreadingActor):
         trace = "".join(traceback.format_exception(exc_type, exc, tb))
         # A dead supervisor means the engine is stopping: nobody is left to restart us.
         with contextlib.suppress(pykka.ActorDeadError):
-            self.supervisor.tell(ChildFailed(kind, key, repr(exc), trace))
+            self.supervisor.tell(ChildFailed(kind, key, repr(exc), trace, str(self.actor_urn)))

@@ -12,6 +12,7 @@ from actors._child import SupervisedActor
 from actors._messages import (
     CallFailed,
     Cancel,
+    CancelJob,
     CancelRemote,
     FetchLinks,
     FindExisting,
@@ -30,6 +31,7 @@ from actors._messages import (
     Submit,
     Submitted,
     Sync,
+    SyncJob,
     Track,
     Untrack,
 )
@@ -124,6 +126,13 @@ class JobActor(SupervisedActor):
     def on_receive(self, message: Any) -> None:
         """Dispatch one message."""
         if self.done:
+            # Finished, and about to be stopped by the supervisor: requests it
+            # forwarded meanwhile go back to it, to be answered from the store.
+            match message:
+                case Cancel(reply):
+                    self._tell(self.supervisor, CancelJob(self.job.id, reply))
+                case Sync(reply):
+                    self._tell(self.supervisor, SyncJob(self.job.id, reply))
             return
         match message:
             case Submitted(response, links):
@@ -199,11 +208,12 @@ class JobActor(SupervisedActor):
             self.in_flight = None
 
     def _resend(self) -> None:
+        # A Track lost with the old provider actor would mean never being polled.
+        if self.job.remote_id is not None and self.tracking:
+            self._track()
         op = self.in_flight
         if op in ("submit", "find", "links", "status"):
             self._send("find" if op == "submit" else op)
-        elif op is None and self.job.remote_id is not None:
-            self._track()
 
     def _attach(self, response: JobStatusResponse) -> None:
         if self.cancelled_while_in_flight:
@@ -293,8 +303,8 @@ class JobActor(SupervisedActor):
 
     def _links(self, response: Any) -> None:
         if not response.ready:
+            # Not progress: links that never come must still end in STALLED.
             self._save_deferred()
-            self.last_progress_at = self.clock.monotonic()
             self.scheduler.schedule(
                 self.settings.links_retry_interval, self.actor_ref, RetryOp("links")
             )
@@ -319,7 +329,7 @@ class JobActor(SupervisedActor):
         if error.code == "ACTIVE_LIMIT" and op == "submit":
             log.info("slot_refused", job_id=job.id, provider=job.provider)
             self._tell(self.supervisor, SlotRefused(job.id, job.provider, error.retry_after))
-            self._stop_now()
+            self.done = True  # the supervisor stops us and puts the job back in line
             return
         delay = next_delay(self.retries, error, self.settings.retry_policy, self.settings.rng)
         if delay is None:
@@ -352,6 +362,8 @@ class JobActor(SupervisedActor):
             return
         if self.clock.monotonic() - self.last_progress_at >= limit:
             self._fail("STALLED", f"no progress for {limit:g}s in {self.job.status.value}")
+        else:
+            self._schedule_stall_check()  # woken a hair early: look again at the deadline
 
     def _schedule_stall_check(self) -> None:
         # One pending check per job: a new one replaces the last, so a long-running
@@ -368,14 +380,12 @@ class JobActor(SupervisedActor):
     def _cancel(self, reply: Reply) -> None:
         job = self.job
         remote_id = job.remote_id
-        self._finish(JobStatus.CANCELLED, reply=reply, stop=False)
+        # With a submission on its way, stay to delete whatever it creates.
+        linger = self.in_flight in ("submit", "find")
+        self.cancelled_while_in_flight = linger
+        self._finish(JobStatus.CANCELLED, reply=reply, linger=linger)
         if remote_id is not None:
             self._tell(self.provider, CancelRemote(job.id, remote_id))
-        if self.in_flight in ("submit", "find"):
-            self.cancelled_while_in_flight = True
-            self.done = False  # keep listening for the in-flight answer
-        else:
-            self._stop_now()
 
     def _sync(self, reply: Reply) -> None:
         if self.job.remote_id is None or self.in_flight is not None:
@@ -395,21 +405,26 @@ class JobActor(SupervisedActor):
         self._finish(JobStatus.FAILED, error=JobErrorInfo(code, message), **changes)
 
     def _finish(
-        self, status: JobStatus, *, reply: Reply | None = None, stop: bool = True, **changes: Any
+        self,
+        status: JobStatus,
+        *,
+        reply: Reply | None = None,
+        linger: bool = False,
+        **changes: Any,
     ) -> None:
         job, transitions = self.job.advance(status, self.clock.time_ms(), **changes)
-        self._save(job, transitions, reply, finished=True)
+        self._save(job, transitions, reply, finished=True, linger=linger)
         if self.stall_timer is not None:
             self.stall_timer.cancel()
         self._flush_syncs()
         if job.remote_id is not None and self.tracking:
             self._tell(self.provider, Untrack(job.remote_id))
-        self.done = True
-        if stop:
-            self.stop()
+        # The supervisor stops us once it has handled this last change, so that a
+        # request it forwarded before that point is not lost (see on_receive).
+        self.done = not linger
 
     def _stop_now(self) -> None:
-        # The supervisor already knows: the terminal JobChanged (or SlotRefused) told it.
+        # A lingering actor ends itself: the supervisor no longer counts it.
         self.done = True
         self.stop()
 
@@ -440,13 +455,14 @@ class JobActor(SupervisedActor):
         reply: Reply | None = None,
         *,
         finished: bool = False,
+        linger: bool = False,
     ) -> None:
         self._log_transitions(job, transitions)
         self.job = job
         steps = (*self.unsaved, *transitions)
         self.unsaved.clear()
         self.deferred = False
-        self._tell(self.supervisor, JobChanged(job, steps, reply, finished))
+        self._tell(self.supervisor, JobChanged(job, steps, reply, finished, linger))
 
     def _tell(self, ref: Ref | ProviderHandle, message: Any) -> None:
         try:

@@ -44,7 +44,8 @@ class JobChanged:
     job: Job
     transitions: Sequence[Transition] = ()
     reply: Reply | None = None  # resolved with the job once committed
-    finished: bool = False  # terminal: the actor is stopping and its slot is free
+    finished: bool = False  # terminal: the slot is free and the supervisor stops the actor
+    linger: bool = False  # finished, but the actor waits for an answer in flight first
 
 
 @attrs.frozen
@@ -64,6 +65,7 @@ class ChildFailed:
     key: str  # job id or provider name
     error: str
     traceback: str
+    urn: str = ""  # which actor: a stale one's crash must not touch its successor
 
 
 @attrs.frozen

@@ -29,6 +29,7 @@ from actors._messages import (
 from actors._scheduler import Scheduler
 from providers import (
     JobStatus,
+    JobStatusResponse,
     LimiterClosed,
     Provider,
     ProviderError,
@@ -40,6 +41,10 @@ from providers._log import get_logger
 __all__ = ["ProviderActor", "ProviderHandle"]
 
 log = get_logger("debrid.actors.provider")
+
+
+#: Polls in a row an item must be missing from before it is looked up alone.
+_MISSES_BEFORE_CHECK = 3
 
 
 class ProviderHandle:
@@ -95,6 +100,8 @@ class ProviderActor(SupervisedActor):
         self._poll_scheduled = False
         self._last_limit: int | None = None
         self._reported = False
+        #: Polls in a row that left a tracked id out.
+        self._misses: dict[str, int] = {}
         self._submitted = False
         self.limiters = dict(limiters or {})
         # HTTP providers take a token per request themselves (one call may be
@@ -232,6 +239,11 @@ class ProviderActor(SupervisedActor):
         self._tell(reply_to, reply)
 
     def _poll(self) -> None:
+        # A job actor that is gone (crashed, finished while an Untrack was lost)
+        # is not worth a place in every poll for the life of the process.
+        for remote_id in [rid for rid, (_, ref) in self.tracked.items() if not ref.is_alive()]:
+            del self.tracked[remote_id]
+            self._misses.pop(remote_id, None)
         if not self.tracked:
             return
         try:
@@ -252,8 +264,43 @@ class ProviderActor(SupervisedActor):
                 # The item moved (a queued item became a torrent): follow it.
                 del self.tracked[remote_id]
                 self.tracked[response.remote_id] = entry
+            self._misses.pop(remote_id, None)
             self._tell(entry[1], StatusUpdate(response))
+        self._check_missing([rid for rid in self.tracked if rid not in statuses])
         self._schedule_poll(self.poll_interval)
+
+    def _check_missing(self, missing: list[str]) -> None:
+        """Fail jobs whose remote item is gone (deleted on the website, purged).
+
+        A list may lag behind (TorBox's is cached for minutes), so an item must be
+        missing from several polls in a row, and then be confirmed NOT_FOUND
+        by itself, before its job is told.
+        """
+        for remote_id in missing:
+            misses = self._misses.get(remote_id, 0) + 1
+            self._misses[remote_id] = misses
+            if misses < _MISSES_BEFORE_CHECK:
+                continue
+            job_id, ref = self.tracked[remote_id]
+            try:
+                self._take_token()
+                response = self.provider.get_status(remote_id)
+            except ProviderError as error:
+                if error.code != "NOT_FOUND":
+                    continue  # could not tell this time: ask again next poll
+                del self.tracked[remote_id]
+                self._misses.pop(remote_id, None)
+                log.warning(
+                    "remote_job_gone", job_id=job_id, provider=self.name, remote_id=remote_id
+                )
+                response = JobStatusResponse(
+                    remote_id,
+                    JobStatus.FAILED,
+                    error_code="REMOTE_GONE",
+                    error_message="the provider no longer knows this job (deleted remotely?)",
+                )
+            self._misses.pop(remote_id, None)
+            self._tell(ref, StatusUpdate(response))
 
     def _schedule_poll(self, delay: float) -> None:
         self._generation += 1

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,6 +19,7 @@ from actors._messages import (
     AdmitTick,
     Cancel,
     CancelJob,
+    CancelRemote,
     ChildFailed,
     ClearCompleted,
     CreateJob,
@@ -33,6 +36,7 @@ from actors._messages import (
     SlotRefused,
     Sync,
     SyncJob,
+    Untrack,
 )
 from actors._provider import ProviderActor, ProviderHandle
 from actors._scheduler import Scheduler
@@ -49,6 +53,8 @@ from providers import (
     SecretStore,
     StoreError,
     Transition,
+    UnknownProvider,
+    ValidationError,
 )
 from providers._log import get_logger
 
@@ -126,6 +132,9 @@ class SupervisorActor(pykka.ThreadingActor):
         self.restarts: dict[str, deque[float]] = {}
         self.pending: list[_Pending] = []
         self.pending_ids: set[str] = set()
+        self.write_failures = 0
+        #: Finished jobs whose actor still waits for a submission's answer.
+        self.lingering: dict[str, Ref] = {}
         #: Answers that wait for the next commit, with what they answer.
         self.replies: list[tuple[Reply, Any]] = []
         self.flush_scheduled = False
@@ -177,6 +186,7 @@ class SupervisorActor(pykka.ThreadingActor):
             for limiter in limiters.values():
                 limiter.close()
         refs = [r for r in self.actors.values() if r is not _PLACEHOLDER]
+        refs += list(self.lingering.values())
         refs += [h.ref for h in self.provider_refs.values() if h.ref is not None]
         futures = []
         for ref in refs:
@@ -184,22 +194,33 @@ class SupervisorActor(pykka.ThreadingActor):
                 futures.append(ref.stop(block=False))
             except pykka.ActorDeadError:
                 continue
+        # One deadline for all: a provider stuck in a slow HTTP call must not make
+        # stop() take ten seconds per actor.
+        deadline = time.monotonic() + 10.0
         for future in futures:
             try:
-                future.get(timeout=10)
+                future.get(timeout=max(0.0, deadline - time.monotonic()))
             except (pykka.Timeout, pykka.ActorDeadError):
                 continue
         self.to_spawn.clear()  # stopping: write what is pending, start nothing new
         self._flush()
 
     def on_receive(self, message: Any) -> Any:
-        """Dispatch one message."""
+        """Dispatch one message; a store that fails to answer delays it, never kills us."""
+        try:
+            self._dispatch(message)
+        except StoreError as error:
+            # A read failed (PostgreSQL dropped the connection, SQLite is locked):
+            # handle the same message again shortly rather than lose it.
+            log.error("store_read_failed", error=str(error), message=type(message).__name__)
+            self.scheduler.schedule(1.0, self.actor_ref, message)
+
+    def _dispatch(self, message: Any) -> None:
         match message:
-            case JobChanged(job, transitions, reply, finished):
+            case JobChanged(job, transitions, reply, finished, linger):
                 self._write(job, tuple(transitions), reply)
                 if finished:
-                    self._release(job.id, job.provider)
-                    self._admit(job.provider)
+                    self._finished(job, linger=linger)
             case Flush():
                 self.flush_scheduled = False
                 self._flush()
@@ -207,9 +228,9 @@ class SupervisorActor(pykka.ThreadingActor):
                 self._create(jobs, reply)
             case SlotRefused(job_id, provider, retry_after):
                 self._slot_refused(job_id, provider, retry_after)
-            case ChildFailed("job", job_id, error, trace):
-                self._job_crashed(job_id, error, trace)
-            case ChildFailed(_, name, error, trace):
+            case ChildFailed("job", job_id, error, trace, urn):
+                self._job_crashed(job_id, error, trace, urn)
+            case ChildFailed(_, name, error, trace, _):
                 self._provider_crashed(name, error, trace)
             case RestartProvider(name):
                 self._start_provider(name)
@@ -217,6 +238,12 @@ class SupervisorActor(pykka.ThreadingActor):
                 self.slot_limits[provider] = limit
                 self._admit(provider)
             case AdmitTick(provider):
+                if self.admission_paused.pop(provider, None) is not None:
+                    # The pause after a refusal is over: trust the provider's own
+                    # figure again (the refusal may have been another client's doing).
+                    known = self.providers[provider].max_active
+                    if known is not None:
+                        self.slot_limits[provider] = known
                 self._admit(provider)
             case CancelJob(job_id, reply):
                 self._cancel(job_id, reply)
@@ -258,18 +285,29 @@ class SupervisorActor(pykka.ThreadingActor):
             batch = self.pending
             try:
                 self.store.save_batch([(p.job, p.transitions) for p in batch])
-            except StoreError as error:
-                # Keep everything and try again: losing a change is worse than waiting.
-                log.error("store_write_failed", error=str(error), pending=len(batch))
-                self.scheduler.schedule(1.0, self.actor_ref, Flush())
-                return
+            except (StoreError, ValidationError) as error:
+                self.write_failures += 1
+                log.error(
+                    "store_write_failed",
+                    error=str(error),
+                    pending=len(batch),
+                    attempt=self.write_failures,
+                )
+                if self.write_failures < _ISOLATE_AFTER:
+                    # Keep everything and try again: losing a change is worse than waiting.
+                    self.scheduler.schedule(1.0, self.actor_ref, Flush())
+                    return
+                # Still failing: perhaps one change cannot be stored at all. Write
+                # them one by one so that it alone is left out, not the whole engine.
+                batch = self._isolate(batch)
+                if self.pending:
+                    self.scheduler.schedule(1.0, self.actor_ref, Flush())
+                    return
+            self.write_failures = 0
             self.pending = []
             self.pending_ids.clear()
             self.commits += 1
-            self.bus.tell(Publish(_events(batch)))
-            for item in batch:
-                if item.reply is not None:
-                    item.reply.set(item.job)
+            self._answer(batch)
             replies, self.replies = self.replies, []
             for reply, value in replies:
                 reply.set(value)
@@ -281,9 +319,56 @@ class SupervisorActor(pykka.ThreadingActor):
         if self.to_spawn:
             self._request_flush()
 
+    def _isolate(self, batch: list[_Pending]) -> list[_Pending]:
+        """Write each change alone; drop (and report) those that fail by themselves."""
+        written: list[_Pending] = []
+        for item in batch:
+            try:
+                self.store.save_batch([(item.job, item.transitions)])
+            except ValidationError as error:
+                self._drop(item, error)
+                continue
+            except StoreError as error:
+                if self._store_reachable():
+                    self._drop(item, error)
+                    continue
+                # The store itself is down: keep what is left, try again later.
+                self.pending = [p for p in batch if p not in written]
+                self.pending_ids = {p.job.id for p in self.pending}
+                self._answer(written)
+                return []
+            written.append(item)
+        return written
+
+    def _store_reachable(self) -> bool:
+        try:
+            self.store.count()
+        except StoreError:
+            return False
+        return True
+
+    def _drop(self, item: _Pending, error: Exception) -> None:
+        log.error(
+            "job_change_unstorable",
+            job_id=item.job.id,
+            provider=item.job.provider,
+            error=str(error),
+        )
+        if item.reply is not None:
+            item.reply.set_exception(exc_info=_exc(error))
+
+    def _answer(self, written: list[_Pending]) -> None:
+        if written:
+            self.bus.tell(Publish(_events(written)))
+        for item in written:
+            if item.reply is not None:
+                item.reply.set(item.job)
+
     # -- admission -----------------------------------------------------------------
     def _enqueue(self, job: Job, *, front: bool = False) -> None:
         # Jobs that already hold a remote slot come first, then by priority, then age.
+        if job.id in self.waiting_ids:
+            return  # already in line; a second entry would admit it twice
         holds_slot = 0 if job.remote_id is not None else 1
         order = -next(self._order) if front else next(self._order)
         heapq.heappush(
@@ -291,10 +376,12 @@ class SupervisorActor(pykka.ThreadingActor):
         )
         self.waiting_ids.add(job.id)
 
-    def _has_room(self, provider: str) -> bool:
+    def _has_room(self, provider: str, *, holds_slot: bool = False) -> bool:
         cap = self.settings.max_job_actors
         if cap is not None and len(self.actors) >= cap:
             return False
+        if holds_slot:
+            return True
         if self.admission_paused.get(provider, 0.0) > self.clock.monotonic():
             return False
         limit = self.slot_limits.get(provider)
@@ -302,15 +389,30 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def _admit(self, provider: str) -> None:
         queue = self.waiting.get(provider)
-        while queue and self._has_room(provider):
-            *_, job_id = heapq.heappop(queue)
-            self.waiting_ids.discard(job_id)
+        # Jobs that already hold a remote slot (recovered with a remote id) sort
+        # first and always come back: they add nothing to the account's load.
+        while queue and (queue[0][0] == 0 or self._has_room(provider)):
+            if queue[0][0] == 0 and not self._has_room(provider, holds_slot=True):
+                break
+            entry = heapq.heappop(queue)
+            job_id = entry[-1]
+            if job_id not in self.waiting_ids or job_id in self.actors:
+                continue  # a stale entry: cancelled, or already given an actor
             if job_id in self.pending_ids:
                 self._flush()  # read what we are about to write, not the row before it
+                if self.pending:
+                    heapq.heappush(queue, entry)  # the store is failing: try later
+                    self.scheduler.schedule(1.0, self.actor_ref, AdmitTick(provider))
+                    break
+            self.waiting_ids.discard(job_id)
             try:
                 job = self.store.get(job_id)
             except JobNotFound:
                 continue
+            except StoreError:
+                self.waiting_ids.add(job_id)
+                heapq.heappush(queue, entry)
+                raise
             if job.terminal:
                 continue
             self._reserve(job)
@@ -343,11 +445,27 @@ class SupervisorActor(pykka.ThreadingActor):
         )
         self.actors[job.id] = ref
 
+    def _finished(self, job: Job, *, linger: bool) -> None:
+        ref = self.actors.get(job.id)
+        self._release(job.id, job.provider)
+        if ref is not None and ref is not _PLACEHOLDER:
+            if linger:
+                # It waits for a submission's answer to delete what that made.
+                self.lingering[job.id] = ref
+            else:
+                # Stopped by us, after its last change: a Cancel or Sync we forwarded
+                # before this point reached it first and came back to us.
+                _stop_quietly(ref)
+        self._admit(job.provider)
+
     def _release(self, job_id: str, provider: str) -> None:
         self.actors.pop(job_id, None)
         self.active.get(provider, set()).discard(job_id)
 
     def _slot_refused(self, job_id: str, provider: str, retry_after: float | None) -> None:
+        ref = self.actors.get(job_id)
+        if ref is not None and ref is not _PLACEHOLDER:
+            _stop_quietly(ref)
         self._release(job_id, provider)
         in_use = len(self.active[provider])
         if in_use:
@@ -398,12 +516,18 @@ class SupervisorActor(pykka.ThreadingActor):
             return
         self.waiting_ids.discard(job_id)  # the heap entry is skipped when popped
         self._unspawn(job_id, job.provider)
+        if job.remote_id is not None:
+            # A recovered job waiting for its actor still has a remote twin.
+            self._tell_provider(job.provider, CancelRemote(job.id, job.remote_id))
         job, transitions = job.advance(JobStatus.CANCELLED, self.clock.time_ms())
         self._write(job, tuple(transitions), reply)
 
     def _retry(self, job_id: str, reply: Reply) -> None:
         job = self._load(job_id, reply)
         if job is None:
+            return
+        if job.provider not in self.providers:
+            reply.set_exception(exc_info=_exc(UnknownProvider(job.provider, tuple(self.providers))))
             return
         try:
             job, transition = job.new_attempt(self.clock.time_ms())
@@ -440,7 +564,10 @@ class SupervisorActor(pykka.ThreadingActor):
         try:
             ref.tell(message)
         except pykka.ActorDeadError:
-            return False
+            # It died (a crash, or its last change is still in our mailbox): handle
+            # the request again once those messages are through.
+            self.actors.pop(job_id, None)
+            self.actor_ref.tell(_REQUEST[type(message)](job_id, message.reply))
         return True
 
     def _spawn_now(self, job_id: str) -> Any:
@@ -475,8 +602,15 @@ class SupervisorActor(pykka.ThreadingActor):
         history.append(now)
         return len(history) > self.settings.max_restarts
 
-    def _job_crashed(self, job_id: str, error: str, trace: str) -> None:
-        ref = self.actors.pop(job_id, None)
+    def _job_crashed(self, job_id: str, error: str, trace: str, urn: str) -> None:
+        lingering = self.lingering.get(job_id)
+        if lingering is not None and str(lingering.actor_urn) == urn:
+            del self.lingering[job_id]  # a finished job's leftover actor: nothing to restart
+            return
+        ref = self.actors.get(job_id)
+        if ref is not None and ref is not _PLACEHOLDER and urn and str(ref.actor_urn) != urn:
+            return  # an older actor of this job: its successor is fine
+        self.actors.pop(job_id, None)
         self._flush()
         try:
             job = self.store.get(job_id)
@@ -491,6 +625,8 @@ class SupervisorActor(pykka.ThreadingActor):
             return
         if self._too_many_restarts(job_id):
             self._release(job_id, job.provider)
+            if job.remote_id is not None:
+                self._tell_provider(job.provider, Untrack(job.remote_id))
             failed, transitions = job.advance(
                 JobStatus.FAILED,
                 self.clock.time_ms(),
@@ -502,6 +638,14 @@ class SupervisorActor(pykka.ThreadingActor):
         self.actors[job_id] = _PLACEHOLDER
         self.to_spawn.append((job, False))
         self._request_flush()
+
+    def _tell_provider(self, provider: str, message: Any) -> None:
+        handle = self.provider_refs.get(provider)
+        if handle is not None:
+            try:
+                handle.tell(message)
+            except pykka.ActorDeadError:
+                log.warning("provider_down", provider=provider, message=type(message).__name__)
 
     def _provider_crashed(self, name: str, error: str, trace: str) -> None:
         log.error("provider_actor_crashed", provider=name, error=error, traceback=trace)
@@ -539,6 +683,16 @@ class SupervisorActor(pykka.ThreadingActor):
 
 
 _SPAWN_BATCH = 256
+#: Failed batch writes in a row before changes are written one by one.
+_ISOLATE_AFTER = 3
+
+#: Engine requests that may be re-queued when their job's actor is gone.
+_REQUEST: dict[type, Any] = {Cancel: CancelJob, Sync: SyncJob}
+
+
+def _stop_quietly(ref: Ref) -> None:
+    with contextlib.suppress(pykka.ActorDeadError):
+        ref.stop(block=False)
 
 
 class _Placeholder:

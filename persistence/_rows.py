@@ -11,6 +11,7 @@ no tuples, so a tuple in metadata comes back as a list.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -89,6 +90,20 @@ class _PayloadText:
 _payload_text = _PayloadText()
 
 
+def _storable(text: str) -> str:
+    """Text both databases accept: provider error texts may carry NULs or lone surrogates.
+
+    Such characters are written as escapes; one odd byte from a provider must
+    never make a whole batch of changes unwritable.
+    """
+    if "\x00" in text or _SURROGATE.search(text):
+        return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def job_to_row(job: Job) -> tuple[Any, ...]:
     """The ``jobs`` row of ``job``, in ``JOB_COLUMNS`` order.
 
@@ -114,10 +129,10 @@ def job_to_row(job: Job) -> tuple[Any, ...]:
         _payload_text(job.payload),
         _dumps(converter.unstructure(job.files)),
         metadata,
-        None if error is None else error.code,
-        None if error is None else error.message,
+        None if error is None else _storable(error.code),
+        None if error is None else _storable(error.message),
         job.attempt,
-        job.remote_id,
+        None if job.remote_id is None else _storable(job.remote_id),
         bool(job.submitted),
         job.created_at,
         job.updated_at,
