@@ -12,7 +12,6 @@ from actors._child import SupervisedActor
 from actors._messages import (
     CallFailed,
     Cancel,
-    CancelJob,
     CancelRemote,
     FetchLinks,
     FindExisting,
@@ -31,7 +30,6 @@ from actors._messages import (
     Submit,
     Submitted,
     Sync,
-    SyncJob,
     Track,
     Untrack,
 )
@@ -117,22 +115,11 @@ class JobActor(SupervisedActor):
         """Kick off from the stored state."""
         self._begin()
 
-    def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        """Fail waiting syncs, then report the crash (the job restarts from the store)."""
-        for reply in self.pending_syncs:
-            reply.set_exception(exc_info=(exc_type, exc, tb))
-        super().on_failure(exc_type, exc, tb)
-
     def on_receive(self, message: Any) -> None:
         """Dispatch one message."""
         if self.done:
-            # Finished, and about to be stopped by the supervisor: requests it
-            # forwarded meanwhile go back to it, to be answered from the store.
-            match message:
-                case Cancel(reply):
-                    self._tell(self.supervisor, CancelJob(self.job.id, reply))
-                case Sync(reply):
-                    self._tell(self.supervisor, SyncJob(self.job.id, reply))
+            # A Cancel or Sync that reaches a finished actor is answered by the
+            # supervisor, which keeps every request it forwards until answered.
             return
         match message:
             case Submitted(response, links):
@@ -329,7 +316,7 @@ class JobActor(SupervisedActor):
         if error.code == "ACTIVE_LIMIT" and op == "submit":
             log.info("slot_refused", job_id=job.id, provider=job.provider)
             self._tell(self.supervisor, SlotRefused(job.id, job.provider, error.retry_after))
-            self.done = True  # the supervisor stops us and puts the job back in line
+            self._stop_now()
             return
         delay = next_delay(self.retries, error, self.settings.retry_policy, self.settings.rng)
         if delay is None:
@@ -389,15 +376,15 @@ class JobActor(SupervisedActor):
 
     def _sync(self, reply: Reply) -> None:
         if self.job.remote_id is None or self.in_flight is not None:
-            self._save(self.job, [], reply)
+            self._save(self.job, [], (reply,))
             return
         self.pending_syncs.append(reply)
         self._send("status")
 
     def _flush_syncs(self) -> None:
-        for reply in self.pending_syncs:
-            self._save(self.job, [], reply)
-        self.pending_syncs.clear()
+        if self.pending_syncs:
+            self._save(self.job, [], tuple(self.pending_syncs))
+            self.pending_syncs.clear()
 
     # -- endings -----------------------------------------------------------------
     def _fail(self, code: str, message: str, **changes: Any) -> None:
@@ -413,18 +400,19 @@ class JobActor(SupervisedActor):
         **changes: Any,
     ) -> None:
         job, transitions = self.job.advance(status, self.clock.time_ms(), **changes)
-        self._save(job, transitions, reply, finished=True, linger=linger)
+        # Waiting syncs are answered by the same (last) change.
+        replies = (*((reply,) if reply is not None else ()), *self.pending_syncs)
+        self.pending_syncs.clear()
+        self._save(job, transitions, replies, finished=True, linger=linger)
         if self.stall_timer is not None:
             self.stall_timer.cancel()
-        self._flush_syncs()
         if job.remote_id is not None and self.tracking:
             self._tell(self.provider, Untrack(job.remote_id))
-        # The supervisor stops us once it has handled this last change, so that a
-        # request it forwarded before that point is not lost (see on_receive).
         self.done = not linger
+        if not linger:
+            self.stop()
 
     def _stop_now(self) -> None:
-        # A lingering actor ends itself: the supervisor no longer counts it.
         self.done = True
         self.stop()
 
@@ -452,7 +440,7 @@ class JobActor(SupervisedActor):
         self,
         job: Job,
         transitions: list[Transition],
-        reply: Reply | None = None,
+        replies: tuple[Reply, ...] = (),
         *,
         finished: bool = False,
         linger: bool = False,
@@ -462,7 +450,7 @@ class JobActor(SupervisedActor):
         steps = (*self.unsaved, *transitions)
         self.unsaved.clear()
         self.deferred = False
-        self._tell(self.supervisor, JobChanged(job, steps, reply, finished, linger))
+        self._tell(self.supervisor, JobChanged(job, steps, replies, finished, linger))
 
     def _tell(self, ref: Ref | ProviderHandle, message: Any) -> None:
         try:

@@ -43,8 +43,8 @@ class JobChanged:
 
     job: Job
     transitions: Sequence[Transition] = ()
-    reply: Reply | None = None  # resolved with the job once committed
-    finished: bool = False  # terminal: the slot is free and the supervisor stops the actor
+    replies: tuple[Reply, ...] = ()  # resolved with the job once committed
+    finished: bool = False  # terminal: the slot is free (the actor stops itself)
     linger: bool = False  # finished, but the actor waits for an answer in flight first
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import time
@@ -84,7 +83,7 @@ class SupervisorSettings:
 class _Pending:
     job: Job
     transitions: tuple[Transition, ...]
-    reply: Reply | None
+    replies: tuple[Reply, ...]
     created: bool = False
 
 
@@ -133,6 +132,8 @@ class SupervisorActor(pykka.ThreadingActor):
         self.pending: list[_Pending] = []
         self.pending_ids: set[str] = set()
         self.write_failures = 0
+        #: Engine requests forwarded to job actors and not answered yet.
+        self.outstanding: dict[str, list[Any]] = {}
         #: Finished jobs whose actor still waits for a submission's answer.
         self.lingering: dict[str, Ref] = {}
         #: Answers that wait for the next commit, with what they answer.
@@ -217,8 +218,10 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def _dispatch(self, message: Any) -> None:
         match message:
-            case JobChanged(job, transitions, reply, finished, linger):
-                self._write(job, tuple(transitions), reply)
+            case JobChanged(job, transitions, replies, finished, linger):
+                self._write(job, tuple(transitions), replies)
+                if replies:
+                    self._answered_by_actor(job.id, replies)
                 if finished:
                     self._finished(job, linger=linger)
             case Flush():
@@ -267,11 +270,15 @@ class SupervisorActor(pykka.ThreadingActor):
         self,
         job: Job,
         transitions: tuple[Transition, ...],
-        reply: Reply | None,
+        replies: tuple[Reply, ...] | Reply | None,
         *,
         created: bool = False,
     ) -> None:
-        self.pending.append(_Pending(job, transitions, reply, created))
+        if replies is None:
+            replies = ()
+        elif not isinstance(replies, tuple):
+            replies = (replies,)
+        self.pending.append(_Pending(job, transitions, replies, created))
         self.pending_ids.add(job.id)
         self._request_flush()
 
@@ -354,15 +361,15 @@ class SupervisorActor(pykka.ThreadingActor):
             provider=item.job.provider,
             error=str(error),
         )
-        if item.reply is not None:
-            item.reply.set_exception(exc_info=_exc(error))
+        for reply in item.replies:
+            reply.set_exception(exc_info=_exc(error))
 
     def _answer(self, written: list[_Pending]) -> None:
         if written:
             self.bus.tell(Publish(_events(written)))
         for item in written:
-            if item.reply is not None:
-                item.reply.set(item.job)
+            for reply in item.replies:
+                reply.set(item.job)
 
     # -- admission -----------------------------------------------------------------
     def _enqueue(self, job: Job, *, front: bool = False) -> None:
@@ -448,14 +455,10 @@ class SupervisorActor(pykka.ThreadingActor):
     def _finished(self, job: Job, *, linger: bool) -> None:
         ref = self.actors.get(job.id)
         self._release(job.id, job.provider)
-        if ref is not None and ref is not _PLACEHOLDER:
-            if linger:
-                # It waits for a submission's answer to delete what that made.
-                self.lingering[job.id] = ref
-            else:
-                # Stopped by us, after its last change: a Cancel or Sync we forwarded
-                # before this point reached it first and came back to us.
-                _stop_quietly(ref)
+        if linger and ref is not None and ref is not _PLACEHOLDER:
+            # It waits for a submission's answer to delete what that made.
+            self.lingering[job.id] = ref
+        self._requeue_outstanding(job.id)
         self._admit(job.provider)
 
     def _release(self, job_id: str, provider: str) -> None:
@@ -463,10 +466,8 @@ class SupervisorActor(pykka.ThreadingActor):
         self.active.get(provider, set()).discard(job_id)
 
     def _slot_refused(self, job_id: str, provider: str, retry_after: float | None) -> None:
-        ref = self.actors.get(job_id)
-        if ref is not None and ref is not _PLACEHOLDER:
-            _stop_quietly(ref)
         self._release(job_id, provider)
+        self._requeue_outstanding(job_id)
         in_use = len(self.active[provider])
         if in_use:
             # The account has fewer free slots than we thought (other clients use it
@@ -568,7 +569,23 @@ class SupervisorActor(pykka.ThreadingActor):
             # the request again once those messages are through.
             self.actors.pop(job_id, None)
             self.actor_ref.tell(_REQUEST[type(message)](job_id, message.reply))
+            return True
+        # Kept until the actor answers: if it finishes or crashes first, we do.
+        self.outstanding.setdefault(job_id, []).append(message)
         return True
+
+    def _answered_by_actor(self, job_id: str, replies: tuple[Reply, ...]) -> None:
+        waiting = self.outstanding.get(job_id)
+        if waiting:
+            waiting[:] = [m for m in waiting if not any(m.reply is r for r in replies)]
+            if not waiting:
+                del self.outstanding[job_id]
+
+    def _requeue_outstanding(self, job_id: str) -> None:
+        """Requests the job's actor will never answer: handle them here, after what is queued."""
+        for message in self.outstanding.pop(job_id, []):
+            if not _is_answered(message.reply):
+                self.actor_ref.tell(_REQUEST[type(message)](job_id, message.reply))
 
     def _spawn_now(self, job_id: str) -> Any:
         """Start the actor of a job that is waiting for its turn to be spawned."""
@@ -611,6 +628,7 @@ class SupervisorActor(pykka.ThreadingActor):
         if ref is not None and ref is not _PLACEHOLDER and urn and str(ref.actor_urn) != urn:
             return  # an older actor of this job: its successor is fine
         self.actors.pop(job_id, None)
+        self._requeue_outstanding(job_id)  # its successor (or the store) answers them
         self._flush()
         try:
             job = self.store.get(job_id)
@@ -690,9 +708,14 @@ _ISOLATE_AFTER = 3
 _REQUEST: dict[type, Any] = {Cancel: CancelJob, Sync: SyncJob}
 
 
-def _stop_quietly(ref: Ref) -> None:
-    with contextlib.suppress(pykka.ActorDeadError):
-        ref.stop(block=False)
+def _is_answered(reply: Reply) -> bool:
+    try:
+        reply.get(timeout=0)
+    except pykka.Timeout:
+        return False
+    except Exception:  # noqa: BLE001 - an exception was the answer
+        return True
+    return True
 
 
 class _Placeholder:
