@@ -456,7 +456,10 @@ class SupervisorActor(pykka.ThreadingActor):
         ref = self.actors.get(job.id)
         self._release(job.id, job.provider)
         if linger and ref is not None and ref is not _PLACEHOLDER:
-            # It waits for a submission's answer to delete what that made.
+            # It waits for a submission's answer to delete what that made, then
+            # stops itself; forget the ones that have done so.
+            for done in [k for k, r in self.lingering.items() if not r.is_alive()]:
+                del self.lingering[done]
             self.lingering[job.id] = ref
         self._requeue_outstanding(job.id)
         self._admit(job.provider)
