@@ -208,17 +208,17 @@ class JobActor(SupervisedActor):
             self._tell(self.provider, CancelRemote(self.job.id, response.remote_id))
             self._stop_now()
             return
-        self.job = self.job.evolve(remote_id=response.remote_id)
+        # The remote id goes into the job with the rest of this status (_apply).
         log.info(
             "job_submitted",
             job_id=self.job.id,
             provider=self.job.provider,
             remote_id=response.remote_id,
         )
-        if response.status is not JobStatus.COMPLETED:
-            # Done at once (a cached item): nothing to poll, only links to fetch.
-            self._track()
         self._apply(response, force_save=True)
+        if response.status is not JobStatus.COMPLETED and not self.job.terminal:
+            # (Done at once, a cached item has nothing to poll, only links to fetch.)
+            self._track()
 
     def _track(self) -> None:
         assert self.job.remote_id is not None
@@ -250,8 +250,11 @@ class JobActor(SupervisedActor):
         remote_done = target is JobStatus.COMPLETED
         if remote_done:
             target = JobStatus.DOWNLOADING
+        progress = 100.0 if remote_done else max(0.0, min(100.0, response.progress))
         transitions: list[Transition] = []
         if target.rank > job.status.rank:
+            if abs(progress - job.progress) >= 0.05:
+                changes["progress"] = progress
             job, transitions = job.advance(target, self.clock.time_ms(), **changes)
             changes = {}
         elif target.rank < job.status.rank:
@@ -262,9 +265,8 @@ class JobActor(SupervisedActor):
                 status=job.status.value,
                 reported=target.value,
             )
-        progress = 100.0 if remote_done else max(0.0, min(100.0, response.progress))
-        moved_or_same = target.rank == job.status.rank or transitions
-        if moved_or_same and abs(progress - job.progress) >= 0.05:
+        same_state = target.rank == job.status.rank and not transitions
+        if same_state and abs(progress - job.progress) >= 0.05:
             changes["progress"] = progress
         if changes:
             job = job.evolve(updated_at=self.clock.time_ms(), **changes)
