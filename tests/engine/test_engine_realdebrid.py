@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_helpers import crash_after_submit, stored_bytes
 
 from engine import Engine, EngineConfig, JobStatus
 from engine.testing import ClockDriver, advance_until
@@ -136,26 +137,14 @@ def test_restart_in_each_phase_adds_no_duplicate_torrent(
     assert sorted(fake.torrents_by_hash().values()) == [1] * 5
 
 
-class CrashAfterAdd(RealDebridProvider):
-    """Dies right after the torrent was added, before the engine hears of it."""
-
-    crashes = 0
-
-    def start_job(self, payload: Any) -> Any:
-        response = super().start_job(payload)
-        if CrashAfterAdd.crashes < 2:
-            CrashAfterAdd.crashes += 1
-            raise RuntimeError("crash between addMagnet and the answer")
-        return response
-
-
 def test_crash_between_add_and_answer_is_found_again_not_added_twice(
     fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path
 ) -> None:
     from providers import ProviderRegistry  # noqa: PLC0415
 
     registry = ProviderRegistry()
-    registry.register_provider("realdebrid", CrashAfterAdd)
+    crashing = crash_after_submit(RealDebridProvider, times=2)
+    registry.register_provider("realdebrid", crashing)
     config = EngineConfig(
         database=tmp_path / "jobs.db",
         clock=clock,
@@ -167,7 +156,7 @@ def test_crash_between_add_and_answer_is_found_again_not_added_twice(
         jobs = engine.create_jobs("realdebrid", [magnet(i) for i in range(3)])
         with ClockDriver(clock, step=1.0):
             done = [engine.wait(j.id, timeout=120) for j in jobs]
-    assert CrashAfterAdd.crashes == 2
+    assert crashing.crashes == 2
     assert all(j.status is JobStatus.COMPLETED for j in done)
     assert sorted(fake.torrents_by_hash().values()) == [1, 1, 1]
 
@@ -182,5 +171,5 @@ def test_the_api_token_never_reaches_the_database_or_job_data(
             done = engine.wait(job.id, timeout=60)
         assert token not in repr(done.to_dict())
         assert engine.test_connection("realdebrid").ok
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("jobs.db*"))
+    raw = stored_bytes(tmp_path)
     assert token.encode() not in raw

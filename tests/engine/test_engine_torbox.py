@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_helpers import crash_after_submit, stored_bytes
 
 from engine import Engine, EngineConfig, JobStatus
 from engine.testing import ClockDriver, advance_until
@@ -141,24 +142,12 @@ def test_restart_in_each_phase_adds_no_duplicate_item(
     assert sorted(fake.hash_counts().values()) == [1] * 4
 
 
-class CrashAfterCreate(TorBoxProvider):
-    """Dies right after the item was created, before the engine hears of it."""
-
-    crashes = 0
-
-    def start_job(self, payload: Any) -> Any:
-        response = super().start_job(payload)
-        if CrashAfterCreate.crashes < 2:
-            CrashAfterCreate.crashes += 1
-            raise RuntimeError("crash between createtorrent and the answer")
-        return response
-
-
 def test_crash_between_create_and_answer_is_found_again_not_created_twice(
     fake: FakeTorBox, clock: FakeClock, tmp_path: Path
 ) -> None:
     registry = ProviderRegistry()
-    registry.register_provider("torbox", CrashAfterCreate)
+    crashing = crash_after_submit(TorBoxProvider, times=2)
+    registry.register_provider("torbox", crashing)
     config = EngineConfig(
         database=tmp_path / "jobs.db",
         clock=clock,
@@ -170,7 +159,7 @@ def test_crash_between_create_and_answer_is_found_again_not_created_twice(
         jobs = engine.create_jobs("torbox", [magnet(i) for i in range(3)])
         with ClockDriver(clock, step=2.0):
             done = [engine.wait(j.id, timeout=120) for j in jobs]
-    assert CrashAfterCreate.crashes == 2
+    assert crashing.crashes == 2
     assert all(j.status is JobStatus.COMPLETED for j in done)
     assert sorted(fake.hash_counts().values()) == [1, 1, 1]
 
@@ -184,5 +173,5 @@ def test_the_api_key_never_reaches_the_database_or_job_data(
             done = engine.wait(job.id, timeout=60)
         assert fake.api_key not in repr(done.to_dict())
         assert engine.test_connection("torbox").ok
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("jobs.db*"))
+    raw = stored_bytes(tmp_path)
     assert fake.api_key.encode() not in raw
