@@ -9,19 +9,19 @@ from typing import Any
 
 import pykka
 
+from actors._base import EngineActor
 from actors._messages import ChildFailed, Ref
 
 __all__ = ["SupervisedActor"]
 
 
-class SupervisedActor(pykka.ThreadingActor):
+class SupervisedActor(EngineActor):
     """A child of the SupervisorActor.
 
     Subclasses set ``supervisor`` and implement ``begin`` (their start-up) and
     ``child_id`` (``("job", job_id)`` or ``("provider", name)``).
     """
 
-    use_daemon_thread = True
     supervisor: Ref
 
     def child_id(self) -> tuple[str, str]:

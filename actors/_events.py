@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import attrs
-import pykka
 
+from actors._base import EngineActor
 from providers import Job, JobStatus
 from providers._log import get_logger
 
@@ -78,14 +78,12 @@ class Subscribers:
             return list(self._callbacks.values())
 
 
-class EventBus(pykka.ThreadingActor):
+class EventBus(EngineActor):
     """Calls subscribers on its own thread, so a slow callback never stalls the engine.
 
     Events of one job reach each subscriber in commit order. A callback that
     raises is logged and keeps its subscription.
     """
-
-    use_daemon_thread = True
 
     def __init__(self, subscribers: Subscribers) -> None:
         super().__init__()

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 import pykka
 
+from actors._base import EngineActor
 from actors._events import JobEvent, Publish
 from actors._job import JobActor, JobSettings
 from actors._messages import (
@@ -87,7 +88,7 @@ class _Pending:
     created: bool = False
 
 
-class SupervisorActor(pykka.ThreadingActor):
+class SupervisorActor(EngineActor):
     """Owns the store, the rate limiters and every other actor (one_for_one).
 
     Changes arrive as messages; the first one of a mailbox drain sends the actor a
@@ -95,8 +96,6 @@ class SupervisorActor(pykka.ThreadingActor):
     the whole batch in one transaction. Only then are the events published and the
     waiting callers answered, so nothing announced is ever lost by a crash.
     """
-
-    use_daemon_thread = True
 
     def __init__(
         self,
