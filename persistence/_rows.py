@@ -16,6 +16,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from providers._convert import converter
 from providers._errors import StoreError, ValidationError
 from providers._job import Job, JobErrorInfo, JobFile, Transition
@@ -56,10 +58,23 @@ TRANSITION_COLUMNS = ("job_id", "attempt", "from_status", "to_status", "at")
 _FILES_TYPE = tuple[JobFile, ...]
 
 
-def _dumps(value: Any) -> str:
-    # ASCII escapes keep lone surrogates (which JSON from a provider may carry)
-    # storable: they have no UTF-8 form, and both databases store UTF-8.
-    return json.dumps(value, separators=(",", ":"))
+# One encoder for every write: ``json.dumps`` with non-default separators builds
+# a new encoder on each call. ASCII escapes (the default) keep lone surrogates,
+# which JSON from a provider may carry, storable: they have no UTF-8 form, and
+# both databases store UTF-8. It also keeps what orjson refuses (below).
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _fast_dumps(value: Any) -> str:
+    """JSON of data the engine builds itself (payloads, file lists), ten times faster.
+
+    orjson refuses lone surrogates and non-text keys; those take the standard
+    encoder. It is not used for metadata, where it would turn NaN into null.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _dumps(value)
 
 
 class _PayloadText:
@@ -79,7 +94,7 @@ class _PayloadText:
             # The identity check guards against an id reused by a new object.
             if hit is not None and hit[0] is payload:
                 return hit[1]
-        text = _dumps(converter.unstructure(payload))
+        text = _fast_dumps(converter.unstructure(payload))
         with self._lock:
             if len(self._items) >= self._size:
                 self._items.pop(next(iter(self._items)))
@@ -112,7 +127,7 @@ def job_to_row(job: Job) -> tuple[Any, ...]:
     in a form that would not read back as the same job.
     """
     try:
-        metadata = _dumps(job.metadata)
+        metadata = "{}" if job.metadata == {} else _dumps(job.metadata)
     except (TypeError, ValueError) as exc:
         raise ValidationError(
             "metadata",
@@ -127,7 +142,7 @@ def job_to_row(job: Job) -> tuple[Any, ...]:
         job.payload.priority,
         float(job.progress),
         _payload_text(job.payload),
-        _dumps(converter.unstructure(job.files)),
+        _fast_dumps(converter.unstructure(job.files)) if job.files else "[]",
         metadata,
         None if error is None else _storable(error.code),
         None if error is None else _storable(error.message),

@@ -382,3 +382,21 @@ def test_values_the_database_cannot_hold_raise_store_error(store: JobStore) -> N
     with pytest.raises(StoreError):
         store.save(make_job("bad\ud800id"))
     assert store.count() == 0
+
+
+def test_file_names_of_any_text_read_back_exactly(store: JobStore) -> None:
+    # Non-ASCII, a NUL and a lone surrogate (which the fast encoder refuses, so
+    # the standard one takes over) all survive the files column.
+    files = (
+        JobFile(0, "Séries/épisode 1.mkv", size=2**40, link="https://l/é"),
+        JobFile(1, "odd\x00name\udc80.nfo", size=1, selected=False, md5="f" * 32),
+    )
+    job = make_job("names", status=JobStatus.COMPLETED, files=files, progress=100.0)
+    store.save(job)
+    assert store.get("names") == job
+
+
+def test_metadata_keeps_what_only_the_standard_encoder_writes(store: JobStore) -> None:
+    job = make_job("meta", metadata={"big": 2**70, "odd": "\ud800", "nested": [{"é": 1.5}]})
+    store.save(job)
+    assert store.get("meta") == job
