@@ -75,6 +75,10 @@ class EventLogger:
             wrapper_class=structlog.stdlib.BoundLogger,
         )
 
+    def enabled(self, level: int) -> bool:
+        """Whether a line at ``level`` would be written (check before costly arguments)."""
+        return self._std.isEnabledFor(level)
+
     def debug(self, event: str, **fields: Any) -> None:
         """Log ``event`` at DEBUG."""
         if self._std.isEnabledFor(logging.DEBUG):

@@ -25,6 +25,8 @@ def select_files(selection: FileSelection, files: Sequence[JobFile]) -> tuple[Jo
     ``largest_only`` only the largest of those stays selected (the first one
     listed, on a tie). An empty selection selects every file.
     """
+    if selection.is_all and all(file.selected and file.size >= 0 for file in files):
+        return tuple(files)  # every file wanted and already marked so: nothing to copy
     patterns = [re.compile(fnmatch.translate(glob), re.IGNORECASE) for glob in selection.globs]
     ids = frozenset(selection.ids)
 

@@ -298,6 +298,7 @@ def _magnet_params(magnet: str) -> tuple[tuple[str, str], ...]:
     return tuple(parse_qsl(parts.query, keep_blank_values=True))
 
 
+@functools.lru_cache(maxsize=4096)  # asked at validation, submission and recovery
 def magnet_info_hash(magnet: str) -> str:
     """The lower-case hex info-hash from the first ``xt=urn:btih:`` parameter of ``magnet``.
 

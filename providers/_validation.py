@@ -40,6 +40,7 @@ _SOURCES: Final = ("url", "magnet", "torrent")
 _OPTIONS: Final = ("select", "download_dir", "connections", "only_if_cached", "priority")
 _SELECT_KEYS: Final = ("ids", "globs", "min_size", "largest_only")
 _SHOW: Final = 100
+_EVERY_FILE: Final = FileSelection()  # frozen, so one instance serves every payload
 
 # Whitespace, C0/C1 controls and lone surrogates (which cannot even be encoded).
 _BAD_CHARS: Final = re.compile(r"[\s\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -99,7 +100,7 @@ def parse_start_job_payload(raw: object) -> StartJobPayload:
         url=url,
         magnet=magnet,
         torrent=torrent,
-        select=_optional(given, "select", _check_select, FileSelection()),
+        select=_optional(given, "select", _check_select, _EVERY_FILE),
         download_dir=_optional(given, "download_dir", _check_download_dir, None),
         connections=_optional(
             given, "connections", lambda v: _check_int("connections", v, 1, 16), 1

@@ -227,10 +227,10 @@ class MockProvider(BaseProvider):
             item = self._remote.get(remote_id)
             if item is None or item["cancelled"]:
                 raise ProviderError(f"no remote job {remote_id}", self.name, code="NOT_FOUND")
-            status = self._status(item, self._now())
-            if status.status is not JobStatus.COMPLETED:
-                return FileLinksResponse(remote_id, status.files, ready=False)
-            files = select_files(payload.select, status.files)
+            status, _, _, _ = self._state(item, self._now())
+            if status is not JobStatus.COMPLETED:
+                return FileLinksResponse(remote_id, self._files_at(item, status), ready=False)
+            files = select_files(payload.select, self._files(item))
             return FileLinksResponse(remote_id, files, ready=True)
 
     def test_connection(self) -> TestConnectionResponse:
@@ -300,31 +300,39 @@ class MockProvider(BaseProvider):
         return status, 100.0 if status is JobStatus.COMPLETED else 0.0
 
     def _is_active(self, item: dict[str, Any], now: float) -> bool:
-        return not item["cancelled"] and self._status(item, now).status in (
+        return not item["cancelled"] and self._state(item, now)[0] in (
             JobStatus.QUEUED,
             JobStatus.RESOLVING,
             JobStatus.DOWNLOADING,
         )
 
-    def _status(self, item: dict[str, Any], now: float) -> JobStatusResponse:
+    def _state(
+        self, item: dict[str, Any], now: float
+    ) -> tuple[JobStatus, float, str | None, str | None]:
+        """Status, progress, error code and message of ``item`` at ``now``."""
         status, progress = self._step(item, now)
-        error_code = error_message = None
         fail_at = item.get("fail_at")
         if fail_at is not None and status.rank >= JobStatus(fail_at).rank:
-            status, error_code = JobStatus.FAILED, item["fail_code"]
-            error_message = f"mock job failed at {fail_at}"
-        files = self._files(item) if status.rank >= JobStatus.DOWNLOADING.rank else ()
+            return JobStatus.FAILED, progress, item["fail_code"], f"mock job failed at {fail_at}"
+        return status, progress, None, None
+
+    def _status(self, item: dict[str, Any], now: float) -> JobStatusResponse:
+        status, progress, error_code, error_message = self._state(item, now)
         return JobStatusResponse(
-            remote_id=item["id"],
-            status=status,
-            progress=progress,
-            files=files,
-            native_status=status.value,
-            info_hash=item["hash"],
-            source=item["url"],
-            error_code=error_code,
-            error_message=error_message,
+            item["id"],
+            status,
+            progress,
+            self._files_at(item, status),
+            status.value,
+            item["hash"],
+            item["url"],
+            error_code,
+            error_message,
         )
+
+    def _files_at(self, item: dict[str, Any], status: JobStatus) -> tuple[JobFile, ...]:
+        """The files a job shows in ``status``: none before DOWNLOADING."""
+        return self._files(item) if status.rank >= JobStatus.DOWNLOADING.rank else ()
 
     def _files(self, item: dict[str, Any]) -> tuple[JobFile, ...]:
         cached = self._file_cache.get(item["id"])
