@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import Any
 
@@ -248,6 +249,8 @@ class JobActor(SupervisedActor):
             self._finish(JobStatus.CANCELLED, progress=job.progress, **changes)
             return
         remote_done = target is JobStatus.COMPLETED
+        if remote_done and self._finish_prefetched(changes):
+            return
         if remote_done:
             target = JobStatus.DOWNLOADING
         progress = 100.0 if remote_done else max(0.0, min(100.0, response.progress))
@@ -289,6 +292,21 @@ class JobActor(SupervisedActor):
                 self._send("links")
         if transitions and not self.job.terminal:
             self._schedule_stall_check()
+
+    def _finish_prefetched(self, changes: dict[str, Any]) -> bool:
+        """Done at once with its links already here (a cached item): straight to COMPLETED.
+
+        One copy of the job and one change for the supervisor, where the general
+        path makes two of each. False when the links are not here (or not ready).
+        """
+        ready = self.prefetched
+        if ready is None or not ready.ready or self.links_requested:
+            return False
+        self.prefetched = None
+        self.links_requested = True
+        remote = {"remote_id": changes["remote_id"]} if "remote_id" in changes else {}
+        self._finish(JobStatus.COMPLETED, progress=100.0, files=ready.files, **remote)
+        return True
 
     def _links(self, response: Any) -> None:
         if not response.ready:
@@ -429,6 +447,8 @@ class JobActor(SupervisedActor):
             self._save(self.job, [])
 
     def _log_transitions(self, job: Job, transitions: list[Transition]) -> None:
+        if not transitions or not log.enabled(logging.INFO):
+            return
         for step in transitions:
             log.info(
                 "job_transition",

@@ -87,12 +87,33 @@ def test_progress_rises_during_downloading_and_is_published(
 
 def test_cached_item_walks_through_every_state_in_one_go(make_engine: MakeEngine) -> None:
     engine = make_engine(MockProvider(0.0))
+    events: list[JobEvent] = []
+    finished = threading.Event()
+
+    def on_event(event: JobEvent) -> None:
+        events.append(event)
+        if event.status is JobStatus.COMPLETED:
+            finished.set()
+
+    engine.subscribe(on_event)
     job = engine.create_job("mock", magnet(7))
     done = engine.wait(job.id, timeout=30)
     assert done.status is JobStatus.COMPLETED
+    assert done.remote_id is not None
+    assert done.progress == 100.0
+    assert done.files and all(f.link for f in done.files)
     store = engine._store
     assert store is not None
     assert [t.to_status for t in store.transitions(job.id)] == HAPPY[1:]
+    # Every state is announced, each with the job as it stood there.
+    assert finished.wait(10)
+    assert [(e.kind, e.previous, e.status) for e in events] == [
+        ("created", None, JobStatus.QUEUED),
+        ("transition", JobStatus.QUEUED, JobStatus.RESOLVING),
+        ("transition", JobStatus.RESOLVING, JobStatus.DOWNLOADING),
+        ("transition", JobStatus.DOWNLOADING, JobStatus.COMPLETED),
+    ]
+    assert events[-1].job == done
 
 
 def test_file_selection_marks_only_the_wanted_files(make_engine: MakeEngine) -> None:
