@@ -57,7 +57,7 @@ def make_engine(db: Path, step: float, **config: Any) -> Engine:
 
 def engine_rate(n: int, workdir: Path) -> tuple[float, int]:
     """Jobs per second from create to COMPLETED; and the transitions stored."""
-    engine = make_engine(workdir / f"rate-{n}.db", 0.0, max_job_actors=None)
+    engine = make_engine(workdir / f"rate-{n}-{time.monotonic_ns()}.db", 0.0, max_job_actors=None)
     with engine:
         done = threading.Event()
         completed = 0
