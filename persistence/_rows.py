@@ -119,6 +119,24 @@ def _storable(text: str) -> str:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def file_dicts(files: tuple[JobFile, ...]) -> list[dict[str, Any]]:
+    """What the converter makes of ``files``, written out: every job's last write
+    carries its file list, and this is four times quicker (a test keeps the two equal)."""
+    return [
+        {
+            "id": f.id,
+            "name": f.name,
+            "size": f.size,
+            "link": f.link,
+            "selected": f.selected,
+            "local_path": f.local_path,
+            "bytes_done": f.bytes_done,
+            "md5": f.md5,
+        }
+        for f in files
+    ]
+
+
 def job_to_row(job: Job) -> tuple[Any, ...]:
     """The ``jobs`` row of ``job``, in ``JOB_COLUMNS`` order.
 
@@ -138,11 +156,11 @@ def job_to_row(job: Job) -> tuple[Any, ...]:
     return (
         job.id,
         job.provider,
-        job.status.value,
+        job.status._value_,  # the plain text (``.value`` is a slower property)
         job.payload.priority,
         float(job.progress),
         _payload_text(job.payload),
-        _fast_dumps(converter.unstructure(job.files)) if job.files else "[]",
+        _fast_dumps(file_dicts(job.files)) if job.files else "[]",
         metadata,
         None if error is None else _storable(error.code),
         None if error is None else _storable(error.message),
@@ -189,8 +207,8 @@ def transition_to_row(transition: Transition) -> tuple[Any, ...]:
     return (
         transition.job_id,
         transition.attempt,
-        None if before is None else before.value,
-        transition.to_status.value,
+        None if before is None else before._value_,
+        transition.to_status._value_,
         transition.at,
     )
 

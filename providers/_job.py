@@ -84,14 +84,29 @@ class Job:
     def evolve(self, **changes: Any) -> Job:
         """A copy with ``changes`` applied (no state-machine check: use ``advance`` for status).
 
-        The same as ``attrs.evolve``, at a third less cost: a job changes several
+        The same as ``attrs.evolve``, at a third of the cost: a job changes several
         times on its way through the engine.
         """
-        if not changes.keys() <= _JOB_FIELD_NAMES:
-            unknown = ", ".join(sorted(changes.keys() - _JOB_FIELD_NAMES))
+        c = changes
+        if not c.keys() <= _JOB_FIELD_NAMES:
+            unknown = ", ".join(sorted(c.keys() - _JOB_FIELD_NAMES))
             raise TypeError(f"Job has no field(s) {unknown}")
+        # Spelt out field by field (a test checks that none is missing): a loop
+        # over the field names costs twice as much.
         return Job(
-            *[changes[name] if name in changes else getattr(self, name) for name in _JOB_FIELDS]
+            c.get("id", self.id),
+            c.get("provider", self.provider),
+            c.get("status", self.status),
+            c.get("payload", self.payload),
+            c.get("progress", self.progress),
+            c.get("files", self.files),
+            c.get("metadata", self.metadata),
+            c.get("error", self.error),
+            c.get("attempt", self.attempt),
+            c.get("remote_id", self.remote_id),
+            c.get("submitted", self.submitted),
+            c.get("created_at", self.created_at),
+            c.get("updated_at", self.updated_at),
         )
 
     def advance(self, to: JobStatus, at: int, **changes: Any) -> tuple[Job, list[Transition]]:
@@ -138,5 +153,4 @@ class Job:
         return data
 
 
-_JOB_FIELDS = tuple(field.name for field in attrs.fields(Job))
-_JOB_FIELD_NAMES = frozenset(_JOB_FIELDS)
+_JOB_FIELD_NAMES = frozenset(field.name for field in attrs.fields(Job))

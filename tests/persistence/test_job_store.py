@@ -400,3 +400,17 @@ def test_metadata_keeps_what_only_the_standard_encoder_writes(store: JobStore) -
     job = make_job("meta", metadata={"big": 2**70, "odd": "\ud800", "nested": [{"é": 1.5}]})
     store.save(job)
     assert store.get("meta") == job
+
+
+def test_file_rows_hold_what_the_converter_makes_of_the_files() -> None:
+    import attrs  # noqa: PLC0415
+
+    from persistence._rows import file_dicts  # noqa: PLC0415
+    from providers._convert import converter  # noqa: PLC0415
+
+    files = (
+        JobFile(1, "a/b.mkv", size=10, link="https://l/1", local_path="/d/b.mkv"),
+        JobFile(2, "c.nfo", size=1, selected=False, bytes_done=1, md5="0" * 32),
+    )
+    assert file_dicts(files) == converter.unstructure(files)
+    assert set(file_dicts(files)[0]) == {field.name for field in attrs.fields(JobFile)}

@@ -248,3 +248,37 @@ def test_magnet_display_name_decodes_the_dn_parameter() -> None:
 def test_magnet_display_name_is_none_when_absent_or_empty() -> None:
     assert magnet_display_name(f"magnet:?xt=urn:btih:{HEX}") is None
     assert magnet_display_name(f"magnet:?xt=urn:btih:{HEX}&dn=") is None
+
+
+def _params_through_urlsplit(magnet: str) -> tuple[tuple[str, str], ...]:
+    from urllib.parse import parse_qsl, urlsplit  # noqa: PLC0415
+
+    parts = urlsplit(magnet)
+    assert parts.scheme.lower() == "magnet" and not parts.netloc and not parts.path
+    return tuple(parse_qsl(parts.query, keep_blank_values=True))
+
+
+@pytest.mark.parametrize(
+    "magnet",
+    [
+        "magnet:?xt=urn:btih:" + "a" * 40,
+        "MAGNET:?dn=Big+Buck%20Bunny&xt=urn:btih:" + "B" * 40 + "&tr=udp%3A%2F%2Ft%3A1",
+        "magnet:?xt=urn:btih:" + "c" * 40 + "&dn=caf\u00e9&empty=&flag",
+        "magnet:?xt=urn:btih:" + "d" * 40 + "#fragment",
+        "magnet:?xt=urn:btih:" + "e" * 40 + "&dn=a\tb\nc",
+        "magnet:?dn=%ZZ&xt=urn:btih:" + "f" * 40 + "?again=1",
+    ],
+)
+def test_magnet_parameters_are_what_urlsplit_and_parse_qsl_give(magnet: str) -> None:
+    from providers._torrent import _magnet_params  # noqa: PLC0415
+
+    assert _magnet_params(magnet) == _params_through_urlsplit(magnet)
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=300)
+def test_magnet_parameters_of_any_query_match_urlsplit(query: str) -> None:
+    from providers._torrent import _magnet_params  # noqa: PLC0415
+
+    magnet = "magnet:?" + query
+    assert _magnet_params(magnet) == _params_through_urlsplit(magnet)
