@@ -25,6 +25,7 @@ from providers._payload import StartJobPayload
 from providers._status import JobStatus
 
 __all__ = [
+    "IDENTITY_COLUMNS",
     "JOB_COLUMNS",
     "TRANSITION_COLUMNS",
     "job_from_row",
@@ -51,6 +52,9 @@ JOB_COLUMNS = (
     "created_at",
     "updated_at",
 )
+
+#: What a job is, fixed when it is first stored: an update never rewrites these.
+IDENTITY_COLUMNS = frozenset({"id", "provider", "priority", "payload", "created_at"})
 
 #: The columns of ``job_transitions`` that ``transition_to_row`` fills (``id`` is the database's).
 TRANSITION_COLUMNS = ("job_id", "attempt", "from_status", "to_status", "at")

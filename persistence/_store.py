@@ -43,6 +43,7 @@ from persistence._database import (
 from persistence._migrations import migrate
 from persistence._models import Tables, bind_tables
 from persistence._rows import (
+    IDENTITY_COLUMNS,
     JOB_COLUMNS,
     TRANSITION_COLUMNS,
     job_from_row,
@@ -175,11 +176,17 @@ class JobStore:
     # -- writing -----------------------------------------------------------
 
     def save(self, job: Job, transitions: Sequence[Transition] = ()) -> None:
-        """Insert or replace ``job`` and append ``transitions``, in one transaction."""
+        """Insert or update ``job`` and append ``transitions``, in one transaction.
+
+        A job's identity (``id``, ``provider``, ``payload``, ``created_at``) is
+        written when it is first saved; saving it again updates its state only
+        (status, progress, files, metadata, error, attempt, remote id,
+        ``submitted``, ``updated_at``).
+        """
         self.save_batch([(job, transitions)])
 
     def save_batch(self, changes: Sequence[tuple[Job, Sequence[Transition]]]) -> None:
-        """Insert or replace every job and append every transition, in ONE transaction.
+        """Insert or update every job (see ``save``), append every transition: ONE transaction.
 
         A job given several times is stored as its last version; transitions
         are appended in the order given. Every transition must belong to a job
@@ -425,8 +432,13 @@ class JobStore:
         jobs = self._tables.jobs
         fields = [getattr(jobs, name) for name in JOB_COLUMNS]
         template = tuple(None for _ in JOB_COLUMNS)
+        # A saved job's identity (provider, payload with its priority, creation
+        # time) never changes, so an update leaves those columns alone: their
+        # indexes are not rewritten, nor a torrent payload of megabytes at every
+        # progress step.
+        state = [getattr(jobs, name) for name in JOB_COLUMNS if name not in IDENTITY_COLUMNS]
         query = jobs.insert_many([template], fields=fields).on_conflict(
-            conflict_target=[jobs.id], preserve=fields[1:]
+            conflict_target=[jobs.id], preserve=state
         )
         sql: str = query.sql()[0]
         return sql

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import attrs
 
 from providers._errors import ValidationError
+from providers._torrent import magnet_info_hash, torrent_info_hash
 
 __all__ = ["FileSelection", "SourceKind", "StartJobPayload"]
 
@@ -128,8 +129,6 @@ class StartJobPayload:
     @property
     def info_hash(self) -> str | None:
         """The lower-case hex BitTorrent info-hash of a magnet or torrent; None for a URL."""
-        from providers._torrent import magnet_info_hash, torrent_info_hash  # noqa: PLC0415
-
         if self.magnet is not None:
             return magnet_info_hash(self.magnet)
         if self.torrent is not None:

@@ -156,7 +156,7 @@ class MockProvider(BaseProvider):
                         retryable=True,
                     )
             remote_id = f"{self._id_prefix}{next(self._ids):x}"
-            remote_fail = self._take_fault("start_job", "remote_fail")
+            remote_fail = self._take_fault("start_job", "remote_fail") if self._faults else None
             info_hash = payload.info_hash  # parsed once: it decodes the whole source
             item = {
                 "id": remote_id,
@@ -250,6 +250,8 @@ class MockProvider(BaseProvider):
 
     def _enter(self, op: Operation) -> None:
         self.calls[op] += 1
+        if not self._faults:
+            return  # nothing queued (a fault injected before this call is seen here)
         with self._lock:
             fault = self._take_fault(op, None)
         if fault is None:

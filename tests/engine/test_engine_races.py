@@ -108,8 +108,10 @@ def test_retry_with_an_unknown_provider_does_not_kill_the_supervisor(
     job = engine.wait(engine.create_job("mock", magnet(1)).id, timeout=30)
     store = engine._store
     assert store is not None
-    store.save(job.evolve(provider="gone", status=JobStatus.FAILED))
+    # A failed job of a provider this engine does not have (left by another setup).
+    orphan = job.evolve(id="orphan", provider="gone", status=JobStatus.FAILED)
+    store.save(orphan)
     with pytest.raises(UnknownProvider):
-        engine.retry_job(job.id)
+        engine.retry_job(orphan.id)
     again = engine.create_job("mock", magnet(2))
     assert engine.wait(again.id, timeout=30).status is JobStatus.COMPLETED
