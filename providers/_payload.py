@@ -109,8 +109,8 @@ class StartJobPayload:
     priority: int = attrs.field(default=0, validator=_int_in(-1000, 1000))
 
     def __attrs_post_init__(self) -> None:
-        given = [name for name in ("url", "magnet", "torrent") if getattr(self, name) is not None]
-        if len(given) != 1:
+        if (self.url is None) + (self.magnet is None) + (self.torrent is None) != 2:
+            given = [n for n in ("url", "magnet", "torrent") if getattr(self, n) is not None]
             raise ValidationError(
                 "payload",
                 f"{len(given)} sources given ({', '.join(given) or 'none'})",

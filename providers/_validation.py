@@ -40,6 +40,7 @@ _SOURCES: Final = ("url", "magnet", "torrent")
 _OPTIONS: Final = ("select", "download_dir", "connections", "only_if_cached", "priority")
 _SELECT_KEYS: Final = ("ids", "globs", "min_size", "largest_only")
 _SHOW: Final = 100
+_ALLOWED: Final = frozenset((*_SOURCES, *_OPTIONS))
 _EVERY_FILE: Final = FileSelection()  # frozen, so one instance serves every payload
 
 # Whitespace, C0/C1 controls and lone surrogates (which cannot even be encoded).
@@ -67,7 +68,7 @@ def parse_start_job_payload(raw: object) -> StartJobPayload:
             expected="a mapping with one of url, magnet or torrent",
         )
     given: dict[str, Any] = {}
-    allowed = (*_SOURCES, *_OPTIONS)
+    allowed = _ALLOWED
     for key, value in raw.items():
         if key not in allowed:  # also catches keys that are not text
             raise ValidationError(
@@ -102,14 +103,22 @@ def parse_start_job_payload(raw: object) -> StartJobPayload:
         torrent=torrent,
         select=_optional(given, "select", _check_select, _EVERY_FILE),
         download_dir=_optional(given, "download_dir", _check_download_dir, None),
-        connections=_optional(
-            given, "connections", lambda v: _check_int("connections", v, 1, 16), 1
-        ),
-        only_if_cached=_optional(
-            given, "only_if_cached", lambda v: _check_bool("only_if_cached", v), False
-        ),
-        priority=_optional(given, "priority", lambda v: _check_int("priority", v, -1000, 1000), 0),
+        connections=_optional(given, "connections", _check_connections, 1),
+        only_if_cached=_optional(given, "only_if_cached", _check_only_if_cached, False),
+        priority=_optional(given, "priority", _check_priority, 0),
     )
+
+
+def _check_connections(value: object) -> int:
+    return _check_int("connections", value, 1, 16)
+
+
+def _check_only_if_cached(value: object) -> bool:
+    return _check_bool("only_if_cached", value)
+
+
+def _check_priority(value: object) -> int:
+    return _check_int("priority", value, -1000, 1000)
 
 
 def _optional(given: Mapping[str, Any], key: str, check: Callable[[Any], T], default: T) -> T:

@@ -199,3 +199,25 @@ def test_secret_looking_log_fields_are_masked() -> None:
     text = stream.getvalue()
     assert "s3cr3t-value" not in text
     assert "api_token=***" in text and "user=bob" in text
+
+
+def test_job_ids_are_distinct_random_version_4_uuids() -> None:
+    import uuid  # noqa: PLC0415
+
+    from engine._engine import new_job_ids  # noqa: PLC0415
+
+    ids = new_job_ids(5000)
+    assert len(set(ids)) == 5000
+    for job_id in ids[:200]:
+        parsed = uuid.UUID(hex=job_id)
+        assert (parsed.version, parsed.variant, parsed.hex) == (4, uuid.RFC_4122, job_id)
+    assert new_job_ids(0) == []
+
+
+def test_created_jobs_get_uuid_ids(make_engine: MakeEngine) -> None:
+    import uuid  # noqa: PLC0415
+
+    engine = make_engine(MockProvider(0.0))
+    jobs = engine.create_jobs("mock", [magnet(1), magnet(2)])
+    assert all(uuid.UUID(hex=job.id).version == 4 for job in jobs)
+    assert jobs[0].id != jobs[1].id
