@@ -107,6 +107,9 @@ class StartJobPayload:
     connections: int = attrs.field(default=1, validator=_int_in(1, 16))
     only_if_cached: bool = attrs.field(default=False, validator=_of_type(bool, "true or false"))
     priority: int = attrs.field(default=0, validator=_int_in(-1000, 1000))
+    #: ``info_hash`` once worked out (not part of the value: no init, eq or repr,
+    #: and the converter leaves fields without init out).
+    _info_hash: str | None = attrs.field(init=False, default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if (self.url is None) + (self.magnet is None) + (self.torrent is None) != 2:
@@ -128,12 +131,20 @@ class StartJobPayload:
 
     @property
     def info_hash(self) -> str | None:
-        """The lower-case hex BitTorrent info-hash of a magnet or torrent; None for a URL."""
+        """The lower-case hex BitTorrent info-hash of a magnet or torrent; None for a URL.
+
+        Worked out once per payload: validation, submission and recovery all ask,
+        and a bulk create of thousands of magnets outruns any shared cache.
+        """
+        known = self._info_hash
+        if known is not None or self.url is not None:
+            return known
         if self.magnet is not None:
-            return magnet_info_hash(self.magnet)
-        if self.torrent is not None:
-            return torrent_info_hash(self.torrent)
-        return None
+            known = magnet_info_hash(self.magnet)
+        elif self.torrent is not None:
+            known = torrent_info_hash(self.torrent)
+        object.__setattr__(self, "_info_hash", known)  # a cache, not a change of value
+        return known
 
     @property
     def source_key(self) -> str:

@@ -97,7 +97,7 @@ def parse_start_job_payload(raw: object) -> StartJobPayload:
     magnet = _check_magnet(given[source]) if source == "magnet" else None
     torrent = _check_torrent(given[source]) if source == "torrent" else None
 
-    return StartJobPayload(
+    payload = StartJobPayload(
         url=url,
         magnet=magnet,
         torrent=torrent,
@@ -107,6 +107,9 @@ def parse_start_job_payload(raw: object) -> StartJobPayload:
         only_if_cached=_optional(given, "only_if_cached", _check_only_if_cached, False),
         priority=_optional(given, "priority", _check_priority, 0),
     )
+    # Kept in the payload now, while the source's parse is still in the caches.
+    payload.info_hash  # noqa: B018
+    return payload
 
 
 def _check_connections(value: object) -> int:

@@ -337,8 +337,13 @@ class MockProvider(BaseProvider):
         return self._files(item) if status.rank >= JobStatus.DOWNLOADING.rank else ()
 
     def _files(self, item: dict[str, Any]) -> tuple[JobFile, ...]:
+        # The files of the jobs asked about lately (every poll asks about each
+        # active one): remade on a miss, so a daemon that runs the mock for
+        # months does not keep every file list it ever made.
         cached = self._file_cache.get(item["id"])
         if cached is None:
+            if len(self._file_cache) >= _FILE_CACHE_SIZE:
+                del self._file_cache[next(iter(self._file_cache))]
             cached = self._file_cache[item["id"]] = self._make_files(item)
         return cached
 
@@ -373,6 +378,9 @@ class MockProvider(BaseProvider):
         with tmp.open("rb") as handle:
             os.fsync(handle.fileno())
         tmp.replace(self._state_file)
+
+
+_FILE_CACHE_SIZE = 4096
 
 
 def _display_name(payload: StartJobPayload, info_hash: str | None) -> str:

@@ -51,3 +51,28 @@ def test_a_valid_payload_builds_and_keeps_its_values() -> None:
     assert payload.kind == "magnet"
     assert payload.info_hash == "a" * 40
     assert payload.select.ids == (1, 2)
+
+
+def test_the_info_hash_is_kept_in_the_payload_but_is_not_part_of_its_value() -> None:
+    import pickle  # noqa: PLC0415
+
+    import attrs  # noqa: PLC0415
+
+    from providers import converter  # noqa: PLC0415
+    from providers._validation import parse_start_job_payload  # noqa: PLC0415
+
+    magnet = "magnet:?xt=urn:btih:" + "AB" * 20
+    parsed = parse_start_job_payload({"magnet": magnet})
+    built = StartJobPayload(magnet=magnet)  # not asked yet
+    assert parsed == built and hash(parsed) == hash(built)
+    assert "info_hash" not in repr(parsed)
+    data = converter.unstructure(parsed)
+    assert "_info_hash" not in data and "info_hash" not in data
+    for copy in (
+        built,
+        converter.structure(data, StartJobPayload),
+        attrs.evolve(parsed, priority=5),
+        pickle.loads(pickle.dumps(parsed)),
+    ):
+        assert copy.info_hash == "ab" * 20
+    assert StartJobPayload(url="https://example.com/a.zip").info_hash is None
