@@ -285,7 +285,7 @@ def torrent_name(data: bytes) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=4096)  # read again at every step of a job's life
+@functools.lru_cache(maxsize=16384)  # read at validation, then by providers (names, trackers)
 def _magnet_params(magnet: str) -> tuple[tuple[str, str], ...]:
     if not isinstance(magnet, str):
         raise TypeError(f"magnet must be str, not {type(magnet).__name__}")
