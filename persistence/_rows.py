@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -88,7 +89,9 @@ class _PayloadText:
 
     def __init__(self, size: int = 8192) -> None:
         self._size = size
-        self._items: dict[int, tuple[StartJobPayload, str]] = {}
+        # An OrderedDict: dropping the oldest entry of a plain dict with
+        # next(iter(...)) walks over every slot already dropped.
+        self._items: OrderedDict[int, tuple[StartJobPayload, str]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __call__(self, payload: StartJobPayload) -> str:
@@ -101,7 +104,7 @@ class _PayloadText:
         text = _fast_dumps(converter.unstructure(payload))
         with self._lock:
             if len(self._items) >= self._size:
-                self._items.pop(next(iter(self._items)))
+                self._items.popitem(last=False)
             self._items[key] = (payload, text)
         return text
 

@@ -17,7 +17,7 @@ import os
 import threading
 import uuid
 import zlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -104,7 +104,7 @@ class MockProvider(BaseProvider):
         self._faults: list[MockFault] = []
         self._state_file = Path(state_file) if state_file is not None else None
         self._remote: dict[str, dict[str, Any]] = self._load()
-        self._file_cache: dict[str, tuple[JobFile, ...]] = {}
+        self._file_cache: OrderedDict[str, tuple[JobFile, ...]] = OrderedDict()
         # Unique across processes sharing a state file, cheap within one.
         self._id_prefix = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
@@ -343,7 +343,7 @@ class MockProvider(BaseProvider):
         cached = self._file_cache.get(item["id"])
         if cached is None:
             if len(self._file_cache) >= _FILE_CACHE_SIZE:
-                del self._file_cache[next(iter(self._file_cache))]
+                self._file_cache.popitem(last=False)  # O(1), unlike next(iter(a dict))
             cached = self._file_cache[item["id"]] = self._make_files(item)
         return cached
 

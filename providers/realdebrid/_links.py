@@ -14,6 +14,7 @@ adds a ``/downloads`` entry and counts toward fair use (rdt-client#433).
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -79,11 +80,11 @@ class LinkMaker:
         self.api = api
         self.link_ttl = link_ttl
         self.late_links_timeout = late_links_timeout
-        self._by_source: dict[str, Unrestricted] = {}
-        self._by_download: dict[str, Unrestricted] = {}
+        self._by_source: OrderedDict[str, Unrestricted] = OrderedDict()
+        self._by_download: OrderedDict[str, Unrestricted] = OrderedDict()
         # When each torrent was first seen finished without all its links (our clock:
         # RD's `ended` may not be UTC, [RDT] ChangeTimeZone).
-        self._waiting_since: dict[str, float] = {}
+        self._waiting_since: OrderedDict[str, float] = OrderedDict()
 
     def forget(self, remote_id: str) -> None:
         """Drop the late-links timer of ``remote_id``."""
@@ -106,7 +107,7 @@ class LinkMaker:
         now = self.api.context_clock().monotonic()
         since = self._waiting_since.setdefault(remote_id, now)
         if len(self._waiting_since) > _CACHE_LIMIT:
-            self._waiting_since.pop(next(iter(self._waiting_since)))
+            self._waiting_since.popitem(last=False)
         if now - since >= self.late_links_timeout:
             raise ProviderError(
                 f"Real-Debrid still lists fewer links than selected files "
@@ -157,7 +158,7 @@ class LinkMaker:
             cache.pop(key, None)
             cache[key] = item
             while len(cache) > _CACHE_LIMIT:
-                cache.pop(next(iter(cache)))
+                cache.popitem(last=False)
 
     def known(self, download: str) -> Unrestricted | None:
         """What we know of a direct URL we handed out (None after a restart)."""

@@ -9,6 +9,7 @@ one whose progress has not moved for ``stall_timeout`` (rdt-client#155).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -42,10 +43,10 @@ _ACCOUNT_WIDE = frozenset({
 })
 
 
-def _remember(store: dict[str, Any], key: str, value: Any) -> None:
+def _remember(store: OrderedDict[str, Any], key: str, value: Any) -> None:
     store[key] = value
     while len(store) > _MEMORY_LIMIT:
-        store.pop(next(iter(store)))
+        store.popitem(last=False)  # O(1); next(iter(a dict)) walks every dropped slot
 
 
 class Tracker:
@@ -60,10 +61,10 @@ class Tracker:
         self.provider = provider
         self.cache_check_grace = cache_check_grace
         self.stall_timeout = stall_timeout
-        self.payloads: dict[str, StartJobPayload] = {}
-        self._last: dict[str, JobStatus] = {}
-        self._first_seen: dict[str, float] = {}
-        self._progress: dict[str, tuple[float, float]] = {}
+        self.payloads: OrderedDict[str, StartJobPayload] = OrderedDict()
+        self._last: OrderedDict[str, JobStatus] = OrderedDict()
+        self._first_seen: OrderedDict[str, float] = OrderedDict()
+        self._progress: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._unknown: set[str] = set()
 
     def attach(self, remote_id: str, payload: StartJobPayload) -> None:
