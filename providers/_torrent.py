@@ -18,6 +18,7 @@ import binascii
 import functools
 import hashlib
 import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -292,7 +293,11 @@ def _magnet_params(magnet: str) -> tuple[tuple[str, str], ...]:
     if magnet[:8].lower() == "magnet:?" and "#" not in magnet and magnet.isprintable():
         # What urlsplit would make of it (no fragment, no tab or newline to drop),
         # without its general-purpose work: every new job's magnet passes here.
-        return tuple(parse_qsl(magnet[8:], keep_blank_values=True))
+        query = magnet[8:]
+        if "%" in query or "+" in query:
+            return tuple(parse_qsl(query, keep_blank_values=True))
+        # Nothing to unquote: parse_qsl's split, without its per-field decoding.
+        return tuple((name, value) for name, _, value in _fields(query))
     try:
         parts = urlsplit(magnet)
     except ValueError:
@@ -300,6 +305,10 @@ def _magnet_params(magnet: str) -> tuple[tuple[str, str], ...]:
     if parts.scheme.lower() != "magnet" or parts.netloc or parts.path:
         raise ValueError("not a magnet link (expected magnet:?...)")
     return tuple(parse_qsl(parts.query, keep_blank_values=True))
+
+
+def _fields(query: str) -> Iterator[tuple[str, str, str]]:
+    return (field.partition("=") for field in query.split("&") if field)
 
 
 @functools.lru_cache(maxsize=4096)  # asked at validation, submission and recovery

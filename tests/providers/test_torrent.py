@@ -282,3 +282,12 @@ def test_magnet_parameters_of_any_query_match_urlsplit(query: str) -> None:
 
     magnet = "magnet:?" + query
     assert _magnet_params(magnet) == _params_through_urlsplit(magnet)
+
+
+@given(st.text(alphabet="ab=&;:%2F+# é\t", max_size=40))
+@settings(max_examples=500)
+def test_magnet_parameters_of_queries_made_of_separators_match_urlsplit(query: str) -> None:
+    from providers._torrent import _magnet_params  # noqa: PLC0415
+
+    magnet = "magnet:?" + query
+    assert _magnet_params(magnet) == _params_through_urlsplit(magnet)
