@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections import OrderedDict
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -83,30 +82,33 @@ def _fast_dumps(value: Any) -> str:
 
 
 class _PayloadText:
-    """Remembers the JSON of recent payloads: a job is written several times over
-    its life, always with the same payload object, and a payload may hold a
-    torrent of megabytes that is not worth encoding again."""
+    """The JSON of each payload still in use, kept until the payload itself goes.
 
-    def __init__(self, size: int = 8192) -> None:
-        self._size = size
-        # An OrderedDict: dropping the oldest entry of a plain dict with
-        # next(iter(...)) walks over every slot already dropped.
-        self._items: OrderedDict[int, tuple[StartJobPayload, str]] = OrderedDict()
-        self._lock = threading.Lock()
+    A job is written several times over its life, always with the same payload
+    object, and a payload may hold a torrent of megabytes that is not worth
+    encoding again. Entries hang on weak references and leave with their
+    payload: no size to choose, so a bulk add of more jobs than a fixed-size
+    cache would hold does not encode every payload twice.
+    """
+
+    def __init__(self) -> None:
+        # Plain dict operations are atomic, which the weakref callback needs:
+        # it may run on any thread, even one inside this object.
+        self._items: dict[int, tuple[weakref.ref[StartJobPayload], str]] = {}
 
     def __call__(self, payload: StartJobPayload) -> str:
         key = id(payload)
-        with self._lock:
-            hit = self._items.get(key)
-            # The identity check guards against an id reused by a new object.
-            if hit is not None and hit[0] is payload:
-                return hit[1]
+        hit = self._items.get(key)
+        # The identity check guards against a stale entry under a reused id.
+        if hit is not None and hit[0]() is payload:
+            return hit[1]
         text = _fast_dumps(converter.unstructure(payload))
-        with self._lock:
-            if len(self._items) >= self._size:
-                self._items.popitem(last=False)
-            self._items[key] = (payload, text)
+        items = self._items
+        self._items[key] = (weakref.ref(payload, lambda _: items.pop(key, None)), text)
         return text
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 _payload_text = _PayloadText()

@@ -446,13 +446,17 @@ def test_a_saved_jobs_identity_is_kept_and_only_its_state_is_updated(store: JobS
     assert [j.id for j in store.non_terminal()] == ["a"]  # still ordered by its first priority
 
 
-def test_payload_texts_are_remembered_for_the_latest_payloads_only() -> None:
+def test_payload_texts_are_kept_while_their_payloads_live() -> None:
+    import gc  # noqa: PLC0415
+
     from persistence._rows import _PayloadText  # noqa: PLC0415
 
-    texts = _PayloadText(size=3)
+    texts = _PayloadText()
     payloads = [StartJobPayload(url=f"https://example.com/{i}") for i in range(5)]
     first = [texts(p) for p in payloads]
     assert all(f"https://example.com/{i}" in text for i, text in enumerate(first))
-    assert len(texts._items) == 3
-    assert list(texts._items) == [id(p) for p in payloads[2:]]
-    assert texts(payloads[0]) == first[0]  # dropped, then made again alike
+    assert [texts(p) for p in payloads] == first and len(texts) == 5
+    del payloads[:3]
+    gc.collect()
+    assert len(texts) == 2  # gone with their payloads
+    assert texts(StartJobPayload(url="https://example.com/0")) == first[0]
