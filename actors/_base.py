@@ -1,13 +1,106 @@
-"""The Pykka actor type every actor of the engine is built on."""
+"""The Pykka actor type every actor of the engine is built on, and its reusable threads."""
 
 from __future__ import annotations
 
+import contextvars
 import queue
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pykka
 
-__all__ = ["EngineActor"]
+__all__ = ["ActorThreads", "EngineActor"]
+
+_Task = tuple[str, Callable[[], None]]
+
+
+class ActorThreads:
+    """Threads that run short-lived actors' loops, one actor at a time each, and are reused.
+
+    Pykka gives every actor a thread of its own for its whole life; that stays
+    true here. What changes is where the thread comes from: a job actor lives
+    for a few messages, and making and ending an OS thread for each (a Python
+    ``Thread`` with its events, ``clone``, a fresh stack, the wait for it to
+    start) cost more than everything the actor does. When an actor's loop ends,
+    its thread waits up to ``idle_seconds`` for the next actor to run; at most
+    ``max_idle`` threads wait at once, so a burst leaves no crowd behind.
+
+    Each actor runs in a fresh ``contextvars`` context and under a thread name of
+    its own, so nothing of one actor is seen by the next on the same thread.
+    """
+
+    def __init__(self, *, max_idle: int = 64, idle_seconds: float = 10.0) -> None:
+        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        # Workers waiting for a task that no start() has claimed yet. A start()
+        # that finds one claims it and queues its task; so the waiting workers
+        # are always the unclaimed ones plus one per queued task.
+        self._idle = 0
+        self._max_idle = max_idle
+        self._idle_seconds = idle_seconds
+        self._threads: set[threading.Thread] = set()
+        self._closed = False
+
+    def run(self, name: str, loop: Callable[[], None]) -> None:
+        """Run ``loop`` on a waiting thread, or on a new one when none waits."""
+        with self._lock:
+            if self._idle > 0 and not self._closed:
+                self._idle -= 1
+                self._tasks.put((name, loop))
+                return
+            thread = threading.Thread(target=self._work, args=((name, loop),), name=name)
+            thread.daemon = True
+            if not self._closed:
+                self._threads.add(thread)
+        thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Let the waiting threads end, and wait (up to ``timeout``) for the busy ones."""
+        with self._lock:
+            self._closed = True
+            leaving, self._idle = self._idle, 0
+            threads = list(self._threads)
+        for _ in range(leaving):
+            self._tasks.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+
+    def threads(self) -> int:
+        """How many threads this pool has now (busy or waiting)."""
+        with self._lock:
+            return len(self._threads)
+
+    def _work(self, first: _Task) -> None:
+        me = threading.current_thread()
+        task: _Task | None = first
+        try:
+            while task is not None:
+                name, loop = task
+                me.name = name
+                contextvars.Context().run(loop)
+                task = self._next()
+        finally:
+            with self._lock:
+                self._threads.discard(me)
+
+    def _next(self) -> _Task | None:
+        with self._lock:
+            if self._closed or self._idle >= self._max_idle:
+                return None
+            self._idle += 1
+        try:
+            return self._tasks.get(timeout=self._idle_seconds)
+        except queue.Empty:
+            with self._lock:
+                if self._idle > 0:  # nobody counted on this thread: it may go
+                    self._idle -= 1
+                    return None
+            # A start() claimed this thread just as it timed out: its task is queued.
+            return self._tasks.get()
 
 
 class EngineActor(pykka.ThreadingActor):
@@ -20,10 +113,22 @@ class EngineActor(pykka.ThreadingActor):
     inbox (``put``, ``get``, ``empty``), with the same FIFO order. This is the
     extension point Pykka provides for new actor types. Measured by
     ``tests/benchmarks/bench_engine.py`` (see the README).
+
+    An actor given ``threads`` (an ``ActorThreads``) runs its loop on one of
+    those reusable threads instead of a new one, through Pykka's other extension
+    point for actor types, ``_start_actor_loop``.
     """
 
     use_daemon_thread = True
+    #: Where this actor's loop runs; None for a thread of its own, as Pykka does.
+    threads: ActorThreads | None = None
 
     @staticmethod
     def _create_actor_inbox() -> queue.SimpleQueue[Any]:
         return queue.SimpleQueue()
+
+    def _start_actor_loop(self) -> None:
+        if self.threads is None:
+            super()._start_actor_loop()
+            return
+        self.threads.run(f"{type(self).__name__}-{self.actor_urn[-12:]}", self._actor_loop)

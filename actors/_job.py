@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 import pykka
 
+from actors._base import ActorThreads
 from actors._child import SupervisedActor
 from actors._messages import (
     CallFailed,
@@ -84,8 +85,10 @@ class JobActor(SupervisedActor):
         scheduler: Scheduler,
         settings: JobSettings,
         fresh: bool,
+        threads: ActorThreads | None = None,
     ) -> None:
         super().__init__()
+        self.threads = threads
         self.job = job
         self.provider = provider
         self.supervisor = supervisor

@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import pykka
 
-from actors._base import EngineActor
+from actors._base import ActorThreads, EngineActor
 from actors._events import JobEvent, Publish
 from actors._job import JobActor, JobSettings
 from actors._messages import (
@@ -141,6 +141,8 @@ class SupervisorActor(EngineActor):
         self.to_spawn: list[tuple[Job, bool]] = []
         self.commits = 0
         self.start_error: Exception | None = None
+        #: Reusable threads for the job actors (see ActorThreads), closed on stop.
+        self.job_threads = ActorThreads()
 
     # -- lifecycle ---------------------------------------------------------------
     def on_start(self) -> None:
@@ -204,6 +206,7 @@ class SupervisorActor(EngineActor):
                 continue
         self.to_spawn.clear()  # stopping: write what is pending, start nothing new
         self._flush()
+        self.job_threads.close(max(0.0, deadline - time.monotonic()))
 
     def on_receive(self, message: Any) -> Any:
         """Dispatch one message; a store that fails to answer delays it, never kills us."""
@@ -448,6 +451,7 @@ class SupervisorActor(EngineActor):
             scheduler=self.scheduler,
             settings=self.settings.job,
             fresh=fresh,
+            threads=self.job_threads,
         )
         self.actors[job.id] = ref
 

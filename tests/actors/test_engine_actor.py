@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
+import time
 from typing import Any
 
 import pykka
 import pytest
 
-from actors._base import EngineActor
+from actors._base import ActorThreads, EngineActor
 
 
 class Collector(EngineActor):
@@ -70,3 +72,169 @@ def test_messages_queued_behind_a_stop_are_answered_with_actor_dead() -> None:
     stopped.get(timeout=10)
     with pytest.raises(pykka.ActorDeadError):
         late.get(timeout=10)
+
+
+# -- ActorThreads: reused threads for short-lived actors -------------------------
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
+    """True once ``predicate()`` holds (checked on a short timed wait), False after ``timeout``."""
+    tick = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        tick.wait(0.005)
+    return True
+
+
+class Once(EngineActor):
+    """Records its thread, answers one message, then stops."""
+
+    def __init__(self, threads: ActorThreads, seen: list[threading.Thread]) -> None:
+        super().__init__()
+        self.threads = threads
+        self.seen = seen
+
+    def on_start(self) -> None:
+        self.seen.append(threading.current_thread())
+
+    def on_receive(self, message: Any) -> Any:
+        self.stop()
+        return threading.current_thread().name
+
+
+def test_actors_started_one_after_another_reuse_one_thread() -> None:
+    pool = ActorThreads()
+    seen: list[threading.Thread] = []
+    try:
+        for _ in range(50):
+            ref = Once.start(pool, seen)
+            name = ref.ask("hi", timeout=10)
+            assert name.startswith("Once-")
+            assert wait_for(lambda r=ref: not r.is_alive())  # type: ignore[misc]
+        assert len(seen) == 50
+        assert len({t.ident for t in seen}) <= 2  # the thread of the last one may still be busy
+        assert pool.threads() <= 2
+    finally:
+        pool.close()
+    assert pool.threads() == 0
+    assert not any(t.is_alive() for t in seen)
+
+
+def test_live_actors_each_have_a_thread_and_close_ends_them_all() -> None:
+    before = threading.active_count()
+    pool = ActorThreads()
+    gate = threading.Event()
+
+    class Waiting(EngineActor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.threads = pool
+
+        def on_receive(self, message: Any) -> Any:
+            gate.wait(10)
+            return threading.get_ident()
+
+    refs = [Waiting.start() for _ in range(30)]
+    answers = [ref.ask("who", block=False) for ref in refs]
+    assert wait_for(lambda: pool.threads() == 30)
+    gate.set()
+    assert len({a.get(timeout=10) for a in answers}) == 30  # one thread per live actor
+    for ref in refs:
+        ref.stop()
+    pool.close()
+    assert pool.threads() == 0
+    assert wait_for(lambda: threading.active_count() == before)
+
+
+def test_no_more_than_max_idle_threads_wait_for_work() -> None:
+    pool = ActorThreads(max_idle=2, idle_seconds=60)
+    gate = threading.Event()
+    started = threading.Semaphore(0)
+    threads: list[threading.Thread] = []
+
+    def task() -> None:
+        threads.append(threading.current_thread())
+        started.release()
+        gate.wait(10)
+
+    for i in range(10):
+        pool.run(f"task-{i}", task)
+    for _ in range(10):
+        assert started.acquire(timeout=10)
+    gate.set()
+    assert wait_for(lambda: sum(t.is_alive() for t in threads) == 2)
+    assert pool.threads() == 2
+    pool.close()
+    assert not any(t.is_alive() for t in threads)
+
+
+def test_idle_threads_leave_after_idle_seconds() -> None:
+    pool = ActorThreads(idle_seconds=0.01)
+    done = threading.Event()
+    pool.run("one", done.set)
+    assert done.wait(10)
+    assert wait_for(lambda: pool.threads() == 0)
+    pool.close()
+
+
+def test_every_task_runs_when_threads_time_out_as_they_are_claimed() -> None:
+    # Idle timeouts of half a millisecond race the claims of run(): none may be lost.
+    pool = ActorThreads(max_idle=4, idle_seconds=0.0005)
+    count = 0
+    lock = threading.Lock()
+    all_ran = threading.Event()
+
+    def task() -> None:
+        nonlocal count
+        with lock:
+            count += 1
+            if count == 2000:
+                all_ran.set()
+
+    def submit() -> None:
+        for i in range(500):
+            pool.run(f"t{i}", task)
+
+    submitters = [threading.Thread(target=submit) for _ in range(4)]
+    for thread in submitters:
+        thread.start()
+    for thread in submitters:
+        thread.join()
+    assert all_ran.wait(30), f"only {count} of 2000 tasks ran"
+    pool.close()
+    assert pool.threads() == 0
+
+
+def test_an_actor_does_not_see_the_context_of_the_one_before_on_its_thread() -> None:
+    pool = ActorThreads(max_idle=1)
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    results: list[tuple[int, str]] = []
+    done = [threading.Event(), threading.Event()]
+
+    def first() -> None:
+        var.set("first")
+        results.append((threading.get_ident(), var.get()))
+        done[0].set()
+
+    def second() -> None:
+        results.append((threading.get_ident(), var.get()))
+        done[1].set()
+
+    pool.run("first", first)
+    assert done[0].wait(10)
+    assert wait_for(lambda: pool._idle == 1)  # the thread is waiting for work again
+    pool.run("second", second)
+    assert done[1].wait(10)
+    pool.close()
+    assert results[0][0] == results[1][0]  # the same thread...
+    assert results == [(results[0][0], "first"), (results[0][0], "unset")]  # ...a fresh context
+
+
+def test_a_closed_pool_still_runs_what_it_is_given() -> None:
+    pool = ActorThreads()
+    pool.close()
+    done = threading.Event()
+    pool.run("late", done.set)
+    assert done.wait(10)
