@@ -69,7 +69,7 @@ class ActorThreads:
             if thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
 
-    def threads(self) -> int:
+    def count(self) -> int:
         """How many threads this pool has now (busy or waiting)."""
         with self._lock:
             return len(self._threads)
@@ -82,6 +82,7 @@ class ActorThreads:
                 name, loop = task
                 me.name = name
                 contextvars.Context().run(loop)
+                me.name = "ActorThreads-idle"  # not the name of an actor that has ended
                 task = self._next()
         finally:
             with self._lock:

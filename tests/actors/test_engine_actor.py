@@ -115,10 +115,10 @@ def test_actors_started_one_after_another_reuse_one_thread() -> None:
             assert wait_for(lambda r=ref: not r.is_alive())  # type: ignore[misc]
         assert len(seen) == 50
         assert len({t.ident for t in seen}) <= 2  # the thread of the last one may still be busy
-        assert pool.threads() <= 2
+        assert pool.count() <= 2
     finally:
         pool.close()
-    assert pool.threads() == 0
+    assert pool.count() == 0
     assert not any(t.is_alive() for t in seen)
 
 
@@ -138,13 +138,13 @@ def test_live_actors_each_have_a_thread_and_close_ends_them_all() -> None:
 
     refs = [Waiting.start() for _ in range(30)]
     answers = [ref.ask("who", block=False) for ref in refs]
-    assert wait_for(lambda: pool.threads() == 30)
+    assert wait_for(lambda: pool.count() == 30)
     gate.set()
     assert len({a.get(timeout=10) for a in answers}) == 30  # one thread per live actor
     for ref in refs:
         ref.stop()
     pool.close()
-    assert pool.threads() == 0
+    assert pool.count() == 0
     assert wait_for(lambda: threading.active_count() == before)
 
 
@@ -165,7 +165,8 @@ def test_no_more_than_max_idle_threads_wait_for_work() -> None:
         assert started.acquire(timeout=10)
     gate.set()
     assert wait_for(lambda: sum(t.is_alive() for t in threads) == 2)
-    assert pool.threads() == 2
+    assert pool.count() == 2
+    assert {t.name for t in threads if t.is_alive()} == {"ActorThreads-idle"}
     pool.close()
     assert not any(t.is_alive() for t in threads)
 
@@ -175,7 +176,7 @@ def test_idle_threads_leave_after_idle_seconds() -> None:
     done = threading.Event()
     pool.run("one", done.set)
     assert done.wait(10)
-    assert wait_for(lambda: pool.threads() == 0)
+    assert wait_for(lambda: pool.count() == 0)
     pool.close()
 
 
@@ -204,7 +205,7 @@ def test_every_task_runs_when_threads_time_out_as_they_are_claimed() -> None:
         thread.join()
     assert all_ran.wait(30), f"only {count} of 2000 tasks ran"
     pool.close()
-    assert pool.threads() == 0
+    assert pool.count() == 0
 
 
 def test_an_actor_does_not_see_the_context_of_the_one_before_on_its_thread() -> None:
