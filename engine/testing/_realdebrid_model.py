@@ -371,18 +371,25 @@ class Account:
     def download_view(self, record: DownloadRecord) -> dict[str, Any]:
         """The JSON object of ``GET /downloads``."""
         return {
-            "id": record.id,
-            "filename": record.filename,
-            "mimeType": record.mime,
-            "filesize": record.filesize,
-            "link": record.link,
-            "host": record.host,
+            **link_view(record),
             "host_icon": f"https://fcdn.real-debrid.com/0830/images/hosters/{record.host}.png",
-            "chunks": 32,
-            "download": record.download,
-            "streamable": int(record.filename.endswith((".mkv", ".mp4"))),
             "generated": json_date(record.generated_wall),
         }
+
+
+def link_view(record: DownloadRecord) -> dict[str, Any]:
+    """What ``POST /unrestrict/link`` and ``GET /downloads`` both say of an unrestricted link."""
+    return {
+        "id": record.id,
+        "filename": record.filename,
+        "mimeType": record.mime,
+        "filesize": record.filesize,
+        "link": record.link,
+        "host": record.host,
+        "chunks": 32,
+        "download": record.download,
+        "streamable": int(record.filename.endswith((".mkv", ".mp4"))),
+    }
 
 
 def _default_files(name: str, info_hash: str) -> list[tuple[str, int]]:

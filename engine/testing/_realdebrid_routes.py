@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.testing._fakehttp import FakeRequest, FakeResponse
 from engine.testing._realdebrid_errors import OAUTH, REST, rd_error
-from engine.testing._realdebrid_model import LINK_PREFIX, json_date
+from engine.testing._realdebrid_model import LINK_PREFIX, json_date, link_view
 from providers._torrent import (
     BencodeError,
     bdecode,
@@ -204,17 +204,9 @@ class RealDebridRoutes:
         record = self.account.unrestrict(link, self.fake.url)
         return FakeResponse.json(
             {
-                "id": record.id,
-                "filename": record.filename,
-                "mimeType": record.mime,
-                "filesize": record.filesize,
-                "link": record.link,
-                "host": record.host,
+                **link_view(record),
                 "host_icon": f"https://fcdn.real-debrid.com/images/hosters/{record.host}.png",
-                "chunks": 32,
                 "crc": 1,
-                "download": record.download,
-                "streamable": int(record.filename.endswith((".mkv", ".mp4"))),
             }
         )
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pykka
+from bench_table import print_table
 
 from engine import Engine, EngineConfig, JobStatus
 from providers import FakeClock, MockProvider, ProviderRegistry
@@ -198,10 +199,7 @@ def main() -> int:
                 "target <= 64 KB",
             )
         )
-    header = ("measure", "debrid-engine", "raw Pykka", "ratio / target")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    for row in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
+    print_table(("measure", "debrid-engine", "raw Pykka", "ratio / target"), rows)
     return 0
 
 

@@ -18,9 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench_table import print_table
+
 from engine import Engine, EngineConfig, JobStatus
 from engine.testing import ClockDriver, FakeServer, advance_until
 from engine.testing.realdebrid import FakeRealDebrid
+from engine.testing.torbox import FakeTorBox
 from providers import FakeClock
 
 JOBS = 40
@@ -64,77 +67,61 @@ def per_poll(
     return cold, total(fake) - before
 
 
-def realdebrid_rows() -> list[tuple[str, ...]]:
-    rows = []
-    clock = FakeClock()
-    with FakeRealDebrid(clock=clock, step_seconds=2.0) as fake:
-        fake.active_limit = 10_000
-        rows.append(
-            (
-                "realdebrid",
-                "requests per completed magnet job",
-                f"{per_job('realdebrid', fake, clock, fake.provider_options()):.1f}",
-            )
-        )
-    for n in (10, 100, 1000, 6000):
-        with FakeRealDebrid(clock=FakeClock()) as fake:
-            provider = fake.make_provider(limited=False)
+def provider_rows(
+    name: str,
+    fake_class: Callable[..., Any],
+    allow_many: Callable[[Any], None],
+    make_provider: Callable[[Any], Any],
+    add_remote: Callable[[Any, str], str],
+) -> list[tuple[str, ...]]:
+    """One provider's rows: requests per completed job, then per poll at each size.
 
-            def make(count: int, fake: FakeRealDebrid = fake) -> list[str]:
-                return [f"torrent:{fake.add_torrent(f'{i + 0xC00000:040x}')}" for i in range(count)]
+    ``allow_many`` lifts the fake's active limit; ``add_remote(fake, info_hash)``
+    puts an item on the fake and returns the remote id the engine knows.
+    """
+    clock = FakeClock()
+    with fake_class(clock=clock, step_seconds=2.0) as fake:
+        allow_many(fake)
+        per = per_job(name, fake, clock, fake.provider_options())
+    rows = [(name, "requests per completed magnet job", f"{per:.1f}")]
+    for n in (10, 100, 1000, 6000):
+        with fake_class(clock=FakeClock()) as fake:
+            provider = make_provider(fake)
+
+            def make(count: int, fake: Any = fake) -> list[str]:
+                return [add_remote(fake, f"{i + 0xC00000:040x}") for i in range(count)]
 
             cold, warm = per_poll(fake, make, provider, n)
             provider.close()
         rows.append(
-            (
-                "realdebrid",
-                f"requests per poll, {n:,} active jobs",
-                f"{cold} cold, {warm} unchanged",
-            )
+            (name, f"requests per poll, {n:,} active jobs", f"{cold} cold, {warm} unchanged")
         )
     return rows
+
+
+def realdebrid_rows() -> list[tuple[str, ...]]:
+    return provider_rows(
+        "realdebrid",
+        FakeRealDebrid,
+        lambda fake: setattr(fake, "active_limit", 10_000),
+        lambda fake: fake.make_provider(limited=False),
+        lambda fake, info_hash: f"torrent:{fake.add_torrent(info_hash)}",
+    )
 
 
 def torbox_rows() -> list[tuple[str, ...]]:
-    try:
-        from engine.testing.torbox import FakeTorBox  # noqa: PLC0415
-    except ImportError:
-        return []
-    rows = []
-    clock = FakeClock()
-    with FakeTorBox(clock=clock, step_seconds=2.0) as fake:
-        fake.settings.active_limit = 10_000
-        rows.append(
-            (
-                "torbox",
-                "requests per completed magnet job",
-                f"{per_job('torbox', fake, clock, fake.provider_options()):.1f}",
-            )
-        )
-    for n in (10, 100, 1000, 6000):
-        with FakeTorBox(clock=FakeClock()) as fake:
-            provider = fake.make_provider()
-
-            def make(count: int, fake: Any = fake) -> list[str]:
-                return [
-                    f"torrent:{fake.add_item('torrent', f'{i + 0xD00000:040x}').id}"
-                    for i in range(count)
-                ]
-
-            cold, warm = per_poll(fake, make, provider, n)
-            provider.close()
-        rows.append(
-            ("torbox", f"requests per poll, {n:,} active jobs", f"{cold} cold, {warm} unchanged")
-        )
-    return rows
+    return provider_rows(
+        "torbox",
+        FakeTorBox,
+        lambda fake: setattr(fake.settings, "active_limit", 10_000),
+        lambda fake: fake.make_provider(),
+        lambda fake, info_hash: f"torrent:{fake.add_item('torrent', info_hash).id}",
+    )
 
 
 def main() -> int:
     rows = realdebrid_rows() + torbox_rows()
-    header = ("provider", "measure", "requests")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
-    for row in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
+    print_table(("provider", "measure", "requests"), rows)
     return 0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import crash_after_submit, stored_bytes
+from engine_helpers import finish_with_crashing_submissions, restart_in_phase, stored_bytes
 
 from engine import Engine, EngineConfig, JobStatus
 from engine.testing import ClockDriver, advance_until
@@ -120,19 +120,15 @@ def test_twenty_percent_faults_still_end_every_job_in_the_right_state(
 def test_restart_in_each_phase_adds_no_duplicate_torrent(
     fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path, phase: JobStatus
 ) -> None:
-    db = tmp_path / "jobs.db"
-    first = rd_engine(fake, clock, db).start()
-    try:
-        jobs = first.create_jobs("realdebrid", [magnet(i) for i in range(5)])
-        if phase is JobStatus.QUEUED:
-            advance_until(clock, lambda: len(fake.torrents()) >= 1, step=0.2)
-        else:
-            with ClockDriver(clock, step=0.5):
-                first.wait(jobs[0].id, timeout=60, statuses=[phase])
-    finally:
-        first.stop()
-    with rd_engine(fake, clock, db) as second, ClockDriver(clock, step=1.0):
-        done = [second.wait(j.id, timeout=120) for j in jobs]
+    done = restart_in_phase(
+        lambda: rd_engine(fake, clock, tmp_path / "jobs.db"),
+        "realdebrid",
+        [magnet(i) for i in range(5)],
+        phase=phase,
+        clock=clock,
+        remote_made=lambda: len(fake.torrents()) >= 1,
+        step=1.0,
+    )
     assert all(j.status is JobStatus.COMPLETED for j in done)
     assert sorted(fake.torrents_by_hash().values()) == [1] * 5
 
@@ -140,22 +136,16 @@ def test_restart_in_each_phase_adds_no_duplicate_torrent(
 def test_crash_between_add_and_answer_is_found_again_not_added_twice(
     fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path
 ) -> None:
-    from providers import ProviderRegistry  # noqa: PLC0415
-
-    registry = ProviderRegistry()
-    crashing = crash_after_submit(RealDebridProvider, times=2)
-    registry.register_provider("realdebrid", crashing)
-    config = EngineConfig(
-        database=tmp_path / "jobs.db",
+    crashing, done = finish_with_crashing_submissions(
+        RealDebridProvider,
+        "realdebrid",
+        fake.provider_options(),
+        [magnet(i) for i in range(3)],
         clock=clock,
-        registry=registry,
+        database=tmp_path / "jobs.db",
         retry=RETRY,
-        providers={"realdebrid": {**fake.provider_options(), "poll_interval": 5.0}},
+        step=1.0,
     )
-    with Engine(config) as engine:
-        jobs = engine.create_jobs("realdebrid", [magnet(i) for i in range(3)])
-        with ClockDriver(clock, step=1.0):
-            done = [engine.wait(j.id, timeout=120) for j in jobs]
     assert crashing.crashes == 2
     assert all(j.status is JobStatus.COMPLETED for j in done)
     assert sorted(fake.torrents_by_hash().values()) == [1, 1, 1]

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import crash_after_submit, stored_bytes
+from engine_helpers import finish_with_crashing_submissions, restart_in_phase, stored_bytes
 
 from engine import Engine, EngineConfig, JobStatus
 from engine.testing import ClockDriver, advance_until
 from engine.testing.torbox import FakeTorBox
-from providers import FakeClock, ProviderRegistry, RetryPolicy
+from providers import FakeClock, RetryPolicy
 from providers.torbox import TorBoxProvider
 
 RETRY = RetryPolicy(max_retries=12, initial_delay=1.0, max_delay=60.0)
@@ -125,19 +125,15 @@ def test_twenty_percent_faults_still_end_every_job_in_the_right_state(
 def test_restart_in_each_phase_adds_no_duplicate_item(
     fake: FakeTorBox, clock: FakeClock, tmp_path: Path, phase: JobStatus
 ) -> None:
-    db = tmp_path / "jobs.db"
-    first = tb_engine(fake, clock, db).start()
-    try:
-        jobs = first.create_jobs("torbox", [magnet(i) for i in range(4)])
-        if phase is JobStatus.QUEUED:
-            advance_until(clock, lambda: len(fake.items()) >= 1, step=0.2)
-        else:
-            with ClockDriver(clock, step=0.5):
-                first.wait(jobs[0].id, timeout=60, statuses=[phase])
-    finally:
-        first.stop()
-    with tb_engine(fake, clock, db) as second, ClockDriver(clock, step=2.0):
-        done = [second.wait(j.id, timeout=120) for j in jobs]
+    done = restart_in_phase(
+        lambda: tb_engine(fake, clock, tmp_path / "jobs.db"),
+        "torbox",
+        [magnet(i) for i in range(4)],
+        phase=phase,
+        clock=clock,
+        remote_made=lambda: len(fake.items()) >= 1,
+        step=2.0,
+    )
     assert all(j.status is JobStatus.COMPLETED for j in done), [j.error for j in done]
     assert sorted(fake.hash_counts().values()) == [1] * 4
 
@@ -145,20 +141,16 @@ def test_restart_in_each_phase_adds_no_duplicate_item(
 def test_crash_between_create_and_answer_is_found_again_not_created_twice(
     fake: FakeTorBox, clock: FakeClock, tmp_path: Path
 ) -> None:
-    registry = ProviderRegistry()
-    crashing = crash_after_submit(TorBoxProvider, times=2)
-    registry.register_provider("torbox", crashing)
-    config = EngineConfig(
-        database=tmp_path / "jobs.db",
+    crashing, done = finish_with_crashing_submissions(
+        TorBoxProvider,
+        "torbox",
+        fake.provider_options(),
+        [magnet(i) for i in range(3)],
         clock=clock,
-        registry=registry,
+        database=tmp_path / "jobs.db",
         retry=RETRY,
-        providers={"torbox": {**fake.provider_options(), "poll_interval": 5.0}},
+        step=2.0,
     )
-    with Engine(config) as engine:
-        jobs = engine.create_jobs("torbox", [magnet(i) for i in range(3)])
-        with ClockDriver(clock, step=2.0):
-            done = [engine.wait(j.id, timeout=120) for j in jobs]
     assert crashing.crashes == 2
     assert all(j.status is JobStatus.COMPLETED for j in done)
     assert sorted(fake.hash_counts().values()) == [1, 1, 1]
