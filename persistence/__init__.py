@@ -1,6 +1,7 @@
 """Durable storage of jobs: peewee over SQLite (the default) or PostgreSQL.
 
 ``JobStore`` keeps every job's current row and its full transition history;
+``DatabaseOwner`` makes one engine the only one on a SQLite store;
 ``open_database`` turns a path or URL into a checked peewee database;
 ``SCHEMA_VERSION`` is the schema this code reads and writes (see
 ``persistence._migrations`` for how it changes). Every failure is a
@@ -9,6 +10,7 @@
 
 from persistence._database import open_database
 from persistence._migrations import SCHEMA_VERSION
+from persistence._owner import DatabaseOwner
 from persistence._store import JobStore
 
-__all__ = ["SCHEMA_VERSION", "JobStore", "open_database"]
+__all__ = ["SCHEMA_VERSION", "DatabaseOwner", "JobStore", "open_database"]

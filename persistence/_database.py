@@ -31,6 +31,7 @@ from providers._errors import StoreError, ValidationError
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT",
+    "SQLITE_MEMORY",
     "close_database",
     "cursor",
     "describe_database",
@@ -40,6 +41,7 @@ __all__ = [
     "is_shared_connection",
     "open_database",
     "redact",
+    "sqlite_path",
     "write_transaction",
 ]
 
@@ -47,7 +49,8 @@ __all__ = [
 DEFAULT_BUSY_TIMEOUT = 10.0
 
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
-_MEMORY = ":memory:"
+#: What ``sqlite_path`` returns for a private in-memory database.
+SQLITE_MEMORY = ":memory:"
 
 
 class _ConnectionRegistry:
@@ -151,11 +154,26 @@ def open_database(
             value=busy_timeout,
             expected="seconds >= 0",
         )
+    path = sqlite_path(url_or_path)
+    if path is None:
+        return _open_postgresql(os.fspath(url_or_path))
+    return _open_sqlite(path, busy_timeout)
+
+
+def sqlite_path(url_or_path: str | os.PathLike[str]) -> str | None:
+    """The SQLite file that ``url_or_path`` names, or None for a PostgreSQL URL.
+
+    Accepts every form ``open_database`` does (see the module docstring): the
+    path comes back with ``~`` expanded, or as ``SQLITE_MEMORY`` for a private
+    in-memory database. Nothing is opened or created. A location
+    ``open_database`` would refuse (empty, unknown scheme, a SQLite URL with
+    two slashes) raises the same ``StoreError``.
+    """
     if isinstance(url_or_path, os.PathLike):
-        return _open_sqlite(os.fspath(url_or_path), busy_timeout)
+        return _expanded(os.fspath(url_or_path))
     match = _SCHEME.match(url_or_path)
     if match is None:
-        return _open_sqlite(url_or_path, busy_timeout)
+        return _expanded(url_or_path)
     scheme = match["scheme"].lower()
     if scheme == "sqlite":
         path = url_or_path[match.end() :]
@@ -165,20 +183,26 @@ def open_database(
                 f"cannot open job store {url_or_path!r}: a SQLite URL has three slashes "
                 "(sqlite:///relative.db, sqlite:////absolute.db, sqlite:///:memory:)"
             )
-        return _open_sqlite(path[1:], busy_timeout)
+        return _expanded(path[1:])
     if scheme in {"postgresql", "postgres"}:
-        return _open_postgresql(url_or_path)
+        return None
     raise StoreError(
         f"cannot open job store {redact(url_or_path)!r}: unsupported scheme {scheme!r} "
         "(use a file path, sqlite:/// or postgresql://)"
     )
 
 
-def _open_sqlite(path: str, busy_timeout: float) -> peewee.Database:
+def _expanded(path: str) -> str:
     if not path:
         raise StoreError("cannot open job store: the SQLite path is empty")
-    if path != _MEMORY:
-        target = Path(path).expanduser()
+    if path == SQLITE_MEMORY:
+        return path
+    return str(Path(path).expanduser())
+
+
+def _open_sqlite(path: str, busy_timeout: float) -> peewee.Database:
+    if path != SQLITE_MEMORY:
+        target = Path(path)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -201,7 +225,7 @@ def _open_sqlite(path: str, busy_timeout: float) -> peewee.Database:
         # A private in-memory database exists only in the connection that made
         # it, so every thread must share that one connection (the store then
         # serialises all access to it). A file gets one connection per thread.
-        thread_safe=path != _MEMORY,
+        thread_safe=path != SQLITE_MEMORY,
         # Each connection is only ever used by its own thread; this is what
         # lets ``close_database`` close every thread's connection from one.
         check_same_thread=False,

@@ -17,7 +17,14 @@ from typing import Any
 import attrs
 import peewee
 
-__all__ = ["JobRow", "SchemaVersionRow", "Tables", "TransitionRow", "bind_tables"]
+__all__ = [
+    "JobRow",
+    "ProviderStateRow",
+    "SchemaVersionRow",
+    "Tables",
+    "TransitionRow",
+    "bind_tables",
+]
 
 
 class JobRow(peewee.Model):
@@ -39,6 +46,9 @@ class JobRow(peewee.Model):
     submitted = peewee.BooleanField(default=False)
     created_at = peewee.BigIntegerField(index=True)
     updated_at = peewee.BigIntegerField(index=True)
+    # Also indexed, by migration 2 alone (tables are only ever made by the
+    # migrations): ``jobs_resume_remote`` and ``jobs_resume_local``, partial
+    # indexes of the unfinished jobs in resume order (see ``_resume``).
 
 
 class TransitionRow(peewee.Model):
@@ -50,6 +60,15 @@ class TransitionRow(peewee.Model):
     from_status = peewee.TextField(null=True)
     to_status = peewee.TextField()
     at = peewee.BigIntegerField()
+
+
+class ProviderStateRow(peewee.Model):
+    """What one provider taught about itself (table ``provider_state``), kept across restarts."""
+
+    name = peewee.TextField(primary_key=True)
+    # None: no limit known (the provider states none, or has not said yet).
+    slot_limit = peewee.IntegerField(null=True)
+    updated_at = peewee.BigIntegerField()
 
 
 class SchemaVersionRow(peewee.Model):
@@ -66,6 +85,7 @@ TABLE_NAMES: dict[type[peewee.Model], str] = {
     JobRow: "jobs",
     TransitionRow: "job_transitions",
     SchemaVersionRow: "schema_version",
+    ProviderStateRow: "provider_state",
 }
 
 
@@ -76,12 +96,13 @@ class Tables:
     jobs: type[JobRow]
     transitions: type[TransitionRow]
     schema_version: type[SchemaVersionRow]
+    provider_state: type[ProviderStateRow]
     prefix: str = ""
 
     @property
     def all(self) -> tuple[type[peewee.Model], ...]:
         """Every model, parents before children (the order to create tables in)."""
-        return (self.schema_version, self.jobs, self.transitions)
+        return (self.schema_version, self.jobs, self.transitions, self.provider_state)
 
 
 def bind_tables(database: peewee.Database, prefix: str = "") -> Tables:
@@ -90,6 +111,7 @@ def bind_tables(database: peewee.Database, prefix: str = "") -> Tables:
         jobs=_bound(JobRow, database, prefix),
         transitions=_bound(TransitionRow, database, prefix),
         schema_version=_bound(SchemaVersionRow, database, prefix),
+        provider_state=_bound(ProviderStateRow, database, prefix),
         prefix=prefix,
     )
 

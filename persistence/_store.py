@@ -11,6 +11,13 @@ SQLite's busy handler; other processes are still kept out by SQLite's locks
 (WAL lets readers run beside the writer). An in-memory database has one
 connection that every thread shares, so there every call takes the lock.
 
+Large stores: a restart reads the unfinished jobs a page at a time
+(``non_terminal_page``, keyset pages off partial indexes, see ``_resume``), and
+finished jobs are cleared a chunk at a time (``delete_terminal(limit=...)``), so
+that neither costs more as the store grows. One engine per SQLite file is
+``DatabaseOwner``'s business (``_owner``), not the store's: a store opened to
+read (a test, a CLI) never needs that lock.
+
 Errors: any database failure (corrupt file, lock held past the busy timeout,
 server gone) is raised as ``StoreError`` naming the store and what went wrong;
 a failed write leaves nothing of itself behind (one transaction per call).
@@ -22,6 +29,7 @@ import builtins
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from types import TracebackType
@@ -35,6 +43,7 @@ from persistence._database import (
     cursor,
     describe_database,
     describe_error,
+    execute,
     is_database_error,
     is_shared_connection,
     open_database,
@@ -42,6 +51,13 @@ from persistence._database import (
 )
 from persistence._migrations import migrate
 from persistence._models import Tables, bind_tables
+from persistence._resume import (
+    ResumeKey,
+    check_resume_key,
+    live_remote_ids_query,
+    page_query,
+    resume_key,
+)
 from persistence._rows import (
     IDENTITY_COLUMNS,
     JOB_COLUMNS,
@@ -229,11 +245,21 @@ class JobStore:
                 deleted += jobs.delete().where(jobs.id.in_(chunk)).execute()
         return deleted
 
-    def delete_terminal(self, statuses: Iterable[JobStatus] = (JobStatus.COMPLETED,)) -> int:
-        """Delete every job in one of ``statuses`` (terminal ones only), with its transitions.
+    def delete_terminal(
+        self,
+        statuses: Iterable[JobStatus] = (JobStatus.COMPLETED,),
+        *,
+        limit: int | None = None,
+    ) -> int:
+        """Delete the jobs in one of ``statuses`` (terminal ones only), with their transitions.
 
-        Returns how many jobs were deleted. A non-terminal status is refused
-        (``ValidationError``): those jobs are still being worked on.
+        Returns how many jobs were deleted. Without ``limit``, every such job
+        goes, in one transaction. With ``limit``, at most that many go, in one
+        short transaction (ids picked on the status index, then deleted by id):
+        call again until it returns less than ``limit``, so that clearing a
+        million jobs never holds the writer for more than one chunk. A
+        non-terminal status is refused (``ValidationError``): those jobs are
+        still being worked on.
         """
         wanted = _statuses(statuses, "statuses")
         live = sorted(s.value for s in wanted if not s.terminal)
@@ -244,15 +270,53 @@ class JobStore:
                 value=live,
                 expected="COMPLETED, FAILED or CANCELLED",
             )
+        if limit is not None:
+            _check_int(limit, "limit", "a chunk size", 1, "an int >= 1, or None for all at once")
         if not wanted:
             return 0
         values = sorted(s.value for s in wanted)
         jobs, steps = self._tables.jobs, self._tables.transitions
+        if limit is None:
+            with self._writing("delete finished jobs"):
+                doomed = jobs.select(jobs.id).where(jobs.status.in_(values))
+                steps.delete().where(steps.job_id.in_(doomed)).execute()
+                deleted: int = jobs.delete().where(jobs.status.in_(values)).execute()
+            return deleted
+        deleted = 0
         with self._writing("delete finished jobs"):
-            doomed = jobs.select(jobs.id).where(jobs.status.in_(values))
-            steps.delete().where(steps.job_id.in_(doomed)).execute()
-            deleted: int = jobs.delete().where(jobs.status.in_(values)).execute()
+            doomed_ids = [row[0] for row in _tuples(self._finished_chunk(values, limit))]
+            for chunk in _chunks(doomed_ids):
+                steps.delete().where(steps.job_id.in_(chunk)).execute()
+                deleted += jobs.delete().where(jobs.id.in_(chunk)).execute()
         return deleted
+
+    def save_provider_state(
+        self, name: str, slot_limit: int | None, *, at: int | None = None
+    ) -> None:
+        """Record what provider ``name`` taught about its slot limit, replacing what was there.
+
+        ``slot_limit`` is how many jobs it may hold at once (None: no limit
+        known). ``at`` is the time of the change in epoch milliseconds (now by
+        default). Kept across restarts, so that an engine that starts again does
+        not fall back to one job at a time while it learns the limit anew.
+        """
+        if not isinstance(name, str) or not name:
+            raise ValidationError(
+                "name", f"{name!r} is not a provider name", value=name, expected="a non-empty str"
+            )
+        if slot_limit is not None:
+            _check_int(
+                slot_limit, "slot_limit", "a slot limit", 0, "an int >= 0, or None when not known"
+            )
+        if at is not None:
+            _check_int(at, "at", "a time", None, "epoch milliseconds (an int)")
+        stamp = time.time_ns() // 1_000_000 if at is None else at
+        table = self._tables.provider_state
+        upsert = table.insert(name=name, slot_limit=slot_limit, updated_at=stamp).on_conflict(
+            conflict_target=[table.name], preserve=[table.slot_limit, table.updated_at]
+        )
+        with self._writing("save provider state"):
+            upsert.execute()
 
     # -- reading -----------------------------------------------------------
 
@@ -349,6 +413,86 @@ class JobStore:
             rows = _rows(query)
         return [job_from_row(row) for row in rows]
 
+    def non_terminal_page(
+        self,
+        provider: str,
+        *,
+        after: ResumeKey | None,
+        limit: int,
+        with_remote_id: bool | None = None,
+    ) -> builtins.list[Job]:
+        """One page of ``provider``'s unfinished jobs, in the order of ``non_terminal``.
+
+        ``after`` is ``resume_key(job)`` of the last job of the previous page
+        (None for the first page); the page holds the next ``limit`` jobs after
+        it. ``with_remote_id`` True takes only jobs that have a remote id (they
+        are at the provider), False only those that do not, None both. A page
+        reads at most a few times ``limit`` rows, off an index, however many jobs
+        the store holds. Pages are not a snapshot: a job saved meanwhile may be
+        seen twice or not at all, as with any paging of a table that changes.
+        """
+        key = check_resume_key(after)
+        _check_int(limit, "limit", "a page size", 0, "an int >= 0")
+        if with_remote_id is not None and not isinstance(with_remote_id, bool):
+            raise ValidationError(
+                "with_remote_id",
+                f"{with_remote_id!r} is not True, False or None",
+                value=with_remote_id,
+                expected="True, False or None",
+            )
+        if limit == 0:
+            return []
+        sql, params = page_query(self._tables.jobs, provider, key, limit, with_remote_id)
+        with self._reading("list a page of unfinished jobs"):
+            dbapi = execute(self._db, sql, params)
+            names = [column[0] for column in dbapi.description]
+            rows = [dict(zip(names, row, strict=True)) for row in dbapi.fetchall()]
+        return [job_from_row(row) for row in rows]
+
+    @staticmethod
+    def resume_key(job: Job) -> ResumeKey:
+        """``(priority, created_at, id)`` of ``job``: the ``after`` of the page that follows it."""
+        return resume_key(job)
+
+    def live_remote_ids(self, provider: str) -> builtins.list[tuple[str, str]]:
+        """``(job_id, remote_id)`` of every unfinished job of ``provider`` that has a remote id.
+
+        In resume order; read from an index alone, no payload decoded: what a
+        start compares with the provider's own list of jobs.
+        """
+        query = live_remote_ids_query(self._tables.jobs, provider)
+        with self._reading("list remote ids"):
+            rows = _tuples(query)
+        return [(str(job_id), str(remote_id)) for job_id, remote_id in rows]
+
+    def counts_by_status(self, provider: str | None = None) -> dict[JobStatus, int]:
+        """How many jobs (of ``provider``, or of all) are in each status; one GROUP BY query.
+
+        Every ``JobStatus`` is a key, 0 when no job has it. A status this
+        version does not know (a row edited by hand) is left out.
+        """
+        jobs = self._tables.jobs
+        query = jobs.select(jobs.status, peewee.fn.COUNT(peewee.SQL("*"))).group_by(jobs.status)
+        if provider is not None:
+            query = query.where(jobs.provider == provider)
+        with self._reading("count jobs by status"):
+            rows = _tuples(query)
+        counts = dict.fromkeys(JobStatus, 0)
+        for value, counted in rows:
+            try:
+                counts[JobStatus(value)] = int(counted)
+            except ValueError:
+                continue
+        return counts
+
+    def provider_states(self) -> dict[str, int | None]:
+        """The slot limit each provider taught (``save_provider_state``), by provider name."""
+        table = self._tables.provider_state
+        query = table.select(table.name, table.slot_limit).order_by(table.name)
+        with self._reading("read provider state"):
+            rows = _tuples(query)
+        return {str(name): None if limit is None else int(limit) for name, limit in rows}
+
     def transitions(self, job_id: str) -> builtins.list[Transition]:
         """Every recorded transition of ``job_id``, in the order they were saved.
 
@@ -377,6 +521,17 @@ class JobStore:
         if provider is not None:
             query = query.where(jobs.provider == provider)
         return query
+
+    def _finished_chunk(self, values: Sequence[str], limit: int) -> peewee.ModelSelect[Any]:
+        """The ids of at most ``limit`` jobs in one of the status ``values`` (status index)."""
+        jobs = self._tables.jobs
+        chosen = jobs.select(jobs.id).where(jobs.status.in_(values)).limit(limit)
+        if isinstance(self._db, peewee.PostgresqlDatabase):
+            # Locked until the commit: another process cannot retry one of
+            # these jobs (back to QUEUED) between the pick and the delete.
+            # SQLite's BEGIN IMMEDIATE already keeps every other writer out.
+            chosen = chosen.for_update()
+        return chosen
 
     @contextmanager
     def _reading(self, action: str) -> Iterator[None]:
@@ -456,6 +611,11 @@ def _rows(query: peewee.ModelSelect[Any]) -> builtins.list[Mapping[str, Any]]:
     return cast("builtins.list[Mapping[str, Any]]", builtins.list(query.dicts()))
 
 
+def _tuples(query: peewee.ModelSelect[Any]) -> builtins.list[tuple[Any, ...]]:
+    """Every row of ``query`` as a tuple of its selected columns."""
+    return cast("builtins.list[tuple[Any, ...]]", builtins.list(query.tuples()))
+
+
 def _first(query: peewee.ModelSelect[Any]) -> Mapping[str, Any] | None:
     rows = _rows(query.limit(1))
     return rows[0] if rows else None
@@ -469,6 +629,16 @@ def _check_limit(limit: int | None) -> None:
             value=limit,
             expected="an int >= 0, or None for all",
         )
+
+
+def _check_int(value: object, field: str, what: str, minimum: int | None, expected: str) -> None:
+    """``ValidationError`` unless ``value`` is an int (not a bool) of at least ``minimum``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or (minimum is not None and value < minimum)
+    ):
+        raise ValidationError(field, f"{value!r} is not {what}", value=value, expected=expected)
 
 
 def _statuses(value: JobStatus | Iterable[JobStatus], field: str) -> frozenset[JobStatus]:

@@ -16,6 +16,7 @@ from persistence_helpers import POSTGRES_URL, SKIP_REASON, MakeJob, make_job, ne
 
 from persistence import JobStore, open_database
 from persistence._database import close_database, execute
+from persistence._models import TABLE_NAMES
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def drop_postgres_tables(url: str, prefix: str) -> None:
     """Remove the tables of the store under ``prefix``."""
     database = open_database(url)
     try:
-        for table in ("job_transitions", "jobs", "schema_version"):
+        for table in TABLE_NAMES.values():
             execute(database, f'DROP TABLE IF EXISTS "{prefix}{table}"')
     finally:
         close_database(database)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -98,3 +99,21 @@ def sqlite_connection(store: JobStore) -> sqlite3.Connection:
     conn = store.database.connection()  # type: ignore[no-untyped-call]
     assert isinstance(conn, sqlite3.Connection)
     return conn
+
+
+@contextmanager
+def recorded_sql(store: JobStore) -> Iterator[list[str]]:
+    """Every statement the calling thread's SQLite connection of ``store`` runs, values inlined."""
+    conn = sqlite_connection(store)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        yield statements
+    finally:
+        conn.set_trace_callback(None)
+
+
+def query_plan(store: JobStore, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> str:
+    """SQLite's plan for ``sql``: one line per step (``SEARCH t1 USING INDEX ...``)."""
+    rows = sqlite_connection(store).execute("EXPLAIN QUERY PLAN " + sql, tuple(params))
+    return "\n".join(str(row[3]) for row in rows)

@@ -14,8 +14,10 @@ from collections.abc import Iterator
 import pytest
 from persistence_helpers import POSTGRES_URL, happy_path, make_job, needs_postgres, rich_job
 
-from persistence import SCHEMA_VERSION, JobStore
-from persistence._database import execute
+from persistence import SCHEMA_VERSION, JobStore, open_database
+from persistence._database import close_database, execute
+from persistence._migrations import MIGRATIONS, migrate
+from persistence._models import TABLE_NAMES
 from providers._errors import StoreError
 from providers._status import JobStatus
 
@@ -104,7 +106,7 @@ def test_two_prefixes_in_one_database_stay_separate(postgres_prefix: str) -> Non
             assert [job.id for job in one.list()] == ["a"]
             assert [job.id for job in two.list()] == ["b", "c"]
         finally:
-            for table in ("job_transitions", "jobs", "schema_version"):
+            for table in TABLE_NAMES.values():
                 execute(two.database, f'DROP TABLE IF EXISTS "{other_prefix}{table}"')
 
 
@@ -112,3 +114,20 @@ def test_location_hides_the_password(postgres_prefix: str) -> None:
     with JobStore(POSTGRES_URL, table_prefix=postgres_prefix) as store:
         assert store.location.startswith("postgresql://")
         assert repr(store).startswith("<JobStore 'postgresql://")
+
+
+def test_a_version_1_store_is_migrated_on_postgresql(postgres_prefix: str) -> None:
+    database = open_database(POSTGRES_URL)
+    try:
+        assert migrate(database, postgres_prefix, migrations=MIGRATIONS[:1]) == 1
+    finally:
+        close_database(database)
+    with JobStore(POSTGRES_URL, table_prefix=postgres_prefix) as store:
+        assert store.schema_version == SCHEMA_VERSION == 3
+        store.save_batch([(make_job("a", remote_id="R"), ()), (make_job("b"), ())])
+        assert store.live_remote_ids("mock") == [("a", "R")]
+        store.save_provider_state("mock", 2)
+        assert store.provider_states() == {"mock": 2}
+        table = store.tables.jobs._meta.table_name
+        indexes = {index.name for index in store.database.get_indexes(table)}
+    assert {f"{table}_resume_remote", f"{table}_resume_local"} <= indexes

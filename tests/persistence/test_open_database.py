@@ -14,7 +14,7 @@ from persistence_helpers import happy_path, make_job, rich_job
 
 import persistence._database
 from persistence import JobStore, open_database
-from persistence._database import close_database, execute
+from persistence._database import SQLITE_MEMORY, close_database, execute, sqlite_path
 from providers._errors import StoreError, ValidationError
 
 
@@ -225,3 +225,27 @@ def test_invalid_table_prefix_is_refused(db_path: Path) -> None:
 def test_negative_busy_timeout_is_refused(db_path: Path) -> None:
     with pytest.raises(ValidationError, match="busy_timeout"):
         JobStore(db_path, busy_timeout=-1)
+
+
+def test_sqlite_path_names_the_file_of_every_sqlite_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert sqlite_path(tmp_path / "a.db") == str(tmp_path / "a.db")
+    assert sqlite_path("jobs.db") == "jobs.db"
+    assert sqlite_path("~/x/jobs.db") == str(tmp_path / "x" / "jobs.db")
+    assert sqlite_path("sqlite:///relative/jobs.db") == "relative/jobs.db"
+    assert sqlite_path(f"sqlite:///{tmp_path}/abs.db") == f"{tmp_path}/abs.db"
+    assert sqlite_path("SQLite:///:memory:") == sqlite_path(":memory:") == SQLITE_MEMORY
+    assert sqlite_path("postgresql://u:pw@host/db") is None
+    assert sqlite_path("postgres://host/db") is None
+    assert not (tmp_path / "x").exists()  # nothing is created
+
+
+@pytest.mark.parametrize(
+    ("location", "match"),
+    [("mysql://user@host/db", "unsupported scheme 'mysql'"), ("sqlite://x.db", "three slashes")],
+)
+def test_sqlite_path_refuses_what_open_database_refuses(location: str, match: str) -> None:
+    with pytest.raises(StoreError, match=match):
+        sqlite_path(location)

@@ -1,0 +1,113 @@
+"""What providers taught, kept across restarts (``save_provider_state``), and status counts."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from persistence_helpers import make_job, recorded_sql
+
+from persistence import JobStore
+from persistence._database import execute
+from providers._errors import ValidationError
+from providers._status import JobStatus
+
+
+def test_saved_slot_limits_read_back_by_provider(store: JobStore) -> None:
+    assert store.provider_states() == {}
+    store.save_provider_state("torbox", 3)
+    store.save_provider_state("realdebrid", None)
+    store.save_provider_state("torbox", 10)  # replaces the first
+    assert store.provider_states() == {"realdebrid": None, "torbox": 10}
+
+
+def test_provider_state_records_when_it_changed(store: JobStore) -> None:
+    table = store.tables.provider_state
+    before = time.time_ns() // 1_000_000
+    store.save_provider_state("torbox", 3)
+    stamped = table.get(table.name == "torbox").updated_at
+    assert before <= stamped <= time.time_ns() // 1_000_000
+    store.save_provider_state("torbox", 4, at=1_700_000_000_000)
+    assert table.get(table.name == "torbox").updated_at == 1_700_000_000_000
+
+
+def test_provider_state_survives_a_restart(db_path: Path) -> None:
+    with JobStore(db_path) as store:
+        store.save_provider_state("torbox", 5)
+    with JobStore(db_path) as reopened:
+        assert reopened.provider_states() == {"torbox": 5}
+
+
+def test_prefixed_stores_keep_their_own_provider_state(db_path: Path) -> None:
+    with JobStore(db_path) as plain, JobStore(db_path, table_prefix="other_") as other:
+        plain.save_provider_state("torbox", 1)
+        other.save_provider_state("torbox", 2)
+        assert plain.provider_states() == {"torbox": 1}
+        assert other.provider_states() == {"torbox": 2}
+
+
+@pytest.mark.parametrize(
+    ("name", "slot_limit", "at", "field"),
+    [
+        ("", 1, None, "name"),
+        (3, 1, None, "name"),
+        ("torbox", -1, None, "slot_limit"),
+        ("torbox", True, None, "slot_limit"),
+        ("torbox", 1.5, None, "slot_limit"),
+        ("torbox", 1, "now", "at"),
+    ],
+)
+def test_bad_provider_state_is_refused(
+    store: JobStore, name: object, slot_limit: object, at: object, field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        store.save_provider_state(name, slot_limit, at=at)  # type: ignore[arg-type]
+    assert caught.value.field == field
+    assert store.provider_states() == {}
+
+
+# -- counts_by_status ---------------------------------------------------------------
+
+
+def test_counts_by_status_has_every_status_and_zero_for_none(store: JobStore) -> None:
+    assert store.counts_by_status() == dict.fromkeys(JobStatus, 0)
+    assert list(store.counts_by_status()) == list(JobStatus)
+
+
+def test_counts_by_status_counts_all_or_one_provider(store: JobStore) -> None:
+    specs = [
+        (JobStatus.QUEUED, "mock"),
+        (JobStatus.QUEUED, "mock"),
+        (JobStatus.QUEUED, "torbox"),
+        (JobStatus.DOWNLOADING, "mock"),
+        (JobStatus.COMPLETED, "torbox"),
+        (JobStatus.FAILED, "mock"),
+    ]
+    store.save_batch(
+        [(make_job(f"j{n}", status=s, provider=p), ()) for n, (s, p) in enumerate(specs)]
+    )
+    everyone = dict.fromkeys(JobStatus, 0) | {
+        JobStatus.QUEUED: 3,
+        JobStatus.DOWNLOADING: 1,
+        JobStatus.COMPLETED: 1,
+        JobStatus.FAILED: 1,
+    }
+    assert store.counts_by_status() == everyone
+    assert store.counts_by_status("mock") == dict.fromkeys(JobStatus, 0) | {
+        JobStatus.QUEUED: 2,
+        JobStatus.DOWNLOADING: 1,
+        JobStatus.FAILED: 1,
+    }
+    assert store.counts_by_status("nobody") == dict.fromkeys(JobStatus, 0)
+
+
+def test_counts_by_status_is_one_query_and_skips_unknown_statuses(sqlite_store: JobStore) -> None:
+    sqlite_store.save_batch([(make_job(f"j{n}"), ()) for n in range(3)])
+    table = sqlite_store.tables.jobs._meta.table_name
+    execute(sqlite_store.database, f"UPDATE \"{table}\" SET status = 'paused' WHERE id = 'j0'")
+    with recorded_sql(sqlite_store) as statements:
+        counts = sqlite_store.counts_by_status()
+    assert counts[JobStatus.QUEUED] == 2
+    assert sum(counts.values()) == 2
+    assert len(statements) == 1 and "GROUP BY" in statements[0]
