@@ -9,7 +9,15 @@ from typing import Any
 import attrs
 import platformdirs
 
-from providers import Clock, JobStatus, Provider, ProviderRegistry, RetryPolicy, SecretStore
+from providers import (
+    Clock,
+    JobStatus,
+    MockProvider,
+    Provider,
+    ProviderRegistry,
+    RetryPolicy,
+    SecretStore,
+)
 
 __all__ = ["DEFAULT_STALL_TIMEOUTS", "EngineConfig", "default_database_path"]
 
@@ -38,7 +46,9 @@ class EngineConfig:
       ``jobs.db`` in the user's data directory.
     - ``providers``: options by provider name; each name is built from the registry
       with these options. Two keys are the engine's, not the provider's:
-      ``poll_interval`` (seconds between status refreshes) and ``enabled``.
+      ``poll_interval`` (seconds between status refreshes) and ``enabled``. A mock
+      built from its factory without ``state_file`` keeps its remote side beside a
+      file database (see ``mock_state_file``); ``state_file: None`` keeps it in memory.
     - ``registry``: where provider names come from (the built-ins by default); add
       your own providers there.
     - ``clock``: the time source (a ``FakeClock`` in tests).
@@ -74,6 +84,23 @@ class EngineConfig:
         """The database path or URL to open."""
         return self.database if self.database is not None else default_database_path()
 
+    def mock_state_file(self, name: str) -> Path | None:
+        """Where the mock provider ``name`` keeps its remote side by default.
+
+        ``/dir/jobs.db.mock-<name>.sqlite3`` beside a SQLite file database (a path or a
+        ``sqlite:///`` URL), so that its items outlive a restart as the jobs do; None
+        (in memory) for ``:memory:`` and for other URLs (``postgresql://``), which have
+        no directory of their own.
+        """
+        target = os.fspath(self.database_target())
+        if target[: len(_SQLITE_URL)].lower() == _SQLITE_URL:
+            target = target[len(_SQLITE_URL) :]
+        elif "://" in target:
+            return None
+        if target in ("", ":memory:"):
+            return None
+        return Path(f"{Path(target).expanduser()}.mock-{name}.sqlite3")
+
     def build_providers(self, registry: ProviderRegistry) -> dict[str, tuple[Provider, float]]:
         """Provider instances with their poll intervals, by name."""
         built: dict[str, tuple[Provider, float]] = {}
@@ -82,5 +109,16 @@ class EngineConfig:
             interval = float(options.pop("poll_interval", self.default_poll_interval))
             if not options.pop("enabled", True):
                 continue
+            if "state_file" not in options and _builds_mock(registry, name):
+                options["state_file"] = self.mock_state_file(name)
             built[name] = (registry.create(name, options), interval)
         return built
+
+
+_SQLITE_URL = "sqlite:///"
+
+
+def _builds_mock(registry: ProviderRegistry, name: str) -> bool:
+    """True when ``name`` is registered as the mock's factory (a class), not an instance."""
+    entry = registry.get(name)
+    return isinstance(entry, type) and issubclass(entry, MockProvider)

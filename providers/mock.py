@@ -4,22 +4,37 @@ A mock job is QUEUED for ``step_seconds``, then RESOLVING, then DOWNLOADING (its
 progress rising from 0 to 100) and COMPLETED after three steps. With
 ``step_seconds=0`` it is done at once (a cached item). Faults are queued with
 ``inject`` and consumed by the next matching call, so a test decides exactly
-which call fails and how. With ``state_file`` the "remote" side is kept in a JSON
-file, so it outlives the process: crash tests use it to check that no job is
-ever submitted twice.
+which call fails and how.
+
+Options: ``step_seconds`` (default 2), ``files_per_torrent``, ``max_active``
+(slots: a submission past them is refused with a retryable ACTIVE_LIMIT),
+``requests_per_second`` and ``burst`` (a token bucket), ``state_file`` and
+``retention_seconds``.
+
+The "remote" side (the items the mock made) is a SQLite table (see
+``providers._mock_remote``): in the file ``state_file`` when given, so that it
+outlives the process as a real service's items do (each change is committed
+before the call returns; crash tests use it to check that no job is ever
+submitted twice), else in memory. ``EngineConfig`` gives a mock without
+``state_file`` one beside a file database (``jobs.db.mock-<name>.sqlite3``).
+An older mock's JSON state file is migrated in place. Every call costs
+O(log n) in the number of items, or O(active) where it counts slots: nothing
+reads every item. A terminal item (completed, failed, cancelled) is forgotten
+``retention_seconds`` (default 7 days of clock time) after it ended, a few at a
+time on ordinary calls, so a mock run for months stays bounded; a forgotten
+item is NOT_FOUND, as on a service that purges old items.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
+import math
 import os
 import threading
 import uuid
 import zlib
 from collections import Counter, OrderedDict
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Collection, Mapping, Sequence, Set
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
@@ -27,6 +42,7 @@ import attrs
 
 from providers._errors import ProviderError
 from providers._job import JobFile
+from providers._mock_remote import MockItem, MockRemote, end_time
 from providers._payload import StartJobPayload
 from providers._protocol import BaseProvider
 from providers._responses import (
@@ -40,7 +56,7 @@ from providers._selection import select_files
 from providers._status import JobStatus
 from providers._torrent import magnet_display_name, torrent_name
 
-__all__ = ["FaultKind", "MockFault", "MockProvider"]
+__all__ = ["DEFAULT_RETENTION", "FaultKind", "MockFault", "MockItem", "MockProvider"]
 
 FaultKind = Literal["transient", "rate_limit", "fatal", "crash", "remote_fail"]
 Operation = Literal[
@@ -54,6 +70,16 @@ Operation = Literal[
 ]
 
 _STEPS = (JobStatus.QUEUED, JobStatus.RESOLVING, JobStatus.DOWNLOADING, JobStatus.COMPLETED)
+_ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RESOLVING, JobStatus.DOWNLOADING})
+
+#: Seconds of clock time a terminal item is kept before it is forgotten: 7 days.
+DEFAULT_RETENTION = 7 * 86400.0
+#: Items forgotten per call at most, so no call pays for a long backlog at once.
+_PRUNE_BATCH = 100
+#: Relative width of the band around "now" in which an item's end is checked in
+#: Python, step by step, rather than trusted from the stored float: the count of
+#: active items then agrees exactly with the statuses the mock reports.
+_EDGE = 1e-12
 
 
 @attrs.define
@@ -89,21 +115,28 @@ class MockProvider(BaseProvider):
         requests_per_second: float | None = None,
         burst: int = 10,
         state_file: str | os.PathLike[str] | None = None,
+        retention_seconds: float = DEFAULT_RETENTION,
         name: str = "mock",
     ) -> None:
         super().__init__()
         if step_seconds < 0:
             raise ValueError(f"step_seconds: must be >= 0 (got {step_seconds!r})")
+        if not retention_seconds >= 0:
+            raise ValueError(f"retention_seconds: must be >= 0 (got {retention_seconds!r})")
         self.name = name
-        self.step_seconds = float(step_seconds)
+        self._step_seconds = float(step_seconds)
+        self.retention_seconds = float(retention_seconds)
         self.files_per_torrent = files_per_torrent
         self._max_active = max_active
         self._rate = requests_per_second
         self._burst = burst
         self._lock = threading.RLock()
         self._faults: list[MockFault] = []
-        self._state_file = Path(state_file) if state_file is not None else None
-        self._remote: dict[str, dict[str, Any]] = self._load()
+        self._remote = MockRemote(state_file, self._step_seconds)
+        #: The state file the remote side is kept in (None: in memory).
+        self.state_file = self._remote.path
+        # Clock time of the next item to outlive the retention (-inf: look now).
+        self._next_prune = -math.inf
         self._file_cache: OrderedDict[str, tuple[JobFile, ...]] = OrderedDict()
         # Unique across processes sharing a state file, cheap within one.
         self._id_prefix = uuid.uuid4().hex[:12]
@@ -114,6 +147,13 @@ class MockProvider(BaseProvider):
         self.refused_active = 0
         #: The most remote jobs ever active at once.
         self.peak_active = 0
+        #: Terminal items forgotten after ``retention_seconds``.
+        self.pruned = 0
+
+    @property
+    def step_seconds(self) -> float:
+        """Seconds per step, fixed at construction (stored end times depend on it)."""
+        return self._step_seconds
 
     # -- knobs ---------------------------------------------------------------
     def inject(self, kind: FaultKind, op: Operation | None = None, **options: Any) -> MockFault:
@@ -129,9 +169,18 @@ class MockProvider(BaseProvider):
             self._faults.clear()
 
     def submissions(self) -> Counter[str]:
-        """How many remote jobs were created per source key (info-hash or URL)."""
+        """How many remote jobs were created per source key (info-hash or URL).
+
+        Cancelled items count; items forgotten after the retention no longer do.
+        Reads every item: for tests.
+        """
         with self._lock:
-            return Counter(item["key"] for item in self._remote.values())
+            return self._remote.counts_by_key()
+
+    def remote_items(self) -> list[MockItem]:
+        """Every remote item still remembered, oldest first. Reads every item: for tests."""
+        with self._lock:
+            return self._remote.all_items()
 
     def rate_limits(self) -> Mapping[str, RateLimit]:
         """A bucket only when ``requests_per_second`` was given."""
@@ -141,83 +190,96 @@ class MockProvider(BaseProvider):
 
     # -- the Provider protocol ----------------------------------------------
     def start_job(self, payload: StartJobPayload) -> JobStatusResponse:
-        """Create a remote job."""
+        """Create a remote job (committed before this returns)."""
         self._enter("start_job")
         with self._lock:
             now = self._now()
+            self._tidy(now)
+            with self._remote.writing():
+                active = 0
+                if self._max_active is not None:
+                    active = self._count_active(now)
+                    if active >= self._max_active:
+                        self.refused_active += 1
+                        raise ProviderError(
+                            f"{active} of {self._max_active} slots in use",
+                            self.name,
+                            code="ACTIVE_LIMIT",
+                            retryable=True,
+                        )
+                remote_id = f"{self._id_prefix}{next(self._ids):x}"
+                remote_fail = self._take_fault("start_job", "remote_fail") if self._faults else None
+                fail_at = remote_fail.at.value if remote_fail and remote_fail.at else None
+                info_hash = payload.info_hash  # parsed once: it decodes the whole source
+                item = MockItem(
+                    id=remote_id,
+                    key=info_hash or payload.url or "",
+                    hash=info_hash,
+                    url=payload.url,
+                    name=_display_name(payload, info_hash),
+                    kind=payload.kind,
+                    created=now,
+                    fail_at=fail_at,
+                    fail_code=remote_fail.code if remote_fail else None,
+                    cancelled=False,
+                    ends=end_time(now, fail_at, self.step_seconds),
+                )
+                self._remote.insert(item)
+            self._next_prune = min(self._next_prune, item.ends + self.retention_seconds)
             if self._max_active is not None:
-                active = sum(1 for item in self._remote.values() if self._is_active(item, now))
-                if active >= self._max_active:
-                    self.refused_active += 1
-                    raise ProviderError(
-                        f"{active} of {self._max_active} slots in use",
-                        self.name,
-                        code="ACTIVE_LIMIT",
-                        retryable=True,
-                    )
-            remote_id = f"{self._id_prefix}{next(self._ids):x}"
-            remote_fail = self._take_fault("start_job", "remote_fail") if self._faults else None
-            info_hash = payload.info_hash  # parsed once: it decodes the whole source
-            item = {
-                "id": remote_id,
-                "key": info_hash or payload.url or "",
-                "hash": info_hash,
-                "url": payload.url,
-                "name": _display_name(payload, info_hash),
-                "kind": payload.kind,
-                "created": now,
-                "cancelled": False,
-                "fail_at": remote_fail.at.value if remote_fail and remote_fail.at else None,
-                "fail_code": remote_fail.code if remote_fail else None,
-            }
-            self._remote[remote_id] = item
-            if self._max_active is not None:
-                # Counting is O(jobs): only worth it when slots are being checked.
-                active = sum(1 for it in self._remote.values() if self._is_active(it, now))
-                self.peak_active = max(self.peak_active, active)
-            self._save()
+                # Counted only when slots are being checked.
+                self.peak_active = max(self.peak_active, active + self._is_active(item, now))
             return self._status(item, now)
 
     def get_status(self, remote_id: str) -> JobStatusResponse:
         """One remote job's status; an unknown id is NOT_FOUND."""
         self._enter("get_status")
         with self._lock:
+            now = self._now()
+            self._tidy(now)
             item = self._remote.get(remote_id)
-            if item is None or item["cancelled"]:
+            if item is None or item.cancelled:
                 raise ProviderError(f"no remote job {remote_id}", self.name, code="NOT_FOUND")
-            return self._status(item, self._now())
+            return self._status(item, now)
 
     def list_statuses(self, remote_ids: Sequence[str]) -> Mapping[str, JobStatusResponse]:
         """Every known id among ``remote_ids``, in one call."""
         self._enter("list_statuses")
         with self._lock:
             now = self._now()
+            self._tidy(now)
+            found = self._remote.get_many(remote_ids)
             return {
-                rid: self._status(self._remote[rid], now)
+                rid: self._status(found[rid], now)
                 for rid in remote_ids
-                if rid in self._remote and not self._remote[rid]["cancelled"]
+                if rid in found and not found[rid].cancelled
             }
 
-    def find_existing(self, payload: StartJobPayload) -> JobStatusResponse | None:
-        """The live remote job made for the same info-hash or URL, if any."""
+    def find_existing(
+        self, payload: StartJobPayload, exclude: Collection[str] = frozenset()
+    ) -> JobStatusResponse | None:
+        """The oldest remote job not cancelled made for the same info-hash or URL whose id
+        is not in ``exclude``, if any (index-backed: only that key's live items are read)."""
         self._enter("find_existing")
         key = payload.source_key
+        excluded = exclude if isinstance(exclude, Set) else frozenset(exclude)
         with self._lock:
             now = self._now()
-            for item in self._remote.values():
-                if item["key"] == key and not item["cancelled"]:
-                    return self._status(item, now)
-        return None
+            self._tidy(now)
+            item = self._remote.live_with_key(key, excluded)
+            return self._status(item, now) if item is not None else None
 
     def cancel(self, remote_id: str) -> CancelJobResponse:
         """Delete a remote job; an unknown one is already gone."""
         self._enter("cancel")
         with self._lock:
-            item = self._remote.get(remote_id)
-            if item is None or item["cancelled"]:
+            now = self._now()
+            self._tidy(now)
+            with self._remote.writing():
+                ends = self._remote.cancel(remote_id, now)
+            if ends is None:
                 return CancelJobResponse(remote_id, cancelled=True, already_gone=True)
-            item["cancelled"] = True
-            self._save()
+            self._next_prune = min(self._next_prune, ends + self.retention_seconds)
             return CancelJobResponse(remote_id, cancelled=True)
 
     def get_file_links(self, remote_id: str, payload: StartJobPayload) -> FileLinksResponse:
@@ -225,7 +287,7 @@ class MockProvider(BaseProvider):
         self._enter("get_file_links")
         with self._lock:
             item = self._remote.get(remote_id)
-            if item is None or item["cancelled"]:
+            if item is None or item.cancelled:
                 raise ProviderError(f"no remote job {remote_id}", self.name, code="NOT_FOUND")
             status, _, _, _ = self._state(item, self._now())
             if status is not JobStatus.COMPLETED:
@@ -244,9 +306,42 @@ class MockProvider(BaseProvider):
             details={"step_seconds": self.step_seconds, "max_active": self._max_active},
         )
 
+    def close(self) -> None:
+        """Close the state file (reopened if the mock is used again); memory stays as it is."""
+        with self._lock:
+            self._remote.close()
+
     # -- internals -----------------------------------------------------------
     def _now(self) -> float:
         return self.context.clock.time()
+
+    def _tidy(self, now: float) -> None:
+        """Forget a batch of items that ended ``retention_seconds`` ago, when one is due."""
+        if now < self._next_prune:
+            return
+        with self._remote.writing():
+            removed = self._remote.prune(now - self.retention_seconds, _PRUNE_BATCH)
+            if removed >= _PRUNE_BATCH:
+                upcoming: float | None = now  # more are due: the next call goes on
+            else:
+                upcoming = self._remote.earliest_end()
+                if upcoming is not None:
+                    upcoming += self.retention_seconds
+        self.pruned += removed
+        self._next_prune = math.inf if upcoming is None else upcoming
+
+    def _count_active(self, now: float) -> int:
+        """Items neither cancelled, failed nor completed at ``now``: O(active).
+
+        Ends well past ``now`` are trusted from the index; those within a hair of
+        it are checked as ``get_status`` would see them.
+        """
+        if self.step_seconds == 0:
+            return 0
+        edge = _EDGE * (abs(now) + 1.0)
+        sure = self._remote.count_ending_after(now + edge)
+        close = self._remote.ending_between(now - edge, now + edge)
+        return sure + sum(1 for item in close if self._is_active(item, now))
 
     def _enter(self, op: Operation) -> None:
         self.calls[op] += 1
@@ -290,10 +385,10 @@ class MockProvider(BaseProvider):
             return fault
         return None
 
-    def _step(self, item: dict[str, Any], now: float) -> tuple[JobStatus, float]:
+    def _step(self, item: MockItem, now: float) -> tuple[JobStatus, float]:
         if self.step_seconds == 0:
             return JobStatus.COMPLETED, 100.0
-        elapsed = max(0.0, now - float(item["created"]))
+        elapsed = max(0.0, now - item.created)
         index = min(3, int(elapsed // self.step_seconds))
         status = _STEPS[index]
         if status is JobStatus.DOWNLOADING:
@@ -301,57 +396,51 @@ class MockProvider(BaseProvider):
             return status, round(min(99.9, 100.0 * within / self.step_seconds), 1)
         return status, 100.0 if status is JobStatus.COMPLETED else 0.0
 
-    def _is_active(self, item: dict[str, Any], now: float) -> bool:
-        return not item["cancelled"] and self._state(item, now)[0] in (
-            JobStatus.QUEUED,
-            JobStatus.RESOLVING,
-            JobStatus.DOWNLOADING,
-        )
+    def _is_active(self, item: MockItem, now: float) -> bool:
+        return not item.cancelled and self._state(item, now)[0] in _ACTIVE
 
-    def _state(
-        self, item: dict[str, Any], now: float
-    ) -> tuple[JobStatus, float, str | None, str | None]:
+    def _state(self, item: MockItem, now: float) -> tuple[JobStatus, float, str | None, str | None]:
         """Status, progress, error code and message of ``item`` at ``now``."""
         status, progress = self._step(item, now)
-        fail_at = item.get("fail_at")
+        fail_at = item.fail_at
         if fail_at is not None and status.rank >= JobStatus(fail_at).rank:
-            return JobStatus.FAILED, progress, item["fail_code"], f"mock job failed at {fail_at}"
+            return JobStatus.FAILED, progress, item.fail_code, f"mock job failed at {fail_at}"
         return status, progress, None, None
 
-    def _status(self, item: dict[str, Any], now: float) -> JobStatusResponse:
+    def _status(self, item: MockItem, now: float) -> JobStatusResponse:
         status, progress, error_code, error_message = self._state(item, now)
         return JobStatusResponse(
-            item["id"],
+            item.id,
             status,
             progress,
             self._files_at(item, status),
             status.value,
-            item["hash"],
-            item["url"],
+            item.hash,
+            item.url,
             error_code,
             error_message,
         )
 
-    def _files_at(self, item: dict[str, Any], status: JobStatus) -> tuple[JobFile, ...]:
+    def _files_at(self, item: MockItem, status: JobStatus) -> tuple[JobFile, ...]:
         """The files a job shows in ``status``: none before DOWNLOADING."""
         return self._files(item) if status.rank >= JobStatus.DOWNLOADING.rank else ()
 
-    def _files(self, item: dict[str, Any]) -> tuple[JobFile, ...]:
+    def _files(self, item: MockItem) -> tuple[JobFile, ...]:
         # The files of the jobs asked about lately (every poll asks about each
         # active one): remade on a miss, so a daemon that runs the mock for
         # months does not keep every file list it ever made.
-        cached = self._file_cache.get(item["id"])
+        cached = self._file_cache.get(item.id)
         if cached is None:
             if len(self._file_cache) >= _FILE_CACHE_SIZE:
                 self._file_cache.popitem(last=False)  # O(1), unlike next(iter(a dict))
-            cached = self._file_cache[item["id"]] = self._make_files(item)
+            cached = self._file_cache[item.id] = self._make_files(item)
         return cached
 
-    def _make_files(self, item: dict[str, Any]) -> tuple[JobFile, ...]:
-        name = item["name"]
-        seed = zlib.crc32(item["key"].encode())
-        link = f"https://mock.debrid.invalid/d/{item['id']}"
-        if item["kind"] == "url":
+    def _make_files(self, item: MockItem) -> tuple[JobFile, ...]:
+        name = item.name
+        seed = zlib.crc32(item.key.encode())
+        link = f"https://mock.debrid.invalid/d/{item.id}"
+        if item.kind == "url":
             return (JobFile(0, name, 1_000_000 + seed % 1_000_000, link=f"{link}/0"),)
         files = [JobFile(0, f"{name}/{name}.mkv", 700_000_000 + seed % 100_000_000, f"{link}/0")]
         extras = ("sample.mkv", "readme.nfo", "subs.srt", "cover.jpg")
@@ -360,24 +449,6 @@ class MockProvider(BaseProvider):
             size = (30_000_000 if extra.endswith(".mkv") else 4_000) + index
             files.append(JobFile(index, f"{name}/{extra}", size, f"{link}/{index}"))
         return tuple(files)
-
-    def _load(self) -> dict[str, dict[str, Any]]:
-        if self._state_file is None or not self._state_file.exists():
-            return {}
-        data: dict[str, dict[str, Any]] = json.loads(self._state_file.read_text())
-        return data
-
-    def _save(self) -> None:
-        # Written before the answer goes back, like a real service that has
-        # committed the item before it replies: a crash of the engine right
-        # after cannot make the remote side forget it.
-        if self._state_file is None:
-            return
-        tmp = self._state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._remote))
-        with tmp.open("rb") as handle:
-            os.fsync(handle.fileno())
-        tmp.replace(self._state_file)
 
 
 _FILE_CACHE_SIZE = 4096

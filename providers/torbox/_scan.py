@@ -8,7 +8,7 @@ tracked items cost ceil(N / page_size) requests at most, and usually one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Set
 from typing import Any
 
 import attrs
@@ -55,12 +55,16 @@ def scan(
     hashes: Collection[str] = (),
     *,
     everything: bool = False,
+    skip: Collection[int] = (),
 ) -> Found:
     """Read pages until the wanted ``ids`` / ``hashes`` are found or the list ends.
 
-    With ``everything`` the whole list is read (nothing specific is wanted).
+    With ``everything`` the whole list is read (nothing specific is wanted). Items
+    whose id is in ``skip`` are passed over as if absent, so a hash shared with a
+    skipped item is looked for further on.
     """
     want_ids, want_hashes = set(ids), {h.lower() for h in hashes}
+    skipped = skip if isinstance(skip, Set) else frozenset(skip)
     found = Found()
     offset = 0
     while True:
@@ -70,6 +74,8 @@ def scan(
             if not isinstance(item, dict):
                 continue
             item_id = as_int(item.get("id"))
+            if item_id is not None and item_id in skipped:
+                continue
             if item_id is not None and (everything or item_id in want_ids):
                 found.by_id[item_id] = item
             for item_hash in _hashes_of(item):

@@ -9,7 +9,7 @@ ready items kept so ``get_file_links`` needs no second read.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import attrs
@@ -26,6 +26,7 @@ __all__ = ["ItemTracker"]
 
 _READY_CACHE = 1024  # ready items kept from polls for get_file_links
 _READY_FRESH = 120.0  # seconds a polled ready item stands in for a fresh read
+_MOVES_KEPT = 10_000  # queued items followed into the list, remembered for find's exclude
 
 log = get_logger("debrid.providers.torbox")
 
@@ -51,6 +52,8 @@ class ItemTracker:
         self.now = now
         self._fresh: dict[ItemKind, float] = {}
         self._ready: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        # Both forms of a queued item seen starting, each mapped to the other.
+        self._forms: OrderedDict[str, str] = OrderedDict()
         self._unknown_states: set[str] = set()
 
     # -- freshness -----------------------------------------------------------
@@ -89,6 +92,17 @@ class ItemTracker:
     def forget(self, remote_id: str) -> None:
         """Drop what is kept about ``remote_id``."""
         self._ready.pop(remote_id, None)
+        other = self._forms.pop(remote_id, None)
+        if other is not None:
+            self._forms.pop(other, None)
+
+    def moved(self, queued_id: str, started_id: str) -> None:
+        """Remember that the queued item ``queued_id`` now lives in the list as ``started_id``."""
+        for key, value in ((queued_id, started_id), (started_id, queued_id)):
+            self._forms[key] = value
+            self._forms.move_to_end(key)
+        while len(self._forms) > 2 * _MOVES_KEPT:
+            self._forms.popitem(last=False)
 
     def _unknown_state(self, state: str) -> None:
         if state not in self._unknown_states:
@@ -96,27 +110,42 @@ class ItemTracker:
             log.warning("unknown_remote_status", provider=self.name, status=state)
 
     # -- reading lists -------------------------------------------------------
-    def list(self, kind: ItemKind, ids: set[int], hashes: set[str], bypass: bool) -> Found:
-        """One pass over ``kind``'s mylist; a fresh pass for whatever a cached one lacked."""
+    def list(
+        self,
+        kind: ItemKind,
+        ids: set[int],
+        hashes: set[str],
+        bypass: bool,
+        skip: Collection[int] = (),
+    ) -> Found:
+        """One pass over ``kind``'s mylist; a fresh pass for whatever a cached one lacked.
+
+        Items whose id is in ``skip`` count as absent.
+        """
 
         def page(offset: int, limit: int) -> list[Any]:
             return self.api.list_page(kind, bypass=bypass, offset=offset, limit=limit)
 
-        found = scan(page, self.page_size, ids, hashes)
+        found = scan(page, self.page_size, ids, hashes, skip=skip)
         missing_ids, missing_hashes = found.missing(ids, hashes)
         if (missing_ids or missing_hashes) and not bypass:
             # Not in the cached list: new since the cache was built, or gone. One
             # fresh pass tells which, instead of reporting a live item unknown.
-            found.merge(self.list(kind, missing_ids, missing_hashes, True))
+            found.merge(self.list(kind, missing_ids, missing_hashes, True, skip))
         return found
 
-    def queue(self, kind: ItemKind, ids: set[int], hashes: set[str]) -> Found:
-        """One pass over TorBox's queue of ``kind`` (only visible there: rdt-client#987)."""
+    def queue(
+        self, kind: ItemKind, ids: set[int], hashes: set[str], skip: Collection[int] = ()
+    ) -> Found:
+        """One pass over TorBox's queue of ``kind`` (only visible there: rdt-client#987).
+
+        Entries whose queued id is in ``skip`` count as absent.
+        """
 
         def page(offset: int, limit: int) -> list[Any]:
             return self.api.queue_page(kind, offset=offset, limit=limit)
 
-        return scan(page, self.page_size, ids, hashes)
+        return scan(page, self.page_size, ids, hashes, skip=skip)
 
     def poll(self, remote_ids: Sequence[str]) -> dict[str, JobStatusResponse]:
         """Statuses of ``remote_ids``: one getqueued pass per kind with queued items,
@@ -155,6 +184,7 @@ class ItemTracker:
             for item_hash, rid in hashes.items():
                 if item_hash in found.by_hash:
                     out[rid] = self.status(found.by_hash[item_hash], kind)
+                    self.moved(rid, out[rid].remote_id)
                     log.info(
                         "torbox_queued_started",
                         provider=self.name,
@@ -164,24 +194,43 @@ class ItemTracker:
                     self.touch(kind)  # the new item is missing from cached lists for a while
         return out
 
-    def find(self, kind: ItemKind, item_hash: str) -> JobStatusResponse | None:
+    def find(
+        self, kind: ItemKind, item_hash: str, exclude: Collection[str] = frozenset()
+    ) -> JobStatusResponse | None:
         """The live item or queued entry filed under ``item_hash``, read fresh.
 
-        A failed item is passed over: a new attempt should submit again.
+        A failed item is passed over: a new attempt should submit again. Items
+        whose remote id is in ``exclude`` are skipped, and so is the other form of
+        each (a queued entry and the list item it became, rdt-client#987) when a
+        poll saw it move; a move nobody saw cannot be told apart from another
+        item with the same hash.
         """
-        item = self.list(kind, set(), {item_hash}, bypass=True).by_hash.get(item_hash)
+        skip_items, skip_queued = self._excluded(kind, exclude)
+        found = self.list(kind, set(), {item_hash}, bypass=True, skip=skip_items)
+        item = found.by_hash.get(item_hash)
         if item is not None:
             response = self.status(item, kind)
             if response.status is JobStatus.FAILED:
                 return None
             self.touch(kind)
             return response
-        entry = self.queue(kind, set(), {item_hash}).by_hash.get(item_hash)
+        entry = self.queue(kind, set(), {item_hash}, skip=skip_queued).by_hash.get(item_hash)
         if entry is None:
             return None
         number = as_int(entry.get("id")) or 0
         remote_id = str(RemoteRef(kind, number, queued=True, hash=item_hash))
         return queued_status(entry, kind, remote_id)
+
+    def _excluded(self, kind: ItemKind, exclude: Collection[str]) -> tuple[set[int], set[int]]:
+        """TorBox numbers of ``kind`` to skip: (list ids, queued ids), both forms of each."""
+        items: set[int] = set()
+        queued: set[int] = set()
+        for remote_id in exclude:
+            for form in (remote_id, self._forms.get(remote_id)):
+                ref = parse_remote_id(form) if form is not None else None
+                if ref is not None and ref.kind == kind:
+                    (queued if ref.queued else items).add(ref.number)
+        return items, queued
 
     def started_id(self, kind: ItemKind, item_hash: str) -> int | None:
         """The list id of the item filed under ``item_hash`` (a queued item once started)."""

@@ -499,3 +499,33 @@ def test_find_existing_skips_failed_torrents_and_finds_links(
         assert found.files[0].link == made.files[0].link
     finally:
         fresh.close()
+
+
+def test_find_existing_skips_torrents_other_jobs_own_and_keeps_looking(
+    provider: RealDebridProvider, fake: FakeRealDebrid
+) -> None:
+    older = f"torrent:{fake.add_torrent(HASH)}"
+    newer = f"torrent:{fake.add_torrent(HASH)}"  # the same hash twice (zurg-public#92)
+    found = provider.find_existing(payload())
+    assert found is not None and found.remote_id == newer  # the newest wins
+    found = provider.find_existing(payload(), exclude={newer})
+    assert found is not None and found.remote_id == older
+    found = provider.find_existing(payload(), exclude=[older])  # any collection
+    assert found is not None and found.remote_id == newer
+    assert provider.find_existing(payload(), exclude={older, newer}) is None
+
+
+def test_find_existing_skips_downloads_other_jobs_own_and_keeps_looking(
+    provider: RealDebridProvider,
+    fake: FakeRealDebrid,
+    make: Callable[..., RealDebridProvider],
+    clock: FakeClock,
+) -> None:
+    link = parse_start_job_payload({"url": "https://h.example/movie.mkv"})
+    # Two providers (a provider reuses its own unrestricted link): two /downloads entries.
+    made = {p.start_job(link).remote_id for p in (provider, make(clock=clock, limited=False))}
+    assert len(made) == 2 and len(fake.downloads()) == 2
+    for owned in made:
+        found = provider.find_existing(link, exclude={owned})
+        assert found is not None and found.remote_id == (made - {owned}).pop()
+    assert provider.find_existing(link, exclude=made) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import httpx
 import pytest
@@ -233,6 +234,52 @@ def test_find_existing_passes_over_a_failed_item(
     before.start_job(job)
     clock.advance(60.0)
     assert after.find_existing(job) is None
+
+
+@pytest.mark.parametrize("kind", ["torrent", "webdl"])
+def test_find_existing_skips_items_other_jobs_own_and_keeps_looking(
+    fake: FakeTorBox, provider: TorBoxProvider, kind: Literal["torrent", "webdl"]
+) -> None:
+    key = f"{13:040x}" if kind == "torrent" else "https://h.example/same"
+    job = payload(magnet=magnet(13)) if kind == "torrent" else payload(url=key)
+    # The same hash twice: an item the user added by hand next to the engine's.
+    first, second = (f"{kind}:{fake.add_item(kind, key).id}" for _ in range(2))
+    for owned, other in ((first, second), (second, first)):
+        found = provider.find_existing(job, exclude={owned})
+        assert found is not None and found.remote_id == other
+    assert provider.find_existing(job, exclude=[first, second]) is None
+
+
+def test_find_existing_skips_queued_entries_other_jobs_own(
+    fake: FakeTorBox, provider: TorBoxProvider
+) -> None:
+    fake.settings.active_limit = 0  # no slot: the entries stay in the queue
+    item_hash = f"{14:040x}"
+    with fake.account.lock:
+        entries = [fake.account.enqueue("torrent", item_hash, item_hash, "Q") for _ in range(2)]
+    first, second = (f"queued:torrent:{e.id}:{item_hash}" for e in entries)
+    found = provider.find_existing(payload(magnet=magnet(14)), exclude={first})
+    assert found is not None and found.remote_id == second
+    assert provider.find_existing(payload(magnet=magnet(14)), exclude={first, second}) is None
+
+
+def test_find_existing_skips_the_item_an_excluded_queued_entry_became(
+    fake: FakeTorBox, make: Callable[..., TorBoxProvider]
+) -> None:
+    fake.settings.active_limit = 0
+    provider = make(as_queued=True)
+    job = payload(magnet=magnet(15))
+    queued = provider.start_job(job)
+    assert queued.remote_id.startswith("queued:torrent:")
+    other = fake.add_item("torrent", f"{15:040x}")  # older than the one the entry becomes
+    fake.settings.active_limit = 5
+    started = provider.list_statuses([queued.remote_id])[queued.remote_id]  # TorBox starts it
+    assert started.remote_id not in (queued.remote_id, f"torrent:{other.id}")
+    unexcluded = provider.find_existing(job)
+    assert unexcluded is not None and unexcluded.remote_id == started.remote_id
+    found = provider.find_existing(job, exclude={queued.remote_id})
+    assert found is not None and found.remote_id == f"torrent:{other.id}"
+    assert provider.find_existing(job, exclude={queued.remote_id, found.remote_id}) is None
 
 
 def test_duplicate_add_of_a_hash_returns_the_existing_item(
