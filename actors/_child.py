@@ -10,7 +10,7 @@ from typing import Any
 import pykka
 
 from actors._base import EngineActor
-from actors._messages import ChildFailed, Ref
+from actors._messages import ChildFailed, ChildKind, Ref
 
 __all__ = ["SupervisedActor"]
 
@@ -19,12 +19,12 @@ class SupervisedActor(EngineActor):
     """A child of the SupervisorActor.
 
     Subclasses set ``supervisor`` and implement ``begin`` (their start-up) and
-    ``child_id`` (``("job", job_id)`` or ``("provider", name)``).
+    ``child_id`` (``(ChildKind.JOB, job_id)`` or ``(ChildKind.PROVIDER, name)``).
     """
 
     supervisor: Ref
 
-    def child_id(self) -> tuple[str, str]:
+    def child_id(self) -> tuple[ChildKind, str]:
         """What the supervisor knows this child as."""
         raise NotImplementedError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -13,6 +13,9 @@ from providers import Job, JobStatus
 from providers._log import get_logger
 
 __all__ = ["EventBus", "JobEvent", "Publish", "Subscribers"]
+
+if TYPE_CHECKING:
+    from actors._writer import EventBacklog
 
 log = get_logger("debrid.actors.events")
 
@@ -85,9 +88,10 @@ class EventBus(EngineActor):
     raises is logged and keeps its subscription.
     """
 
-    def __init__(self, subscribers: Subscribers) -> None:
+    def __init__(self, subscribers: Subscribers, backlog: EventBacklog | None = None) -> None:
         super().__init__()
         self.subscribers = subscribers
+        self.backlog = backlog
 
     def on_receive(self, message: Any) -> None:
         """Deliver a ``Publish``."""
@@ -102,3 +106,5 @@ class EventBus(EngineActor):
                     log.exception(
                         "subscriber_failed", job_id=event.job.id, provider=event.job.provider
                     )
+        if self.backlog is not None:
+            self.backlog.delivered(len(message.events))

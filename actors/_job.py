@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 from typing import Any
@@ -11,10 +12,13 @@ import pykka
 
 from actors._base import ActorThreads
 from actors._child import SupervisedActor
+from actors._handle import ProviderHandle
 from actors._messages import (
+    BudgetWait,
     CallFailed,
     Cancel,
-    CancelRemote,
+    ChildKind,
+    Cleanup,
     FetchLinks,
     FindExisting,
     Found,
@@ -22,8 +26,11 @@ from actors._messages import (
     InjectCrash,
     JobChanged,
     Links,
+    Op,
+    OrphanCleanup,
     ProviderRestarted,
     Ref,
+    Release,
     Reply,
     RetryOp,
     SlotRefused,
@@ -33,9 +40,7 @@ from actors._messages import (
     Submitted,
     Sync,
     Track,
-    Untrack,
 )
-from actors._provider import ProviderHandle
 from actors._scheduler import Scheduler, TimerHandle
 from providers import (
     FileLinksResponse,
@@ -50,9 +55,12 @@ from providers import (
 )
 from providers._log import get_logger
 
-__all__ = ["JobActor", "JobSettings"]
+__all__ = ["WAITING_FOR", "InFlight", "JobActor", "JobSettings"]
 
 log = get_logger("debrid.actors.job")
+
+#: The metadata key under which a job says which provider budget it waits for.
+WAITING_FOR = "waiting_for"
 
 
 @attrs.frozen
@@ -67,6 +75,23 @@ class JobSettings:
     rng: random.Random = attrs.field(factory=random.Random, eq=False)
 
 
+@attrs.frozen
+class InFlight:
+    """A request out at the provider: what it asks, its id, and which provider actor has it."""
+
+    op: Op
+    request_id: int
+    generation: int
+
+
+@attrs.frozen
+class _Retry:
+    """A retry scheduled through the scheduler; ``token`` tells it from an older timer."""
+
+    op: Op
+    token: int
+
+
 class JobActor(SupervisedActor):
     """Drives one job from its stored state to a terminal one.
 
@@ -74,6 +99,13 @@ class JobActor(SupervisedActor):
     may submit at once; otherwise (recovery, restart after a crash, a retry of
     a failed submission) it first asks the provider whether the remote job
     already exists, so that no job is ever submitted twice.
+
+    At most one main request (submit, find, links) and one status request are
+    out at a time, each an ``InFlight`` with its own id; an answer that names
+    another id is stale and dropped. A job that ends without completing hands
+    what it may own remotely to the provider actor (``Cleanup``), which deletes
+    it, looking it up first when a submission's outcome is unknown; the actor
+    itself stops at once.
     """
 
     def __init__(
@@ -96,14 +128,19 @@ class JobActor(SupervisedActor):
         self.settings = settings
         self.clock = scheduler.clock
         self.fresh = fresh
+        #: A submission of this attempt may have landed without its answer reaching us.
+        self.unsure = not fresh and job.remote_id is None and job.submitted
         self.retries = 0
-        self.in_flight: str | None = None
-        self.cancelled_while_in_flight = False
+        self._ids = itertools.count(1)
+        self.request: InFlight | None = None
+        self.status_request: InFlight | None = None
+        self.retry: _Retry | None = None
         self.links_requested = False
         self.last_progress_at = self.clock.monotonic()
         self.pending_syncs: list[Reply] = []
         self.done = False
-        self.tracking = False
+        #: The provider generation our Track went to (None: not tracking).
+        self.tracked_at: int | None = None
         #: Steps taken but not yet sent to the supervisor (see ``_defer``).
         self.unsaved: list[Transition] = []
         self.prefetched: FileLinksResponse | None = None
@@ -111,13 +148,19 @@ class JobActor(SupervisedActor):
         self.deferred = False
 
     # -- lifecycle ---------------------------------------------------------------
-    def child_id(self) -> tuple[str, str]:
-        """``("job", job id)``."""
-        return "job", self.job.id
+    def child_id(self) -> tuple[ChildKind, str]:
+        """``(ChildKind.JOB, job id)``."""
+        return ChildKind.JOB, self.job.id
 
     def begin(self) -> None:
         """Kick off from the stored state."""
-        self._begin()
+        self._schedule_stall_check()
+        if self.job.remote_id is not None:
+            self._track()
+        elif self.fresh:
+            self._send(Op.SUBMIT)
+        else:
+            self._send(Op.FIND)
 
     def on_receive(self, message: Any) -> None:
         """Dispatch one message."""
@@ -126,33 +169,37 @@ class JobActor(SupervisedActor):
             # supervisor, which keeps every request it forwards until answered.
             return
         match message:
-            case Submitted(response, links):
-                self.in_flight = None
-                self.retries = 0
+            case Submitted(request_id, response, links) if self._answers(Op.SUBMIT, request_id):
+                self._answered()
                 self.prefetched = links
                 self._attach(response)
-            case Found(response) if response is not None:
-                self.in_flight = None
-                self.retries = 0
-                self._attach(response)
-            case Found(None):
-                self.in_flight = None
-                if self.cancelled_while_in_flight:
-                    self._stop_now()
+            case Found(request_id, response) if self._answers(Op.FIND, request_id):
+                if response is not None:
+                    self._answered()
+                    self._attach(response)
                 else:
-                    self._send("submit")
-            case StatusUpdate(response, sync):
-                if sync:
-                    self.in_flight = None
+                    # Nothing landed: submit again, still counting the tries that failed.
+                    self.request = None
+                    self._send(Op.SUBMIT)
+            case StatusUpdate(response, None):
                 self._apply(response)
-                if sync:
-                    self._flush_syncs()
-            case Links(response):
-                self.in_flight = None
+            case StatusUpdate(response, request_id) if self._answers_status(request_id):
+                self.status_request = None
+                self._apply(response)
+                self._flush_syncs()
+            case Links(request_id, response) if self._answers(Op.LINKS, request_id):
+                self._answered()
                 self._links(response)
-            case CallFailed(op, error):
+            case CallFailed(request_id, Op.STATUS, error) if self._answers_status(request_id):
+                self.status_request = None
+                self._sync_failed(error)
+            case CallFailed(request_id, op, error) if self._answers(op, request_id):
+                self.request = None
                 self._failed(op, error)
-            case RetryOp(op):
+            case BudgetWait(request_id, op, budget, until) if self._current(op, request_id):
+                self._waiting_for(op, budget, until)
+            case RetryOp(op, token) if self.retry is not None and self.retry.token == token:
+                self.retry = None
                 self._send(op)
             case StallCheck(since):
                 self._stall_check(since)
@@ -160,10 +207,21 @@ class JobActor(SupervisedActor):
                 self._cancel(reply)
             case Sync(reply):
                 self._sync(reply)
-            case ProviderRestarted():
-                self._resend()
+            case ProviderRestarted(generation):
+                self._resend(generation)
             case InjectCrash():
                 raise RuntimeError(f"injected crash in job actor {self.job.id}")
+            case (
+                Submitted() | Found() | StatusUpdate() | Links() | CallFailed() | BudgetWait()
+                | RetryOp()
+            ):
+                log.info(
+                    "stale_reply_dropped",
+                    job_id=self.job.id,
+                    provider=self.job.provider,
+                    message=type(message).__name__,
+                    request_id=getattr(message, "request_id", None),
+                )
             case _:
                 log.warning(
                     "unexpected_message",
@@ -172,46 +230,66 @@ class JobActor(SupervisedActor):
                     message=type(message).__name__,
                 )
 
-    # -- steps -------------------------------------------------------------------
-    def _begin(self) -> None:
-        self._schedule_stall_check()
-        if self.job.remote_id is not None:
-            self._track()
-        elif self.fresh:
-            self._send("submit")
-        else:
-            self._send("find")
+    # -- requests ----------------------------------------------------------------
+    def _answers(self, op: Op, request_id: int) -> bool:
+        request = self.request
+        return request is not None and request.op is op and request.request_id == request_id
 
-    def _send(self, op: str) -> None:
+    def _answers_status(self, request_id: int | None) -> bool:
+        request = self.status_request
+        return request is not None and request.request_id == request_id
+
+    def _current(self, op: Op, request_id: int) -> bool:
+        if op is Op.STATUS:
+            return self._answers_status(request_id)
+        return self._answers(op, request_id)
+
+    def _answered(self) -> None:
+        self.request = None
+        self.retries = 0
+
+    def _send(self, op: Op) -> None:
         job = self.job
-        self.in_flight = op
-        if op == "submit":
-            self._tell(self.provider, Submit(job.id, job.payload, self.actor_ref))
-        elif op == "find":
-            self._tell(self.provider, FindExisting(job.id, job.payload, self.actor_ref))
-        elif op == "links" and job.remote_id is not None:
-            self._tell(
-                self.provider, FetchLinks(job.id, job.remote_id, job.payload, self.actor_ref)
-            )
-        elif op == "status" and job.remote_id is not None:
-            self._tell(self.provider, GetStatus(job.id, job.remote_id, self.actor_ref))
+        request_id = next(self._ids)
+        me = self.actor_ref
+        message: Any
+        if op is Op.SUBMIT:
+            message = Submit(job.id, request_id, job.payload, me)
+        elif op is Op.FIND:
+            message = FindExisting(job.id, request_id, job.payload, me)
+        elif job.remote_id is None:
+            return  # links and status need the remote id
+        elif op is Op.LINKS:
+            message = FetchLinks(job.id, request_id, job.remote_id, job.payload, me)
         else:
-            self.in_flight = None
+            message = GetStatus(job.id, request_id, job.remote_id, me)
+        try:
+            generation = self.provider.tell(message)
+        except pykka.ActorDeadError:
+            # The provider actor is down: ProviderRestarted with a newer generation
+            # makes us send this again.
+            generation = self.provider.generation
+        flight = InFlight(op, request_id, generation)
+        if op is Op.STATUS:
+            self.status_request = flight
+        else:
+            self.request = flight
 
-    def _resend(self) -> None:
-        # A Track lost with the old provider actor would mean never being polled.
-        if self.job.remote_id is not None and self.tracking:
+    def _resend(self, generation: int) -> None:
+        """The provider actor that had our requests is gone: send again what it took."""
+        tracked_at = self.tracked_at
+        if self.job.remote_id is not None and tracked_at is not None and tracked_at < generation:
             self._track()
-        op = self.in_flight
-        if op in ("submit", "find", "links", "status"):
-            self._send("find" if op == "submit" else op)
+        request = self.request
+        if request is not None and request.generation < generation:
+            # A submission the dead actor may have sent: look before sending again.
+            self._send(Op.FIND if request.op is Op.SUBMIT else request.op)
+        status = self.status_request
+        if status is not None and status.generation < generation:
+            self._send(Op.STATUS)
 
     def _attach(self, response: JobStatusResponse) -> None:
-        if self.cancelled_while_in_flight:
-            # Cancelled while the submission was on its way: delete what it made.
-            self._tell(self.provider, CancelRemote(self.job.id, response.remote_id))
-            self._stop_now()
-            return
+        self.unsure = False
         # The remote id goes into the job with the rest of this status (_apply).
         log.info(
             "job_submitted",
@@ -225,21 +303,20 @@ class JobActor(SupervisedActor):
             self._track()
 
     def _track(self) -> None:
-        assert self.job.remote_id is not None
-        self.tracking = True
-        self._tell(
-            self.provider, Track(self.job.id, self.job.remote_id, self.job.payload, self.actor_ref)
-        )
+        job = self.job
+        assert job.remote_id is not None
+        message = Track(job.id, job.remote_id, job.payload, self.actor_ref)
+        try:
+            self.tracked_at = self.provider.tell(message)
+        except pykka.ActorDeadError:
+            self.tracked_at = self.provider.generation
 
+    # -- applying what the provider says ------------------------------------------
     def _apply(self, response: JobStatusResponse, *, force_save: bool = False) -> None:
         job = self.job
         if job.terminal:
             return
-        changes: dict[str, Any] = {}
-        if response.remote_id != job.remote_id:
-            changes["remote_id"] = response.remote_id
-        if response.files and response.files != job.files and not self.links_requested:
-            changes["files"] = response.files
+        changes = self._reported_changes(response)
         target = response.status
         if target is JobStatus.FAILED:
             self._fail(
@@ -276,7 +353,8 @@ class JobActor(SupervisedActor):
             changes["progress"] = progress
         if changes:
             job = job.evolve(updated_at=self.clock.time_ms(), **changes)
-        fetch_links = remote_done and not self.links_requested and self.in_flight != "links"
+        links_out = self.request is not None and self.request.op is Op.LINKS
+        fetch_links = remote_done and not self.links_requested and not links_out
         if transitions or changes or force_save:
             if transitions or "progress" in changes:
                 self.last_progress_at = self.clock.monotonic()
@@ -292,9 +370,23 @@ class JobActor(SupervisedActor):
             if prefetched is not None:
                 self._links(prefetched)
             else:
-                self._send("links")
+                self._send(Op.LINKS)
         if transitions and not self.job.terminal:
             self._schedule_stall_check()
+
+    def _reported_changes(self, response: JobStatusResponse) -> dict[str, Any]:
+        """What a status says about the job besides its state: remote id, files, metadata."""
+        job = self.job
+        changes: dict[str, Any] = {}
+        if response.remote_id != job.remote_id:
+            changes["remote_id"] = response.remote_id
+        if response.files and response.files != job.files and not self.links_requested:
+            changes["files"] = response.files
+        if response.metadata:
+            merged = {**job.metadata, **response.metadata}
+            if merged != job.metadata:
+                changes["metadata"] = merged
+        return changes
 
     def _finish_prefetched(self, changes: dict[str, Any]) -> bool:
         """Done at once with its links already here (a cached item): straight to COMPLETED.
@@ -307,40 +399,43 @@ class JobActor(SupervisedActor):
             return False
         self.prefetched = None
         self.links_requested = True
-        remote = {"remote_id": changes["remote_id"]} if "remote_id" in changes else {}
-        self._finish(JobStatus.COMPLETED, progress=100.0, files=ready.files, **remote)
+        changes.pop("files", None)  # the links' files are the ones that count
+        self._finish(JobStatus.COMPLETED, progress=100.0, files=ready.files, **changes)
         return True
 
-    def _links(self, response: Any) -> None:
+    def _links(self, response: FileLinksResponse) -> None:
         if not response.ready:
             # Not progress: links that never come must still end in STALLED.
             self._save_deferred()
-            self.scheduler.schedule(
-                self.settings.links_retry_interval, self.actor_ref, RetryOp("links")
-            )
-            self.in_flight = "links-wait"
+            self._schedule_retry(Op.LINKS, self.settings.links_retry_interval)
             return
         self._finish(JobStatus.COMPLETED, progress=100.0, files=response.files)
 
-    def _failed(self, op: str, error: ProviderError) -> None:
-        self.in_flight = None
+    def _waiting_for(self, op: Op, budget: str, until: float) -> None:
+        note = {"budget": budget, "until_ms": int(until * 1000), "op": op.value}
+        if self.job.metadata.get(WAITING_FOR) == note:
+            return
+        metadata = {**self.job.metadata, WAITING_FOR: note}
+        self._save(self.job.evolve(metadata=metadata, updated_at=self.clock.time_ms()), [])
+
+    # -- failures ------------------------------------------------------------------
+    def _sync_failed(self, error: ProviderError) -> None:
+        # A caller asked for the status now: tell it why not, rather than
+        # retrying behind its back (the regular poll goes on anyway).
+        for reply in self.pending_syncs:
+            reply.set_exception(exc_info=(type(error), error, None))
+        self.pending_syncs.clear()
+
+    def _failed(self, op: Op, error: ProviderError) -> None:
         self._save_deferred()
-        if op == "status":
-            # A caller asked for the status now: tell it why not, rather than
-            # retrying behind its back (the regular poll goes on anyway).
-            for reply in self.pending_syncs:
-                reply.set_exception(exc_info=(type(error), error, None))
-            self.pending_syncs.clear()
-            return
         job = self.job
-        if self.cancelled_while_in_flight:
-            self._stop_now()
-            return
-        if error.code == "ACTIVE_LIMIT" and op == "submit":
+        if op is Op.SUBMIT and error.code == "ACTIVE_LIMIT":
             log.info("slot_refused", job_id=job.id, provider=job.provider)
             self._tell(self.supervisor, SlotRefused(job.id, job.provider, error.retry_after))
             self._stop_now()
             return
+        if op is Op.SUBMIT and error.retryable:
+            self.unsure = True  # it may have landed: a timeout says nothing either way
         delay = next_delay(self.retries, error, self.settings.retry_policy, self.settings.rng)
         if delay is None:
             self._fail(error.code, error.message)
@@ -350,16 +445,19 @@ class JobActor(SupervisedActor):
             "retry_scheduled",
             job_id=job.id,
             provider=job.provider,
-            op=op,
+            op=op.value,
             code=error.code,
             attempt=self.retries,
             delay=round(delay, 3),
         )
         # A submission that failed in an ambiguous way may still have reached the
         # provider: look for it before sending it again.
-        next_op = "find" if op in ("submit", "find") else op
-        self.in_flight = f"{next_op}-wait"
-        self.scheduler.schedule(delay, self.actor_ref, RetryOp(next_op))
+        self._schedule_retry(Op.FIND if op in (Op.SUBMIT, Op.FIND) else op, delay)
+
+    def _schedule_retry(self, op: Op, delay: float) -> None:
+        token = next(self._ids)
+        self.retry = _Retry(op, token)
+        self.scheduler.schedule(delay, self.actor_ref, RetryOp(op, token))
 
     def _stall_check(self, since: float) -> None:
         if self.job.terminal:
@@ -387,22 +485,17 @@ class JobActor(SupervisedActor):
             delay = max(0.0, since + limit - self.clock.monotonic())
             self.stall_timer = self.scheduler.schedule(delay, self.actor_ref, StallCheck(since))
 
+    # -- requests from the engine -----------------------------------------------------
     def _cancel(self, reply: Reply) -> None:
-        job = self.job
-        remote_id = job.remote_id
-        # With a submission on its way, stay to delete whatever it creates.
-        linger = self.in_flight in ("submit", "find")
-        self.cancelled_while_in_flight = linger
-        self._finish(JobStatus.CANCELLED, reply=reply, linger=linger)
-        if remote_id is not None:
-            self._tell(self.provider, CancelRemote(job.id, remote_id))
+        self._finish(JobStatus.CANCELLED, reply=reply)
 
     def _sync(self, reply: Reply) -> None:
-        if self.job.remote_id is None or self.in_flight is not None:
+        if self.job.remote_id is None:
             self._save(self.job, [], (reply,))
             return
         self.pending_syncs.append(reply)
-        self._send("status")
+        if self.status_request is None:
+            self._send(Op.STATUS)
 
     def _flush_syncs(self) -> None:
         if self.pending_syncs:
@@ -414,29 +507,38 @@ class JobActor(SupervisedActor):
         log.info("job_failed", job_id=self.job.id, provider=self.job.provider, code=code)
         self._finish(JobStatus.FAILED, error=JobErrorInfo(code, message), **changes)
 
-    def _finish(
-        self,
-        status: JobStatus,
-        *,
-        reply: Reply | None = None,
-        linger: bool = False,
-        **changes: Any,
-    ) -> None:
+    def _finish(self, status: JobStatus, *, reply: Reply | None = None, **changes: Any) -> None:
+        if WAITING_FOR in self.job.metadata and "metadata" not in changes:
+            changes["metadata"] = {k: v for k, v in self.job.metadata.items() if k != WAITING_FOR}
         job, transitions = self.job.advance(status, self.clock.time_ms(), **changes)
         # Waiting syncs are answered by the same (last) change.
         replies = (*((reply,) if reply is not None else ()), *self.pending_syncs)
         self.pending_syncs.clear()
-        self._save(job, transitions, replies, finished=True, linger=linger)
+        self._save(job, transitions, replies, finished=True)
         if self.stall_timer is not None:
             self.stall_timer.cancel()
-        if job.remote_id is not None and self.tracking:
-            self._tell(self.provider, Untrack(job.remote_id))
-        self.done = not linger
-        if not linger:
-            self.stop()
+        self._hand_back(job)
+        self._stop_now()
+
+    def _hand_back(self, job: Job) -> None:
+        """Tell the provider actor what this job leaves behind remotely."""
+        if job.status is JobStatus.COMPLETED:
+            if job.remote_id is not None:
+                self._tell(self.provider, Release(job.id, job.remote_id))
+            return
+        submitting = self.request is not None and self.request.op in (Op.SUBMIT, Op.FIND)
+        unsure = self.unsure or submitting
+        if job.remote_id is not None or unsure:
+            cleanup = Cleanup(job.id, job.payload, job.remote_id, unsure)
+            try:
+                self.provider.tell(cleanup)
+            except pykka.ActorDeadError:
+                # The provider actor is down: the supervisor hands it to the next one.
+                self._tell(self.supervisor, OrphanCleanup(job.provider, cleanup))
 
     def _stop_now(self) -> None:
         self.done = True
+        self.request = self.status_request = self.retry = None
         self.stop()
 
     def _defer(self, job: Job, transitions: list[Transition]) -> None:
@@ -468,25 +570,21 @@ class JobActor(SupervisedActor):
         replies: tuple[Reply, ...] = (),
         *,
         finished: bool = False,
-        linger: bool = False,
     ) -> None:
+        if WAITING_FOR in job.metadata and self.request is None and self.status_request is None:
+            # Nothing waits for a budget any more: the note goes with this change.
+            job = job.evolve(metadata={k: v for k, v in job.metadata.items() if k != WAITING_FOR})
         self._log_transitions(job, transitions)
         self.job = job
         steps = (*self.unsaved, *transitions)
         self.unsaved.clear()
         self.deferred = False
-        self._tell(self.supervisor, JobChanged(job, steps, replies, finished, linger))
+        self._tell(self.supervisor, JobChanged(job, steps, replies, finished))
 
     def _tell(self, ref: Ref | ProviderHandle, message: Any) -> None:
         try:
             ref.tell(message)
         except pykka.ActorDeadError:
-            if ref is self.provider and isinstance(
-                message, (Submit, FindExisting, FetchLinks, GetStatus)
-            ):
-                # The provider actor is being restarted; ProviderRestarted will
-                # make us send it again.
-                return
             log.debug(
                 "tell_target_gone",
                 job_id=self.job.id,

@@ -8,7 +8,8 @@ every actor) waits, on a ``pykka.ThreadingFuture`` carried in the message.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import enum
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -45,7 +46,6 @@ class JobChanged:
     transitions: Sequence[Transition] = ()
     replies: tuple[Reply, ...] = ()  # resolved with the job once committed
     finished: bool = False  # terminal: the slot is free (the actor stops itself)
-    linger: bool = False  # finished, but the actor waits for an answer in flight first
 
 
 @attrs.frozen
@@ -57,11 +57,18 @@ class SlotRefused:
     retry_after: float | None
 
 
+class ChildKind(enum.Enum):
+    """The two kinds of supervised children."""
+
+    JOB = "job"
+    PROVIDER = "provider"
+
+
 @attrs.frozen
 class ChildFailed:
     """A job or provider actor crashed (or failed to start)."""
 
-    kind: str  # "job" or "provider"
+    kind: ChildKind
     key: str  # job id or provider name
     error: str
     traceback: str
@@ -127,6 +134,47 @@ class AdmitTick:
 
 
 @attrs.frozen
+class OrphanCleanup:
+    """A finished job's ``Cleanup`` that found its provider actor down: kept for the next one."""
+
+    provider: str
+    cleanup: Cleanup
+
+
+@attrs.frozen
+class Describe:
+    """For ``Engine.health()``: ``reply`` gets a ``SupervisorReport``."""
+
+    reply: Reply
+
+
+@attrs.frozen
+class SupervisorReport:
+    """What the supervisor can say about admission, slots and its writer right now."""
+
+    slots_used: Mapping[str, int]
+    slot_limits: Mapping[str, int | None]
+    #: Providers whose admission is paused after a slot refusal, until (clock epoch seconds).
+    admission_paused: Mapping[str, float]
+    waiting_in_memory: Mapping[str, int]
+    backlog_open: Mapping[str, bool]
+    job_actors: int
+    pending_writes: int
+    write_failures: int
+    commits: int
+    providers_down: tuple[str, ...]
+
+
+@attrs.frozen
+class SupervisorDown:
+    """To the root: the supervisor ``urn`` crashed; ``children`` were told to stop."""
+
+    urn: str
+    error: str
+    children: tuple[Ref, ...]
+
+
+@attrs.frozen
 class RestartProvider:
     """Start a crashed provider actor again (after its restart delay)."""
 
@@ -136,27 +184,59 @@ class RestartProvider:
 # -- to a ProviderActor ---------------------------------------------------------
 
 
+class Op(enum.Enum):
+    """What a job asks of its provider; echoed in ``CallFailed`` and ``BudgetWait``."""
+
+    SUBMIT = "submit"
+    FIND = "find"
+    LINKS = "links"
+    STATUS = "status"
+
+
 @attrs.frozen
 class Submit:
     """Create the remote job for ``payload``; reply ``Submitted`` or ``CallFailed``."""
 
     job_id: str
+    request_id: int
     payload: StartJobPayload
     reply_to: Ref
 
 
 @attrs.frozen
 class FindExisting:
-    """Look for a remote job already made for ``payload``; reply ``Found``."""
+    """Look for a remote job already made for ``payload`` that no other job owns; ``Found``."""
 
     job_id: str
+    request_id: int
     payload: StartJobPayload
+    reply_to: Ref
+
+
+@attrs.frozen
+class FetchLinks:
+    """Get the file links of a finished remote job; reply ``Links`` or ``CallFailed``."""
+
+    job_id: str
+    request_id: int
+    remote_id: str
+    payload: StartJobPayload
+    reply_to: Ref
+
+
+@attrs.frozen
+class GetStatus:
+    """Ask for one remote job's status now; reply ``StatusUpdate(request_id=...)``."""
+
+    job_id: str
+    request_id: int
+    remote_id: str
     reply_to: Ref
 
 
 @attrs.frozen
 class Track:
-    """Poll ``remote_id`` from now on and send the job its ``StatusUpdate``s."""
+    """Poll ``remote_id`` for ``job_id`` from now on and send it ``StatusUpdate``s."""
 
     job_id: str
     remote_id: str
@@ -165,10 +245,35 @@ class Track:
 
 
 @attrs.frozen
-class Untrack:
-    """Stop polling ``remote_id``."""
+class Release:
+    """``job_id`` is COMPLETED: stop polling ``remote_id`` for it; the item stays remote."""
 
+    job_id: str
     remote_id: str
+
+
+@attrs.frozen
+class Cleanup:
+    """``job_id`` ended without completing (cancelled, failed, stalled, crashed).
+
+    The provider actor withdraws the job's calls still waiting for a token,
+    deletes every remote item the job owns that no other live job owns, and,
+    when ``unsure`` (a submission may have landed without its answer reaching
+    the job), first looks the payload up with ``find_existing`` (excluding what
+    other jobs own) and deletes what it finds. No reply.
+    """
+
+    job_id: str
+    payload: StartJobPayload
+    remote_id: str | None
+    unsure: bool
+
+
+@attrs.frozen
+class Adopt:
+    """Recovery: these (job id, remote id) pairs own their remote items (from the store)."""
+
+    owners: Sequence[tuple[str, str]]
 
 
 @attrs.frozen
@@ -179,37 +284,42 @@ class PollTick:
 
 
 @attrs.frozen
-class GetStatus:
-    """Ask for one remote job's status now; reply ``StatusUpdate(sync=True)``."""
+class Wake:
+    """Scheduled: a budget the queued calls wait for has a token again."""
 
-    job_id: str
-    remote_id: str
-    reply_to: Ref
-
-
-@attrs.frozen
-class FetchLinks:
-    """Get the file links of a finished remote job; reply ``Links``."""
-
-    job_id: str
-    remote_id: str
-    payload: StartJobPayload
-    reply_to: Ref
-
-
-@attrs.frozen
-class CancelRemote:
-    """Delete a remote job, best effort (no reply)."""
-
-    job_id: str
-    remote_id: str
+    generation: int
 
 
 @attrs.frozen
 class TestConnection:
-    """Check the provider's credentials (asked by the Engine, which waits)."""
+    """Check the provider's credentials; ``reply`` gets the ``TestConnectionResponse``."""
 
     __test__ = False
+
+    reply: Reply
+
+
+@attrs.frozen
+class DescribeProvider:
+    """For ``Engine.health()``: ``reply`` gets a ``ProviderReport``."""
+
+    reply: Reply
+
+
+@attrs.frozen
+class ProviderReport:
+    """What a provider actor can say about itself right now."""
+
+    name: str
+    #: Calls waiting in its queue, by kind (``cancel``, ``status``, ``links``, ``submit``).
+    queued: Mapping[str, int]
+    #: Budgets that calls wait for, with the clock epoch (seconds) of their next token.
+    waiting_for: Mapping[str, float]
+    #: Bucket pauses (a 429, a Retry-After) by bucket: until when (clock epoch seconds).
+    paused_until: Mapping[str, float]
+    tracked: int
+    slot_limit: int | None
+    last_error: str | None = None
 
 
 # -- to a JobActor --------------------------------------------------------------
@@ -219,45 +329,64 @@ class TestConnection:
 class Submitted:
     """The remote job exists; ``links`` when it was done at once and they came along."""
 
+    request_id: int
     response: JobStatusResponse
     links: FileLinksResponse | None = None
 
 
 @attrs.frozen
 class Found:
-    """The answer to ``FindExisting``."""
+    """The answer to ``FindExisting``: the item found, or None."""
 
+    request_id: int
     response: JobStatusResponse | None
 
 
 @attrs.frozen
 class StatusUpdate:
-    """A fresh remote status (from a poll, or from a ``GetStatus`` when ``sync``)."""
+    """A fresh remote status: from a poll (``request_id`` None) or answering ``GetStatus``."""
 
     response: JobStatusResponse
-    sync: bool = False
+    request_id: int | None = None
 
 
 @attrs.frozen
 class Links:
     """The answer to ``FetchLinks``."""
 
+    request_id: int
     response: FileLinksResponse
 
 
 @attrs.frozen
 class CallFailed:
-    """A provider call for this job failed."""
+    """The provider call ``request_id`` (an ``op``) failed with ``error``."""
 
-    op: str
+    request_id: int
+    op: Op
     error: ProviderError
 
 
 @attrs.frozen
-class RetryOp:
-    """A scheduled retry of ``op`` after a transient failure."""
+class BudgetWait:
+    """Call ``request_id`` waits in the provider's queue for a token of ``budget``.
 
-    op: str
+    ``until`` is the clock epoch (seconds) when the token is due. Sent once per
+    call, and only when the wait is long enough to be worth telling.
+    """
+
+    request_id: int
+    op: Op
+    budget: str
+    until: float
+
+
+@attrs.frozen
+class RetryOp:
+    """A scheduled retry of ``op``; ``token`` tells a current timer from a stale one."""
+
+    op: Op
+    token: int
 
 
 @attrs.frozen
@@ -283,7 +412,9 @@ class Sync:
 
 @attrs.frozen
 class ProviderRestarted:
-    """The provider actor was restarted: re-send the request that was in flight."""
+    """The provider actor was restarted as ``generation``: requests sent before are lost."""
+
+    generation: int
 
 
 @attrs.frozen

@@ -1,33 +1,59 @@
-"""ProviderActor: one per registered provider; all of that provider's HTTP runs here."""
+"""ProviderActor: one per registered provider; all of that provider's HTTP runs here.
+
+The actor never sleeps and never waits on a token. Every call goes into its own
+waiting line (``CallQueue``) and runs, one per turn of the mailbox, once its
+buckets have tokens; when nothing can run, the scheduler wakes the actor at the
+time the next token is due. A job whose call waits long is told so
+(``BudgetWait``). What the actor knows of its jobs' remote items (owners, polls,
+pending cleanups) lives in a ``ProviderBook`` that outlives the actor.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import inspect
+import math
+import queue
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import attrs
 import pykka
 
 from actors._child import SupervisedActor
+from actors._handle import ProviderHandle
 from actors._messages import (
+    Adopt,
+    BudgetWait,
     CallFailed,
-    CancelRemote,
+    ChildKind,
+    Cleanup,
+    DescribeProvider,
     FetchLinks,
     FindExisting,
     Found,
     GetStatus,
     Links,
+    Op,
     PollTick,
+    ProviderReport,
     Ref,
+    Release,
+    Reply,
     SlotLimit,
     StatusUpdate,
     Submit,
     Submitted,
     TestConnection,
     Track,
-    Untrack,
+    Wake,
 )
+from actors._provider_book import PendingLookup, ProviderBook
+from actors._provider_queue import CallQueue, Lane, QueuedCall, Waiting
 from actors._scheduler import Scheduler
 from providers import (
+    Call,
+    EngineNotRunning,
     JobStatus,
     JobStatusResponse,
     LimiterClosed,
@@ -42,51 +68,99 @@ __all__ = ["ProviderActor", "ProviderHandle"]
 
 log = get_logger("debrid.actors.provider")
 
-
 #: Polls in a row an item must be missing from before it is looked up alone.
 _MISSES_BEFORE_CHECK = 3
+#: A cleanup (delete or lookup) that keeps failing is tried this often, then given up.
+_CLEANUP_TRIES = 5
+#: Backoff between cleanup tries: doubling from the first delay up to the last.
+_CLEANUP_FIRST_DELAY = 5.0
+_CLEANUP_MAX_DELAY = 300.0
+#: Refusals that made nothing remotely: a submission refused with one is not "unsure".
+_REFUSED = frozenset({"ACTIVE_LIMIT", "RATE_LIMITED"})
+#: A 429 that says nothing of when to come back holds the buckets this long.
+_DEFAULT_429_PAUSE = 60.0
 
 
-class ProviderHandle:
-    """A stable address for a provider actor that the supervisor may restart.
+# -- the actor's own messages and queued tasks ------------------------------------
+@attrs.frozen
+class _Pump:
+    """Sent to self after each turn that left a call ready: run one call."""
 
-    Job actors hold the handle, not the actor: after a restart the supervisor
-    points ``ref`` at the new actor (``None`` while it is down).
-    """
 
-    __slots__ = ("ref",)
+@attrs.frozen
+class _RetryCleanup:
+    """Scheduled: queue a failed delete (``remote_id``) or lookup (``job_id``) again."""
 
-    def __init__(self, ref: Ref | None) -> None:
-        self.ref = ref
+    remote_id: str | None = None
+    job_id: str | None = None
 
-    def tell(self, message: Any) -> None:
-        """Send to the current actor; ``ActorDeadError`` while it is down."""
-        ref = self.ref
-        if ref is None:
-            raise pykka.ActorDeadError("provider actor is restarting")
-        ref.tell(message)
+
+@attrs.frozen
+class _Poll:
+    """Queued: one ``list_statuses`` over every tracked id."""
+
+
+@attrs.frozen
+class _Check:
+    """Queued: is ``remote_id``, missing from several polls, gone?"""
+
+    remote_id: str
+
+
+@attrs.frozen
+class _Delete:
+    """Queued: delete ``remote_id``, which no live job owns (a cleanup)."""
+
+    remote_id: str
+
+
+@attrs.frozen
+class _Lookup:
+    """Queued: find what ``job_id``'s unsure submission made, and delete it (a cleanup)."""
+
+    job_id: str
+
+
+_Request = Submit | FindExisting | FetchLinks | GetStatus
+_OPS: Mapping[type, Op] = {
+    Submit: Op.SUBMIT,
+    FindExisting: Op.FIND,
+    FetchLinks: Op.LINKS,
+    GetStatus: Op.STATUS,
+}
 
 
 class ProviderActor(SupervisedActor):
-    """Owns one ``Provider`` object and serialises every call to it.
+    """Owns one ``Provider`` object and serialises every call to it, without ever blocking.
 
-    Jobs ask it for submissions, links and cancels; it answers with messages.
-    Once per ``poll_interval`` it refreshes every tracked remote job with a single
-    ``list_statuses`` call and fans the results out to the job actors. A
-    ``ProviderError`` goes back to the job that asked; any other exception is a
-    crash: the asking job is told (so it can retry) and the actor dies, to be
-    restarted by the supervisor.
+    Jobs ask it for submissions, lookups, links and statuses; it answers with
+    messages naming each request's id. Once per ``poll_interval`` it refreshes
+    every tracked remote job with a single ``list_statuses`` call and sends each
+    result to every job that owns the item. A ``ProviderError`` goes back to the
+    job that asked; any other exception is a crash: the asking job is told (so
+    it can retry) and the actor dies, to be restarted by the supervisor with the
+    same ``book``, whose pending cleanups the new actor queues again.
+
+    The provider is bound by the supervisor (``ProviderContext(blocking=False)``
+    for HTTP providers, which then take their own tokens without waiting); for a
+    provider that does not limit its requests itself (the mock), the actor takes
+    the tokens of each call from ``limiters``. ``max_pause`` caps any pause a
+    provider asks for (a Retry-After); ``budget_notice_after`` is the shortest
+    wait worth a ``BudgetWait`` to the job.
     """
 
     def __init__(
         self,
         name: str,
         provider: Provider,
+        *,
         supervisor: Ref,
         scheduler: Scheduler,
         poll_interval: float,
-        tracked: dict[str, tuple[str, Ref]] | None = None,
+        book: ProviderBook,
         limiters: Mapping[str, RateLimiter] | None = None,
+        max_pause: float = 3600.0,
+        budget_notice_after: float = 1.0,
     ) -> None:
         super().__init__()
         self.name = name
@@ -94,218 +168,644 @@ class ProviderActor(SupervisedActor):
         self.supervisor = supervisor
         self.scheduler = scheduler
         self.poll_interval = poll_interval
-        #: remote id -> (job id, job actor); survives a restart through the supervisor.
-        self.tracked: dict[str, tuple[str, Ref]] = tracked if tracked is not None else {}
-        self._generation = 0
+        self.book = book
+        self.limiters: dict[str, RateLimiter] = dict(limiters or {})
+        self.max_pause = max_pause
+        self.budget_notice_after = budget_notice_after
+        self._queue = CallQueue(self.limiters)
+        # HTTP providers take a token per request themselves (one call may be
+        # several requests); for the others the actor takes them per call.
+        self._token_per_call = not getattr(provider, "limits_requests", False)
+        self._find_takes_exclude = _takes_exclude(provider)
+        self._pump_pending = False
+        self._wake_generation = 0
+        self._wake_due: float | None = None
+        self._poll_generation = 0
         self._poll_scheduled = False
+        self._poll_queued = False
+        self._checks_queued: set[str] = set()
+        self._deletes_queued: set[str] = set()
+        self._lookups_queued: set[str] = set()
         self._last_limit: int | None = None
         self._reported = False
-        #: Polls in a row that left a tracked id out.
-        self._misses: dict[str, int] = {}
         self._submitted = False
-        self.limiters = dict(limiters or {})
-        # HTTP providers take a token per request themselves (one call may be
-        # several requests); for the others the actor takes one per call.
-        self._token_per_call = not getattr(provider, "limits_requests", False)
+        self._last_error: str | None = None
 
-    def child_id(self) -> tuple[str, str]:
-        """``("provider", name)``."""
-        return "provider", self.name
+    # -- life cycle ------------------------------------------------------------
+    def child_id(self) -> tuple[ChildKind, str]:
+        """``(ChildKind.PROVIDER, name)``."""
+        return ChildKind.PROVIDER, self.name
 
     def begin(self) -> None:
-        """Schedule the first poll if jobs are already tracked (after a restart)."""
+        """Queue the cleanups a dead predecessor left, and poll what is tracked."""
         self._last_limit = self.provider.max_active
-        if self.tracked:
+        self._queue_cleanups(
+            [_Delete(rid) for rid in self.book.deletes] + [_Lookup(j) for j in self.book.lookups]
+        )
+        if self.book.tracked:
             self._schedule_poll(0)
+        self._arrange()
 
+    def on_stop(self) -> None:
+        """Answer every TestConnection still waiting with ``EngineNotRunning``."""
+        self._wind_up()
+
+    def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Answer waiting TestConnections, then tell the supervisor (which restarts us)."""
+        self._wind_up()
+        super().on_failure(exc_type, exc, tb)
+
+    # -- messages --------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
-        """Dispatch one message."""
+        """Dispatch one message; at most one provider call runs per message."""
         match message:
-            case Submit(job_id, payload, reply_to):
-                self._call(job_id, "submit", reply_to, lambda: self._submit(payload))
-            case FindExisting(job_id, payload, reply_to):
-                self._call(
-                    job_id, "find", reply_to, lambda: Found(self.provider.find_existing(payload))
-                )
-            case Track(job_id, remote_id, payload, reply_to):
-                attach = getattr(self.provider, "attach", None)
-                if callable(attach):
-                    attach(remote_id, payload)
-                self.tracked[remote_id] = (job_id, reply_to)
-                if not self._poll_scheduled:
-                    self._schedule_poll(self.poll_interval)
-            case Untrack(remote_id):
-                self.tracked.pop(remote_id, None)
-            case PollTick(generation) if generation == self._generation:
-                self._poll_scheduled = False
-                self._poll()
-            case PollTick():
-                pass  # a superseded tick
-            case GetStatus(job_id, remote_id, reply_to):
-                self._call(
-                    job_id,
-                    "status",
-                    reply_to,
-                    lambda: StatusUpdate(self.provider.get_status(remote_id), sync=True),
-                )
-            case FetchLinks(job_id, remote_id, payload, reply_to):
-                self._call(
-                    job_id,
-                    "links",
-                    reply_to,
-                    lambda: Links(self.provider.get_file_links(remote_id, payload)),
-                )
-            case CancelRemote(job_id, remote_id):
-                self.tracked.pop(remote_id, None)
-                try:
-                    self._take_token()
-                    self.provider.cancel(remote_id)
-                except (ProviderError, LimiterClosed) as error:
-                    # Best effort: the job is CANCELLED locally whatever the remote says.
-                    log.warning(
-                        "remote_cancel_failed",
-                        job_id=job_id,
-                        provider=self.name,
-                        code=getattr(error, "code", "STOPPING"),
-                    )
+            case _Pump():
+                self._pump_pending = False
+                self._run_next()
+            case Submit(job_id=job_id, payload=payload):
+                self._enqueue(message, Lane.SUBMIT, Call.SUBMIT, payload, job_id)
+            case FindExisting(job_id=job_id, payload=payload):
+                self._enqueue(message, Lane.SUBMIT, Call.FIND, payload, job_id)
+            case FetchLinks(job_id=job_id, payload=payload):
+                self._enqueue(message, Lane.LINKS, Call.LINKS, payload, job_id)
+            case GetStatus(job_id=job_id):
+                self._enqueue(message, Lane.STATUS, Call.STATUS, None, job_id)
             case TestConnection():
-                return self.provider.test_connection()
+                self._enqueue(message, Lane.CANCEL, Call.TEST, None, None)
+            case Track():
+                self._keep(message)
+                if not (self._poll_scheduled or self._poll_queued):
+                    self._schedule_poll(self.poll_interval)
+            case Release() | Adopt():
+                self._keep(message)
+            case Cleanup(job_id=job_id):
+                # The job is finished: its calls still waiting go unanswered.
+                withdrawn = self._queue.withdraw(job_id)
+                if withdrawn:
+                    log.info(
+                        "calls_withdrawn", job_id=job_id, provider=self.name, count=len(withdrawn)
+                    )
+                self._queue_cleanups(self._keep(message))
+            case PollTick(generation) if generation == self._poll_generation:
+                self._poll_scheduled = False
+                if not self._poll_queued:
+                    self._poll_queued = True
+                    self._queue.push(_Poll(), Lane.STATUS, self._costs(Call.POLL, None))
+            case Wake(generation) if generation == self._wake_generation:
+                self._wake_due = None
+            case PollTick() | Wake():
+                pass  # superseded
+            case _RetryCleanup(remote_id, job_id):
+                if remote_id is not None and remote_id in self.book.deletes:
+                    self._queue_delete(remote_id)
+                if job_id is not None and job_id in self.book.lookups:
+                    self._queue_lookup(job_id)
+            case DescribeProvider(reply):
+                _answer(reply, self._describe())
             case _:
                 log.warning(
                     "unexpected_message", provider=self.name, message=type(message).__name__
                 )
         self._report_limit()
+        self._arrange()
         return None
 
-    def on_stop(self) -> None:
-        """Nothing to release: the provider object is closed by the engine."""
+    # -- the waiting line ------------------------------------------------------
+    def _enqueue(
+        self,
+        message: Any,
+        lane: Lane,
+        call: Call,
+        payload: StartJobPayload | None,
+        job_id: str | None,
+    ) -> None:
+        queued = self._queue.push(message, lane, self._costs(call, payload), job_id)
+        if job_id is None:
+            return
+        estimate = self._queue.estimate(queued)
+        if estimate is not None and estimate[1] > 0 and estimate[1] >= self.budget_notice_after:
+            self._notify(queued, *estimate)
 
-    # -- internals -------------------------------------------------------------
-    def _submit(self, payload: StartJobPayload) -> Submitted:
-        response = self.provider.start_job(payload)
-        self._submitted = True
-        if response.status is not JobStatus.COMPLETED:
-            return Submitted(response)
-        # Done at once (a cached item): fetch its links in the same turn, which
-        # saves the job a round trip through this actor's mailbox.
+    def _costs(self, call: Call, payload: StartJobPayload | None) -> Mapping[str, int]:
+        budgets = getattr(self.provider, "budgets", None)
+        if callable(budgets):
+            costs: Mapping[str, int] = budgets(call, payload)
+            return costs
+        return {"default": 1} if "default" in self.limiters else {}
+
+    def _arrange(self) -> None:
+        """Make sure the next ready call runs soon, or that a Wake comes when one is due."""
+        if self._pump_pending or not self._queue:
+            return
+        selection = self._queue.select()
+        self._notify_waiting(selection.waiting)
+        if selection.ready is not None:
+            self._pump_pending = True
+            self.actor_ref.tell(_Pump())
+        elif selection.waiting:
+            self._schedule_wake(min(waiting.delay for waiting in selection.waiting))
+
+    def _run_next(self) -> None:
+        selection = self._queue.select()
+        self._notify_waiting(selection.waiting)
+        call = selection.ready
+        if call is None:
+            return
+        self._queue.pop(call)
+        self._run(call)
+
+    def _schedule_wake(self, delay: float) -> None:
+        due = self.scheduler.clock.monotonic() + delay
+        if self._wake_due is not None and self._wake_due <= due:
+            return  # the Wake on its way comes first; it looks again then
+        self._wake_generation += 1
+        self._wake_due = due
+        self.scheduler.schedule(delay, self.actor_ref, Wake(self._wake_generation))
+
+    def _notify_waiting(self, waiting: tuple[Waiting, ...]) -> None:
+        for head in waiting:
+            if head.delay > 0 and head.delay >= self.budget_notice_after:
+                self._notify(head.call, head.budget, head.delay)
+
+    def _notify(self, call: QueuedCall, budget: str, delay: float) -> None:
+        """Tell the job once that its call waits for ``budget`` until about now + ``delay``."""
+        message = call.message
+        if call.notified or not isinstance(message, _Request):
+            return
+        call.notified = True
+        until = self.scheduler.clock.time() + delay
+        log.info(
+            "budget_wait",
+            job_id=message.job_id,
+            provider=self.name,
+            budget=budget,
+            seconds=round(delay, 3),
+        )
+        self._tell(
+            message.reply_to, BudgetWait(message.request_id, _OPS[type(message)], budget, until)
+        )
+
+    def _take(self, costs: Mapping[str, int]) -> None:
+        if self._token_per_call:
+            for name, cost in costs.items():
+                limiter = self.limiters.get(name)
+                if limiter is not None and cost > 0:
+                    limiter.take(cost)
+
+    # -- running one call --------------------------------------------------------
+    def _run(self, call: QueuedCall) -> None:
+        match call.message:
+            case Submit(job_id, request_id, payload, reply_to):
+                self._request(
+                    call, Op.SUBMIT, job_id, request_id, reply_to,
+                    lambda: self._submit(job_id, request_id, payload),
+                )
+            case FindExisting(job_id, request_id, payload, reply_to):
+                self._request(
+                    call, Op.FIND, job_id, request_id, reply_to,
+                    lambda: self._find_for(job_id, request_id, payload),
+                )
+            case FetchLinks(job_id, request_id, remote_id, payload, reply_to):
+                self._request(
+                    call, Op.LINKS, job_id, request_id, reply_to,
+                    lambda: Links(request_id, self.provider.get_file_links(remote_id, payload)),
+                )
+            case GetStatus(job_id, request_id, remote_id, reply_to):
+                self._request(
+                    call, Op.STATUS, job_id, request_id, reply_to,
+                    lambda: StatusUpdate(self._status_of(remote_id), request_id),
+                )
+            case TestConnection(reply):
+                self._test(call, reply)
+            case _Poll():
+                self._poll(call)
+            case _Check(remote_id):
+                self._check(call, remote_id)
+            case _Delete(remote_id):
+                self._delete(call, remote_id)
+            case _Lookup(job_id):
+                self._lookup(call, job_id)
+
+    def _request(
+        self,
+        call: QueuedCall,
+        op: Op,
+        job_id: str,
+        request_id: int,
+        reply_to: Ref,
+        fn: Callable[[], Any],
+    ) -> None:
         try:
-            self._take_token()
-            links = self.provider.get_file_links(response.remote_id, payload)
-        except ProviderError:
-            return Submitted(response)  # the job asks for them itself, with retries
-        return Submitted(response, links)
-
-    def _take_token(self) -> None:
-        if self._token_per_call and "default" in self.limiters:
-            self.limiters["default"].acquire()
-
-    def _pause(self, error: ProviderError) -> None:
-        """A 429 or a Retry-After holds back every job of this provider, not just one."""
-        pause = error.retry_after
-        if pause is None and error.http_status == 429:
-            pause = 60.0
-        if pause:
-            for limiter in self.limiters.values():
-                limiter.pause_for(pause)
-            log.info("provider_paused", provider=self.name, seconds=pause, code=error.code)
-
-    def _call(self, job_id: str, op: str, reply_to: Ref, fn: Any) -> None:
-        try:
-            self._take_token()
+            self._take(call.costs)
             reply = fn()
         except ProviderError as error:
-            self._pause(error)
+            self._failed(error)
             log.info(
                 "provider_call_failed",
                 job_id=job_id,
                 provider=self.name,
-                op=op,
+                op=op.value,
                 code=error.code,
                 retryable=error.retryable,
             )
-            self._tell(reply_to, CallFailed(op, error))
+            if op is Op.SUBMIT and error.retryable and error.code not in _REFUSED:
+                # A timeout or a 5xx may come after the service made the item.
+                self.book.unsure.add(job_id)
+            self._tell(reply_to, CallFailed(request_id, op, error))
             return
         except LimiterClosed:
             return  # the engine is stopping
         except Exception as exc:
-            crash = ProviderError(
-                f"provider crashed during {op}: {type(exc).__name__}",
-                self.name,
-                code="PROVIDER_CRASHED",
-                retryable=True,
-            )
-            self._tell(reply_to, CallFailed(op, crash))
+            if op is Op.SUBMIT:
+                self.book.unsure.add(job_id)
+            self._tell(reply_to, CallFailed(request_id, op, self._crash(op.value, exc)))
             raise
         self._tell(reply_to, reply)
 
-    def _poll(self) -> None:
-        # A job actor that is gone (crashed, finished while an Untrack was lost)
-        # is not worth a place in every poll for the life of the process.
-        for remote_id in [rid for rid, (_, ref) in self.tracked.items() if not ref.is_alive()]:
-            del self.tracked[remote_id]
-            self._misses.pop(remote_id, None)
-        if not self.tracked:
-            return
+    def _submit(self, job_id: str, request_id: int, payload: StartJobPayload) -> Submitted:
+        response = self.provider.start_job(payload)
+        self._submitted = True
+        # Owned before the job hears of it: a lookup served next cannot hand it out.
+        self.book.own(job_id, response.remote_id)
+        if response.status is not JobStatus.COMPLETED:
+            return Submitted(request_id, response)
+        # Done at once (a cached item): fetch its links in the same turn, which
+        # saves the job a round trip through the waiting line.
         try:
-            self._take_token()
-            statuses = self.provider.list_statuses(list(self.tracked))
+            self._take(self._costs(Call.LINKS, payload))
+            links = self.provider.get_file_links(response.remote_id, payload)
         except ProviderError as error:
-            self._pause(error)
+            self._failed(error)
+            return Submitted(request_id, response)  # the job asks for them itself
+        return Submitted(request_id, response, links)
+
+    def _find_for(self, job_id: str, request_id: int, payload: StartJobPayload) -> Found:
+        found = self._find(payload, job_id)
+        if found is not None:
+            self.book.own(job_id, found.remote_id)
+        return Found(request_id, found)
+
+    def _find(self, payload: StartJobPayload, job_id: str | None) -> JobStatusResponse | None:
+        """``find_existing`` never giving what another live job owns or a cleanup deletes."""
+        exclude = self.book.owned_by_others(job_id)
+        if self._find_takes_exclude:
+            found = self.provider.find_existing(payload, exclude=exclude)
+        else:
+            found = self.provider.find_existing(payload)
+        return None if found is None or found.remote_id in exclude else found
+
+    def _status_of(self, remote_id: str) -> JobStatusResponse:
+        response = self.provider.get_status(remote_id)
+        if response.remote_id != remote_id:
+            self.book.move(remote_id, response.remote_id)
+        return response
+
+    def _test(self, call: QueuedCall, reply: Reply) -> None:
+        try:
+            self._take(call.costs)
+            result = self.provider.test_connection()
+        except ProviderError as error:
+            self._failed(error)
+            _fail(reply, error)
+            return
+        except LimiterClosed:
+            _fail(reply, EngineNotRunning("the engine is stopping"))
+            return
+        except Exception as exc:
+            _fail(reply, self._crash("test_connection", exc))
+            raise
+        _answer(reply, result)
+
+    # -- polling -----------------------------------------------------------------
+    def _schedule_poll(self, delay: float) -> None:
+        self._poll_generation += 1
+        self._poll_scheduled = True
+        self.scheduler.schedule(delay, self.actor_ref, PollTick(self._poll_generation))
+
+    def _poll(self, call: QueuedCall) -> None:
+        self._poll_queued = False
+        # A job actor that is gone (crashed, or finished while its Release was
+        # lost) is not worth a place in every poll for the life of the process.
+        for remote_id, pollers in list(self.book.tracked.items()):
+            for job_id in [job for job, ref in pollers.items() if not ref.is_alive()]:
+                self.book.untrack(job_id, remote_id)
+        if not self.book.tracked:
+            return
+        remote_ids = list(self.book.tracked)
+        try:
+            self._take(call.costs)
+            statuses = self.provider.list_statuses(remote_ids)
+        except ProviderError as error:
+            pause = self._failed(error)
             log.info("poll_failed", provider=self.name, code=error.code)
-            self._schedule_poll(max(self.poll_interval, error.retry_after or 0.0))
+            self._schedule_poll(max(self._poll_gap(call.costs), pause))
             return
         except LimiterClosed:
             return
         for remote_id, response in statuses.items():
-            entry = self.tracked.get(remote_id)
-            if entry is None:
+            if remote_id not in self.book.tracked:
                 continue
             if response.remote_id != remote_id:
                 # The item moved (a queued item became a torrent): follow it.
-                del self.tracked[remote_id]
-                self.tracked[response.remote_id] = entry
-            self._misses.pop(remote_id, None)
-            self._tell(entry[1], StatusUpdate(response))
-        self._check_missing([rid for rid in self.tracked if rid not in statuses])
-        self._schedule_poll(self.poll_interval)
+                self.book.move(remote_id, response.remote_id)
+            self.book.misses.pop(response.remote_id, None)
+            self._fan_out(response.remote_id, StatusUpdate(response))
+        for remote_id in remote_ids:
+            if remote_id in statuses or remote_id not in self.book.tracked:
+                continue
+            misses = self.book.misses.get(remote_id, 0) + 1
+            self.book.misses[remote_id] = misses
+            if misses >= _MISSES_BEFORE_CHECK and remote_id not in self._checks_queued:
+                self._checks_queued.add(remote_id)
+                self._queue.push(_Check(remote_id), Lane.STATUS, self._costs(Call.STATUS, None))
+        self._schedule_poll(self._poll_gap(call.costs))
 
-    def _check_missing(self, missing: list[str]) -> None:
-        """Fail jobs whose remote item is gone (deleted on the website, purged).
+    def _poll_gap(self, costs: Mapping[str, int]) -> float:
+        """The poll interval, or longer when polls would take half a bucket's rate or more.
+
+        Polls come before links and submissions, and come back for ever: polling
+        faster than a budget refills (0.2 s against Real-Debrid's 4/s) would starve
+        every call below them. At most half the rate, the rest always get a turn.
+        """
+        gap = self.poll_interval
+        for name, cost in costs.items():
+            limiter = self.limiters.get(name)
+            if limiter is not None:
+                gap = max(gap, 2 * cost / limiter.rate)
+        return gap
+
+    def _check(self, call: QueuedCall, remote_id: str) -> None:
+        """Fail the jobs of an item that is gone (deleted on the website, purged).
 
         A list may lag behind (TorBox's is cached for minutes), so an item must be
-        missing from several polls in a row, and then be confirmed NOT_FOUND
-        by itself, before its job is told.
+        missing from several polls in a row, and then be confirmed NOT_FOUND by
+        itself, before its jobs are told.
         """
-        for remote_id in missing:
-            misses = self._misses.get(remote_id, 0) + 1
-            self._misses[remote_id] = misses
-            if misses < _MISSES_BEFORE_CHECK:
-                continue
-            job_id, ref = self.tracked[remote_id]
-            try:
-                self._take_token()
-                response = self.provider.get_status(remote_id)
-            except ProviderError as error:
-                if error.code != "NOT_FOUND":
-                    continue  # could not tell this time: ask again next poll
-                del self.tracked[remote_id]
-                self._misses.pop(remote_id, None)
-                log.warning(
-                    "remote_job_gone", job_id=job_id, provider=self.name, remote_id=remote_id
-                )
-                response = JobStatusResponse(
+        self._checks_queued.discard(remote_id)
+        if remote_id not in self.book.tracked:
+            return
+        try:
+            self._take(call.costs)
+            response = self._status_of(remote_id)
+        except ProviderError as error:
+            if error.code != "NOT_FOUND":
+                self._failed(error)
+                return  # could not tell this time: asked again after the next poll
+            log.warning("remote_job_gone", provider=self.name, remote_id=remote_id)
+            gone = StatusUpdate(
+                JobStatusResponse(
                     remote_id,
                     JobStatus.FAILED,
                     error_code="REMOTE_GONE",
                     error_message="the provider no longer knows this job (deleted remotely?)",
                 )
-            self._misses.pop(remote_id, None)
-            self._tell(ref, StatusUpdate(response))
+            )
+            self._fan_out(remote_id, gone)
+            self.book.forget_remote(remote_id)
+            return
+        except LimiterClosed:
+            return
+        self.book.misses.pop(response.remote_id, None)
+        self._fan_out(response.remote_id, StatusUpdate(response))
 
-    def _schedule_poll(self, delay: float) -> None:
-        self._generation += 1
-        self._poll_scheduled = True
-        self.scheduler.schedule(delay, self.actor_ref, PollTick(self._generation))
+    def _fan_out(self, remote_id: str, message: StatusUpdate) -> None:
+        for ref in list(self.book.tracked.get(remote_id, {}).values()):
+            self._tell(ref, message)
+
+    # -- cleanups ----------------------------------------------------------------
+    def _keep(self, message: Track | Release | Cleanup | Adopt) -> list[_Delete | _Lookup]:
+        """Write what ``message`` says into the book; no provider call, nothing queued.
+
+        Returns the cleanups it added, for the caller to queue. Also used for these
+        messages still in the mailbox of a dying actor, so a crash loses no
+        ownership and no cleanup: the next incarnation has them in the book.
+        """
+        fresh: list[_Delete | _Lookup] = []
+        match message:
+            case Track(job_id, remote_id, payload, reply_to):
+                attach = getattr(self.provider, "attach", None)
+                if callable(attach):
+                    attach(remote_id, payload)
+                self.book.own(job_id, remote_id)
+                self.book.deletes.pop(remote_id, None)  # in use again: never delete it
+                self.book.track(job_id, remote_id, reply_to)
+            case Release(job_id, remote_id):
+                self.book.untrack(job_id, remote_id)
+                self.book.disown(job_id, remote_id)
+                if job_id not in self.book.jobs:
+                    self.book.unsure.discard(job_id)
+            case Adopt(owners):
+                for job_id, remote_id in owners:
+                    self.book.own(job_id, remote_id)
+                    self.book.deletes.pop(remote_id, None)
+            case Cleanup(job_id, payload, remote_id, unsure):
+                unsure = unsure or job_id in self.book.unsure
+                targets = self.book.forget_job(job_id)
+                if remote_id is not None:
+                    targets.add(remote_id)
+                for target in sorted(targets):
+                    if self.book.owners.get(target):
+                        log.info("remote_kept", job_id=job_id, provider=self.name, remote_id=target)
+                        continue  # another live job uses it
+                    self.book.deletes.setdefault(target, 0)
+                    fresh.append(_Delete(target))
+                if unsure and not targets:
+                    self.book.lookups[job_id] = PendingLookup(payload)
+                    fresh.append(_Lookup(job_id))
+        return fresh
+
+    def _queue_cleanups(self, tasks: list[_Delete | _Lookup]) -> None:
+        for task in tasks:
+            match task:
+                case _Delete(remote_id) if remote_id in self.book.deletes:
+                    self._queue_delete(remote_id)
+                case _Lookup(job_id) if job_id in self.book.lookups:
+                    self._queue_lookup(job_id)
+
+    def _queue_delete(self, remote_id: str) -> None:
+        if remote_id not in self._deletes_queued:
+            self._deletes_queued.add(remote_id)
+            self._queue.push(_Delete(remote_id), Lane.CANCEL, self._costs(Call.CANCEL, None))
+
+    def _queue_lookup(self, job_id: str) -> None:
+        pending = self.book.lookups[job_id]
+        if job_id not in self._lookups_queued:
+            self._lookups_queued.add(job_id)
+            costs = self._costs(Call.FIND, pending.payload)
+            self._queue.push(_Lookup(job_id), Lane.CANCEL, costs)
+
+    def _delete(self, call: QueuedCall, remote_id: str) -> None:
+        self._deletes_queued.discard(remote_id)
+        if remote_id not in self.book.deletes:
+            return
+        if self.book.owners.get(remote_id):
+            del self.book.deletes[remote_id]  # adopted again meanwhile (a duplicate's answer)
+            return
+        try:
+            self._take(call.costs)
+            response = self.provider.cancel(remote_id)
+        except ProviderError as error:
+            if error.code != "NOT_FOUND":
+                self._cleanup_failed(error, remote_id=remote_id)
+                return
+            gone = True
+        except LimiterClosed:
+            return
+        except Exception:
+            self._cleanup_crashed(remote_id=remote_id)
+            raise
+        else:
+            gone = response.already_gone
+        del self.book.deletes[remote_id]
+        self.book.forget_remote(remote_id)
+        log.info("remote_deleted", provider=self.name, remote_id=remote_id, already_gone=gone)
+
+    def _lookup(self, call: QueuedCall, job_id: str) -> None:
+        self._lookups_queued.discard(job_id)
+        pending = self.book.lookups.get(job_id)
+        if pending is None:
+            return
+        try:
+            self._take(call.costs)
+            found = self._find(pending.payload, None)
+        except ProviderError as error:
+            self._cleanup_failed(error, job_id=job_id)
+            return
+        except LimiterClosed:
+            return
+        except Exception:
+            self._cleanup_crashed(job_id=job_id)
+            raise
+        del self.book.lookups[job_id]
+        if found is None:
+            log.info("cleanup_found_nothing", job_id=job_id, provider=self.name)
+            return
+        log.info("cleanup_found", job_id=job_id, provider=self.name, remote_id=found.remote_id)
+        self.book.deletes.setdefault(found.remote_id, 0)
+        self._queue_delete(found.remote_id)
+
+    def _cleanup_failed(
+        self, error: ProviderError, *, remote_id: str | None = None, job_id: str | None = None
+    ) -> None:
+        pause = self._failed(error)
+        tries = self._count_try(remote_id=remote_id, job_id=job_id)
+        if not error.retryable or tries >= _CLEANUP_TRIES:
+            self._give_up(remote_id=remote_id, job_id=job_id)
+            log.warning(
+                "remote_cleanup_abandoned",
+                provider=self.name,
+                remote_id=remote_id,
+                job_id=job_id,
+                code=error.code,
+                tries=tries,
+            )
+            return
+        delay = max(min(_CLEANUP_MAX_DELAY, _CLEANUP_FIRST_DELAY * 2 ** (tries - 1)), pause)
+        log.info(
+            "remote_cleanup_retry",
+            provider=self.name,
+            remote_id=remote_id,
+            job_id=job_id,
+            code=error.code,
+            seconds=delay,
+        )
+        self.scheduler.schedule(delay, self.actor_ref, _RetryCleanup(remote_id, job_id))
+
+    def _cleanup_crashed(self, *, remote_id: str | None = None, job_id: str | None = None) -> None:
+        # Counted before the actor dies: a cleanup that always crashes the provider
+        # must not crash every incarnation after it for ever.
+        if self._count_try(remote_id=remote_id, job_id=job_id) >= _CLEANUP_TRIES:
+            self._give_up(remote_id=remote_id, job_id=job_id)
+
+    def _count_try(self, *, remote_id: str | None, job_id: str | None) -> int:
+        if remote_id is not None:
+            self.book.deletes[remote_id] += 1
+            return self.book.deletes[remote_id]
+        assert job_id is not None
+        self.book.lookups[job_id].attempts += 1
+        return self.book.lookups[job_id].attempts
+
+    def _give_up(self, *, remote_id: str | None, job_id: str | None) -> None:
+        if remote_id is not None:
+            self.book.deletes.pop(remote_id, None)
+        if job_id is not None:
+            self.book.lookups.pop(job_id, None)
+
+    # -- errors ------------------------------------------------------------------
+    def _failed(self, error: ProviderError) -> float:
+        """Note ``error``; a 429 or a Retry-After pauses every bucket. Returns the pause."""
+        self._last_error = f"{error.code}: {error.message}"
+        pause = error.retry_after
+        if pause is None and error.http_status == 429:
+            pause = _DEFAULT_429_PAUSE
+        if pause is None or math.isnan(pause) or pause <= 0:
+            return 0.0
+        applied = min(pause, self.max_pause)
+        if applied < pause:
+            log.warning(
+                "retry_after_capped",
+                provider=self.name,
+                requested=pause,
+                seconds=applied,
+                code=error.code,
+            )
+        for limiter in self.limiters.values():
+            limiter.pause_for(applied)
+        log.info("provider_paused", provider=self.name, seconds=applied, code=error.code)
+        return applied
+
+    def _crash(self, what: str, exc: BaseException) -> ProviderError:
+        self._last_error = f"PROVIDER_CRASHED: {type(exc).__name__}"
+        return ProviderError(
+            f"provider crashed during {what}: {type(exc).__name__}",
+            self.name,
+            code="PROVIDER_CRASHED",
+            retryable=True,
+        )
+
+    def _wind_up(self) -> None:
+        """Answer waiting TestConnections; keep what the mailbox says of owners and cleanups."""
+        stopping = EngineNotRunning(f"provider {self.name!r} stopped")
+        for call in self._queue.drain():
+            if isinstance(call.message, TestConnection):
+                _fail(call.message.reply, stopping)
+        # And those still in the mailbox, which Pykka would drop unanswered.
+        kept = []
+        while not self.actor_inbox.empty():  # only this thread takes from it
+            envelope = self.actor_inbox.get()
+            message = envelope.message
+            if isinstance(message, TestConnection):
+                _fail(message.reply, stopping)
+                continue
+            if isinstance(message, Track | Release | Cleanup | Adopt):
+                self._keep(message)  # for the next incarnation, which has the same book
+            kept.append(envelope)
+        for envelope in kept:
+            self.actor_inbox.put(envelope)
+
+    # -- reports -----------------------------------------------------------------
+    def _describe(self) -> ProviderReport:
+        clock = self.scheduler.clock
+        offset = clock.time() - clock.monotonic()
+        waiting: dict[str, float] = {}
+        if self._queue:
+            for head in self._queue.select().waiting:
+                until = clock.time() + head.delay
+                waiting[head.budget] = min(waiting.get(head.budget, until), until)
+        paused: dict[str, float] = {}
+        for name, limiter in self.limiters.items():
+            pause_end = limiter.paused_until
+            if pause_end is not None:
+                paused[name] = pause_end + offset
+        return ProviderReport(
+            name=self.name,
+            queued=self._queue.counts(),
+            waiting_for=waiting,
+            paused_until=paused,
+            tracked=len(self.book.tracked),
+            slot_limit=self.provider.max_active,
+            last_error=self._last_error,
+        )
 
     def _report_limit(self) -> None:
         limit = self.provider.max_active
@@ -321,5 +821,25 @@ class ProviderActor(SupervisedActor):
         try:
             ref.tell(message)
         except pykka.ActorDeadError:
-            if isinstance(message, (StatusUpdate, Submitted, Found, Links, CallFailed)):
-                log.debug("reply_target_gone", provider=self.name, message=type(message).__name__)
+            log.debug("reply_target_gone", provider=self.name, message=type(message).__name__)
+
+
+def _takes_exclude(provider: Provider) -> bool:
+    """Whether ``provider.find_existing`` takes ``exclude`` (older providers may not)."""
+    try:
+        parameters = inspect.signature(provider.find_existing).parameters
+    except (TypeError, ValueError):
+        return False
+    return "exclude" in parameters or any(
+        parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()
+    )
+
+
+def _answer(reply: Reply, value: Any) -> None:
+    with contextlib.suppress(queue.Full):  # answered already: exactly once
+        reply.set(value)
+
+
+def _fail(reply: Reply, error: BaseException) -> None:
+    with contextlib.suppress(queue.Full):
+        reply.set_exception((type(error), error, error.__traceback__))

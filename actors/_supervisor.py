@@ -1,31 +1,49 @@
-"""SupervisorActor: the only writer of the job store and the parent of every actor."""
+"""SupervisorActor: a small router over its parts, the parent of every provider and job actor.
+
+The parts, each in its own module and tested on its own:
+
+- ``Writer`` (``_writer.py``): the only writer of the store; one transaction per
+  mailbox drain, then events and replies;
+- ``Admission`` (``_admission.py``): the waiting line, slots, pauses, the global
+  cap and the paged backlog of a restart;
+- ``RestartIntensity`` (``_restarts.py``): how often a child may crash.
+
+A message either completes or leaves no trace: handlers read what they need
+first and change state after, and an exception while handling one message
+fails that message's replies (``StoreError`` for a failed read) and the
+supervisor goes on. Only an injected crash (tests) or a failure in its own
+bookkeeping kills it; then the root restarts it from the store.
+"""
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import time
-from collections import deque
+import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 import pykka
 
+from actors._admission import Admission
 from actors._base import ActorThreads, EngineActor
-from actors._events import JobEvent, Publish
+from actors._handle import ProviderHandle
 from actors._job import JobActor, JobSettings
 from actors._messages import (
     AdmitTick,
+    Adopt,
     Cancel,
     CancelJob,
-    CancelRemote,
     ChildFailed,
+    ChildKind,
+    Cleanup,
     ClearCompleted,
     CreateJob,
+    Describe,
     Flush,
     InjectCrash,
     JobChanged,
+    OrphanCleanup,
     ProviderRestarted,
     Ready,
     Ref,
@@ -34,27 +52,30 @@ from actors._messages import (
     RetryJob,
     SlotLimit,
     SlotRefused,
+    SupervisorDown,
+    SupervisorReport,
     Sync,
     SyncJob,
-    Untrack,
 )
-from actors._provider import ProviderActor, ProviderHandle
+from actors._provider import ProviderActor
+from actors._provider_book import ProviderBook
+from actors._replies import answer, fail, is_answered
+from actors._restarts import RestartIntensity
 from actors._scheduler import Scheduler
+from actors._writer import EventBacklog, Writer
 from persistence import JobStore
 from providers import (
+    EngineError,
+    EngineNotRunning,
     InvalidTransition,
     Job,
     JobErrorInfo,
-    JobNotFound,
     JobStatus,
     Provider,
-    ProviderContext,
     RateLimiter,
-    SecretStore,
     StoreError,
     Transition,
     UnknownProvider,
-    ValidationError,
 )
 from providers._log import get_logger
 
@@ -78,69 +99,83 @@ class SupervisorSettings:
     max_job_actors: int | None = 2000
     #: How long a job refused for lack of slots waits before it is offered again.
     slot_retry_delay: float = 30.0
+    #: Waiting jobs read from the store at a time (recovery of a backlog).
+    page_size: int = 256
+    #: COMPLETED jobs deleted per turn of the mailbox by ``clear_completed``.
+    clear_chunk: int = 5000
+
+
+#: Job actors started per turn of the mailbox.
+_SPAWN_BATCH = 256
+#: Seconds before a message that met a failing store is handled again.
+_STORE_RETRY = 1.0
+
+
+class _Placeholder:
+    """Marks a job whose actor is about to be spawned (its slot is taken)."""
+
+
+_PLACEHOLDER: Any = _Placeholder()
 
 
 @attrs.define
-class _Pending:
-    job: Job
-    transitions: tuple[Transition, ...]
-    replies: tuple[Reply, ...]
-    created: bool = False
+class _Clearing:
+    """A ``clear_completed`` under way, a chunk per turn of the mailbox."""
+
+    reply: Reply
+    deleted: int = 0
 
 
 class SupervisorActor(EngineActor):
-    """Owns the store, the rate limiters and every other actor (one_for_one).
-
-    Changes arrive as messages; the first one of a mailbox drain sends the actor a
-    ``Flush`` to itself, which arrives after everything already queued, and writes
-    the whole batch in one transaction. Only then are the events published and the
-    waiting callers answered, so nothing announced is ever lost by a crash.
-    """
+    """Owns the store's writes, the provider and job actors, admission and restarts."""
 
     def __init__(
         self,
         *,
         store: JobStore,
         providers: Mapping[str, Provider],
+        limiters: Mapping[str, Mapping[str, RateLimiter]],
+        books: Mapping[str, ProviderBook],
         scheduler: Scheduler,
         bus: Ref,
         settings: SupervisorSettings,
-        secrets: SecretStore,
-        handles: dict[str, ProviderHandle] | None = None,
+        handles: dict[str, ProviderHandle],
+        root: Ref | None = None,
+        backlog: EventBacklog | None = None,
+        initial: bool = True,
     ) -> None:
         super().__init__()
         self.store = store
         self.providers = dict(providers)
+        self.limiters = limiters
+        self.books = books
         self.scheduler = scheduler
         self.clock = scheduler.clock
         self.bus = bus
         self.settings = settings
-        self.secrets = secrets
-        self.limiters: dict[str, dict[str, RateLimiter]] = {}
+        self.root = root
+        self.initial = initial
         #: Shared with the Engine, which asks provider actors directly (test_connection).
-        self.provider_refs: dict[str, ProviderHandle] = handles if handles is not None else {}
-        self.admission_paused: dict[str, float] = {}
-        self.tracked: dict[str, dict[str, tuple[str, Ref]]] = {}
-        self.slot_limits: dict[str, int | None] = {}
-        self.active: dict[str, set[str]] = {name: set() for name in self.providers}
+        self.provider_refs = handles
+        self.writer = Writer(store, bus, backlog)
+        self.admission = Admission(
+            store,
+            self.providers,
+            self.clock,
+            max_job_actors=settings.max_job_actors,
+            page_size=settings.page_size,
+        )
+        self.restarts = RestartIntensity(settings.max_restarts, settings.restart_window, self.clock)
         self.actors: dict[str, Ref] = {}
-        self.waiting: dict[str, list[tuple[int, int, int, str]]] = {n: [] for n in self.providers}
-        self.waiting_ids: set[str] = set()
-        self._order = itertools.count()
-        self.restarts: dict[str, deque[float]] = {}
-        self.pending: list[_Pending] = []
-        self.pending_ids: set[str] = set()
-        self.write_failures = 0
         #: Engine requests forwarded to job actors and not answered yet.
         self.outstanding: dict[str, list[Any]] = {}
-        #: Finished jobs whose actor still waits for a submission's answer.
-        self.lingering: dict[str, Ref] = {}
-        #: Answers that wait for the next commit, with what they answer.
-        self.replies: list[tuple[Reply, Any]] = []
+        #: Cleanups that reached us while their provider actor was down.
+        self.orphan_cleanups: dict[str, list[Cleanup]] = {}
         self.flush_scheduled = False
         self.to_spawn: list[tuple[Job, bool]] = []
-        self.commits = 0
+        self.clearing: _Clearing | None = None
         self.start_error: Exception | None = None
+        self.children_stopped = False
         #: Reusable threads for the job actors (see ActorThreads), closed on stop.
         self.job_threads = ActorThreads()
 
@@ -150,82 +185,151 @@ class SupervisorActor(EngineActor):
         try:
             self._start()
         except Exception as error:
-            # Kept for the Engine's Ready request, which raises it in the caller.
-            self.start_error = error
             log.exception("supervisor_start_failed")
+            if self.initial:
+                # Kept for the Engine's Ready request, which raises it in the caller.
+                self.start_error = error
+                return
+            # A restart that cannot start is a crash: the root counts it and decides.
+            self._went_down(error)
+            raise
 
     def _start(self) -> None:
+        states = self.store.provider_states()  # read first: a failure here changes nothing
+        owners = {name: self.store.live_remote_ids(name) for name in self.providers}
         for name, provider in self.providers.items():
-            limiters = {
-                bucket: RateLimiter(spec.rate, spec.burst, self.clock, name=f"{name}.{bucket}")
-                for bucket, spec in provider.rate_limits().items()
-            }
-            self.limiters[name] = limiters
-            provider.bind(
-                ProviderContext(clock=self.clock, limiters=limiters, secrets=self.secrets)
-            )
             limit = provider.max_active
             if limit is None and getattr(provider, "slots_learnt_lazily", False):
-                limit = 1  # provisional, until the provider actor reports what it learnt
-            self.slot_limits[name] = limit
-            self.tracked[name] = {}
+                # What the provider taught before the restart, else one at a time
+                # until it reports what it learnt.
+                limit = states.get(name) or 1
+            self.admission.slot_limits[name] = limit
+            self.admission.open_backlog(name)
             self._start_provider(name)
-        recovered = self.store.non_terminal()
-        for job in recovered:
-            if job.provider not in self.providers:
-                log.warning("job_provider_missing", job_id=job.id, provider=job.provider)
-                continue
-            self._enqueue(job)
-        if recovered:
-            log.info("jobs_recovered", count=len(recovered))
+            if owners[name]:
+                self._tell_provider(name, Adopt(tuple(owners[name])))
         for name in self.providers:
             self._admit(name)
         self._request_flush()
 
     def on_stop(self) -> None:
         """Stop every child, then write what is still pending."""
-        for limiters in self.limiters.values():
-            for limiter in limiters.values():
-                limiter.close()
+        self._stop_children(wait=True)
+        self.to_spawn.clear()  # stopping: write what is pending, start nothing new
+        try:
+            self.writer.flush()
+        except Exception:
+            log.exception("final_flush_failed")
+        self._fail_everything(EngineNotRunning("the engine stopped"))
+
+    def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """A crash of the supervisor itself: answer what waits, stop the children, tell the root."""
+        trace = "".join(traceback.format_exception(exc_type, exc, tb))
+        log.error("supervisor_crashed", error=repr(exc), traceback=trace)
+        self._went_down(exc)
+
+    def _went_down(self, error: BaseException) -> None:
+        down = EngineNotRunning(
+            "the engine's supervisor crashed and is being restarted from the store; "
+            "this request may not have taken effect"
+        )
+        self._fail_everything(down)
+        refs = self._stop_children(wait=False)
+        if self.root is not None:
+            try:
+                self.root.tell(SupervisorDown(str(self.actor_urn), repr(error), tuple(refs)))
+            except pykka.ActorDeadError:
+                log.warning("supervisor_root_gone")
+
+    def _actor_loop_teardown(self) -> None:
+        # Requests still in the inbox carry replies of their own (they were told,
+        # not asked): answer them rather than leave their callers to time out.
+        gone = EngineNotRunning("the engine's supervisor stopped before handling this request")
+        while not self.actor_inbox.empty():
+            envelope = self.actor_inbox.get()
+            message = envelope.message
+            for reply in _replies_of(message):
+                fail(reply, gone)
+            if envelope.reply_to is not None:
+                if isinstance(message, pykka.messages._ActorStop):
+                    envelope.reply_to.set(None)
+                else:
+                    envelope.reply_to.set_exception(
+                        exc_info=(pykka.ActorDeadError, pykka.ActorDeadError(str(gone)), None)
+                    )
+
+    def _fail_everything(self, error: BaseException) -> None:
+        self.writer.fail_all(error)
+        for messages in self.outstanding.values():
+            for message in messages:
+                fail(message.reply, error)
+        self.outstanding.clear()
+        if self.clearing is not None:
+            fail(self.clearing.reply, error)
+            self.clearing = None
+
+    def _stop_children(self, *, wait: bool) -> list[Ref]:
+        if self.children_stopped:
+            return []
+        self.children_stopped = True
         refs = [r for r in self.actors.values() if r is not _PLACEHOLDER]
-        refs += list(self.lingering.values())
         refs += [h.ref for h in self.provider_refs.values() if h.ref is not None]
+        for handle in self.provider_refs.values():
+            handle.point_at(None)
         futures = []
         for ref in refs:
             try:
                 futures.append(ref.stop(block=False))
             except pykka.ActorDeadError:
                 continue
-        # One deadline for all: a provider stuck in a slow HTTP call must not make
-        # stop() take ten seconds per actor.
-        deadline = time.monotonic() + 10.0
-        for future in futures:
-            try:
-                future.get(timeout=max(0.0, deadline - time.monotonic()))
-            except (pykka.Timeout, pykka.ActorDeadError):
-                continue
-        self.to_spawn.clear()  # stopping: write what is pending, start nothing new
-        self._flush()
-        self.job_threads.close(max(0.0, deadline - time.monotonic()))
+        if wait:
+            # One deadline for all: a provider stuck in a slow HTTP call must not make
+            # stop() take ten seconds per actor.
+            deadline = time.monotonic() + 10.0
+            for future in futures:
+                try:
+                    future.get(timeout=max(0.0, deadline - time.monotonic()))
+                except (pykka.Timeout, pykka.ActorDeadError):
+                    continue
+            self.job_threads.close(max(0.0, deadline - time.monotonic()))
+        else:
+            self.job_threads.close(0.0)
+        return refs
 
+    # -- messages ----------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
-        """Dispatch one message; a store that fails to answer delays it, never kills us."""
+        """Handle one message; its failure fails its replies, never the supervisor."""
         try:
             self._dispatch(message)
         except StoreError as error:
-            # A read failed (PostgreSQL dropped the connection, SQLite is locked):
-            # handle the same message again shortly rather than lose it.
             log.error("store_read_failed", error=str(error), message=type(message).__name__)
-            self.scheduler.schedule(1.0, self.actor_ref, message)
+            replies = _replies_of(message)
+            for reply in replies:
+                fail(reply, error)
+            if not replies and isinstance(message, _RETRIED_ON_STORE_ERROR):
+                # Read before any change, so handling it again later is safe.
+                self.scheduler.schedule(_STORE_RETRY, self.actor_ref, message)
+        except _Crash:
+            raise
+        except EngineError as error:
+            # An answer, not a fault: the job does not exist, the move is not allowed...
+            for reply in _replies_of(message):
+                fail(reply, error)
+        except Exception as error:
+            log.exception("supervisor_message_failed", message=type(message).__name__)
+            kind = type(message).__name__
+            wrapped = EngineError(f"the engine failed to handle {kind}: {error!r}")
+            for reply in _replies_of(message):
+                fail(reply, wrapped)
 
     def _dispatch(self, message: Any) -> None:
         match message:
-            case JobChanged(job, transitions, replies, finished, linger):
-                self._write(job, tuple(transitions), replies)
+            case JobChanged(job, transitions, replies, finished):
+                self._write(job, tuple(transitions), tuple(replies))
                 if replies:
-                    self._answered_by_actor(job.id, replies)
+                    self._answered_by_actor(job.id, tuple(replies))
                 if finished:
-                    self._finished(job, linger=linger)
+                    self._finished(job)
             case Flush():
                 self.flush_scheduled = False
                 self._flush()
@@ -233,23 +337,16 @@ class SupervisorActor(EngineActor):
                 self._create(jobs, reply)
             case SlotRefused(job_id, provider, retry_after):
                 self._slot_refused(job_id, provider, retry_after)
-            case ChildFailed("job", job_id, error, trace, urn):
+            case ChildFailed(ChildKind.JOB, job_id, error, trace, urn):
                 self._job_crashed(job_id, error, trace, urn)
-            case ChildFailed(_, name, error, trace, _):
-                self._provider_crashed(name, error, trace)
+            case ChildFailed(ChildKind.PROVIDER, name, error, trace, urn):
+                self._provider_crashed(name, error, trace, urn)
             case RestartProvider(name):
                 self._start_provider(name)
             case SlotLimit(provider, limit):
-                self.slot_limits[provider] = limit
-                self._admit(provider)
+                self._slot_limit(provider, limit)
             case AdmitTick(provider):
-                if self.admission_paused.pop(provider, None) is not None:
-                    # The pause after a refusal is over: trust the provider's own
-                    # figure again (the refusal may have been another client's doing).
-                    known = self.providers[provider].max_active
-                    if known is not None:
-                        self.slot_limits[provider] = known
-                self._admit(provider)
+                self._admit_tick(provider)
             case CancelJob(job_id, reply):
                 self._cancel(job_id, reply)
             case RetryJob(job_id, reply):
@@ -258,12 +355,16 @@ class SupervisorActor(EngineActor):
                 self._sync(job_id, reply)
             case ClearCompleted(reply):
                 self._clear(reply)
+            case OrphanCleanup(provider, cleanup):
+                self._cleanup(provider, cleanup)
+            case Describe(reply):
+                answer(reply, self._describe())
             case Ready(reply) if self.start_error is not None:
-                reply.set_exception(exc_info=_exc(self.start_error))
+                fail(reply, self.start_error)
             case Ready(reply):
-                reply.set(True)
+                answer(reply, True)
             case InjectCrash():
-                raise RuntimeError("injected crash in the supervisor")
+                raise _Crash("injected crash in the supervisor")
             case _:
                 log.warning("unexpected_message", message=type(message).__name__)
 
@@ -272,16 +373,11 @@ class SupervisorActor(EngineActor):
         self,
         job: Job,
         transitions: tuple[Transition, ...],
-        replies: tuple[Reply, ...] | Reply | None,
+        replies: tuple[Reply, ...] = (),
         *,
         created: bool = False,
     ) -> None:
-        if replies is None:
-            replies = ()
-        elif not isinstance(replies, tuple):
-            replies = (replies,)
-        self.pending.append(_Pending(job, transitions, replies, created))
-        self.pending_ids.add(job.id)
+        self.writer.add(job, transitions, replies, created=created)
         self._request_flush()
 
     def _request_flush(self) -> None:
@@ -289,161 +385,95 @@ class SupervisorActor(EngineActor):
             self.flush_scheduled = True
             self.actor_ref.tell(Flush())
 
-    def _flush(self) -> None:
-        if self.pending:
-            batch = self.pending
-            try:
-                self.store.save_batch([(p.job, p.transitions) for p in batch])
-            except (StoreError, ValidationError) as error:
-                self.write_failures += 1
-                log.error(
-                    "store_write_failed",
-                    error=str(error),
-                    pending=len(batch),
-                    attempt=self.write_failures,
-                )
-                if self.write_failures < _ISOLATE_AFTER:
-                    # Keep everything and try again: losing a change is worse than waiting.
-                    self.scheduler.schedule(1.0, self.actor_ref, Flush())
-                    return
-                # Still failing: perhaps one change cannot be stored at all. Write
-                # them one by one so that it alone is left out, not the whole engine.
-                batch = self._isolate(batch)
-                if self.pending:
-                    self.scheduler.schedule(1.0, self.actor_ref, Flush())
-                    return
-            self.write_failures = 0
-            self.pending = []
-            self.pending_ids.clear()
-            self.commits += 1
-            self._answer(batch)
-            replies, self.replies = self.replies, []
-            for reply, value in replies:
-                reply.set(value)
+    def _flush(self) -> bool:
+        outcome = self.writer.flush()
+        if not outcome.committed:
+            self.scheduler.schedule(_STORE_RETRY, self.actor_ref, Flush())
+            return False
         # A few hundred at a time: the changes of jobs already running get written
         # (and announced) in between, instead of after ten thousand thread starts.
         spawns, self.to_spawn = self.to_spawn[:_SPAWN_BATCH], self.to_spawn[_SPAWN_BATCH:]
         for job, fresh in spawns:
             self._spawn(job, fresh)
-        if self.to_spawn:
+        if self.to_spawn or self.clearing is not None:
             self._request_flush()
-
-    def _isolate(self, batch: list[_Pending]) -> list[_Pending]:
-        """Write each change alone; drop (and report) those that fail by themselves."""
-        written: list[_Pending] = []
-        for item in batch:
-            try:
-                self.store.save_batch([(item.job, item.transitions)])
-            except ValidationError as error:
-                self._drop(item, error)
-                continue
-            except StoreError as error:
-                if self._store_reachable():
-                    self._drop(item, error)
-                    continue
-                # The store itself is down: keep what is left, try again later.
-                self.pending = [p for p in batch if p not in written]
-                self.pending_ids = {p.job.id for p in self.pending}
-                self._answer(written)
-                return []
-            written.append(item)
-        return written
-
-    def _store_reachable(self) -> bool:
-        try:
-            self.store.count()
-        except StoreError:
-            return False
+        if self.clearing is not None:
+            self._clear_chunk()
         return True
 
-    def _drop(self, item: _Pending, error: Exception) -> None:
-        log.error(
-            "job_change_unstorable",
-            job_id=item.job.id,
-            provider=item.job.provider,
-            error=str(error),
-        )
-        for reply in item.replies:
-            reply.set_exception(exc_info=_exc(error))
+    def _committed(self, job_id: str) -> Job:
+        """The job as committed, for an answer to a caller: nothing is told before it is durable."""
+        if self.writer.has_pending(job_id) and not self._flush():
+            raise StoreError(f"job {job_id}: its last change is not written yet (store failing)")
+        return self.store.get(job_id)
 
-    def _answer(self, written: list[_Pending]) -> None:
-        if written:
-            self.bus.tell(Publish(_events(written)))
-        for item in written:
-            for reply in item.replies:
-                reply.set(item.job)
+    def _current(self, job_id: str) -> Job:
+        """The job as it will be once written: a pending change, else the stored row."""
+        pending = self.writer.latest(job_id)
+        return pending if pending is not None else self.store.get(job_id)
 
     # -- admission -----------------------------------------------------------------
-    def _enqueue(self, job: Job, *, front: bool = False) -> None:
-        # Jobs that already hold a remote slot come first, then by priority, then age.
-        if job.id in self.waiting_ids:
-            return  # already in line; a second entry would admit it twice
-        holds_slot = 0 if job.remote_id is not None else 1
-        order = -next(self._order) if front else next(self._order)
-        heapq.heappush(
-            self.waiting[job.provider], (holds_slot, -job.payload.priority, order, job.id)
-        )
-        self.waiting_ids.add(job.id)
-
-    def _has_room(self, provider: str, *, holds_slot: bool = False) -> bool:
-        cap = self.settings.max_job_actors
-        if cap is not None and len(self.actors) >= cap:
-            return False
-        if holds_slot:
-            return True
-        if self.admission_paused.get(provider, 0.0) > self.clock.monotonic():
-            return False
-        limit = self.slot_limits.get(provider)
-        return limit is None or len(self.active[provider]) < limit
-
     def _admit(self, provider: str) -> None:
-        queue = self.waiting.get(provider)
-        # Jobs that already hold a remote slot (recovered with a remote id) sort
-        # first and always come back: they add nothing to the account's load.
-        while queue and (queue[0][0] == 0 or self._has_room(provider)):
-            if queue[0][0] == 0 and not self._has_room(provider, holds_slot=True):
+        """Give waiting jobs of ``provider`` an actor while there is room.
+
+        Each job admitted is a whole step; a failed read stops the loop where it
+        is (nothing half done) and admission is tried again shortly, so the
+        message that freed the slot is not failed for it.
+        """
+        try:
+            self._admit_waiting(provider)
+        except StoreError as error:
+            log.error("admission_read_failed", provider=provider, error=str(error))
+            self.scheduler.schedule(_STORE_RETRY, self.actor_ref, AdmitTick(provider))
+
+    def _admit_waiting(self, provider: str) -> None:
+        admission = self.admission
+        while True:
+            # A page read must see what is about to be written.
+            if admission.backlog_open(provider) and self.writer.has_pending() and not self._flush():
+                return
+            admission.refill(provider)
+            head = admission.head(provider)
+            if head is None:
                 break
-            entry = heapq.heappop(queue)
-            job_id = entry[-1]
-            if job_id not in self.waiting_ids or job_id in self.actors:
-                continue  # a stale entry: cancelled, or already given an actor
-            if job_id in self.pending_ids:
-                self._flush()  # read what we are about to write, not the row before it
-                if self.pending:
-                    heapq.heappush(queue, entry)  # the store is failing: try later
-                    self.scheduler.schedule(1.0, self.actor_ref, AdmitTick(provider))
-                    break
-            self.waiting_ids.discard(job_id)
-            try:
-                job = self.store.get(job_id)
-            except JobNotFound:
-                continue
-            except StoreError:
-                self.waiting_ids.add(job_id)
-                heapq.heappush(queue, entry)
-                raise
-            if job.terminal:
+            job_id, holds_slot = head
+            if not admission.has_room(provider, holds_slot=holds_slot):
+                break
+            job = self._current(job_id)  # read before taking it from the line
+            admission.pop(provider)
+            if job.terminal or job.id in self.actors:
                 continue
             self._reserve(job)
         if self.settings.max_job_actors is not None:
             # A free global place may serve another provider's waiting jobs.
-            for other, other_queue in self.waiting.items():
-                if other != provider and other_queue and self._has_room(other):
-                    self.actor_ref.tell(AdmitTick(other))
+            for other in admission.others_waiting(provider):
+                self.actor_ref.tell(AdmitTick(other))
+
+    def _admit_tick(self, provider: str) -> None:
+        paused = self.admission.paused.pop(provider, None)
+        if paused is not None:
+            # The pause after a refusal is over: trust the provider's own figure
+            # again (the refusal may have been another client's doing).
+            known = self.providers[provider].max_active
+            if known is not None:
+                self.admission.slot_limits[provider] = known
+        self._admit(provider)
 
     def _reserve(self, job: Job) -> None:
         """Give ``job`` a slot; its actor starts once the submission marker is durable."""
-        self.active[job.provider].add(job.id)
+        self.admission.take_slot(job.id, job.provider)
         self.actors[job.id] = _PLACEHOLDER
         if job.remote_id is None and not job.submitted:
             job = job.evolve(submitted=True, updated_at=self.clock.time_ms())
-            self._write(job, (), None)
+            self._write(job, ())
             self.to_spawn.append((job, True))
         else:
             self.to_spawn.append((job, False))
         self._request_flush()
 
     def _spawn(self, job: Job, fresh: bool) -> None:
+        if self.actors.get(job.id) is not _PLACEHOLDER:
+            return  # it ended (a cancel) before its turn came
         ref = JobActor.start(
             job,
             provider=self.provider_refs[job.provider],
@@ -455,117 +485,126 @@ class SupervisorActor(EngineActor):
         )
         self.actors[job.id] = ref
 
-    def _finished(self, job: Job, *, linger: bool) -> None:
-        ref = self.actors.get(job.id)
-        self._release(job.id, job.provider)
-        if linger and ref is not None and ref is not _PLACEHOLDER:
-            # It waits for a submission's answer to delete what that made, then
-            # stops itself; forget the ones that have done so.
-            for done in [k for k, r in self.lingering.items() if not r.is_alive()]:
-                del self.lingering[done]
-            self.lingering[job.id] = ref
+    def _finished(self, job: Job) -> None:
+        self.actors.pop(job.id, None)
+        self.admission.release(job.id, job.provider)
+        self.restarts.forget(job.id)
         self._requeue_outstanding(job.id)
         self._admit(job.provider)
 
-    def _release(self, job_id: str, provider: str) -> None:
-        self.actors.pop(job_id, None)
-        self.active.get(provider, set()).discard(job_id)
-
     def _slot_refused(self, job_id: str, provider: str, retry_after: float | None) -> None:
-        self._release(job_id, provider)
+        job = self._current(job_id)  # read first
+        self.actors.pop(job_id, None)
+        self.admission.release(job_id, provider)
         self._requeue_outstanding(job_id)
-        in_use = len(self.active[provider])
+        in_use = self.admission.in_use(provider)
         if in_use:
             # The account has fewer free slots than we thought (other clients use it
             # too): hold at what we have until the provider says otherwise.
-            self.slot_limits[provider] = in_use
+            self.admission.slot_limits[provider] = in_use
         delay = retry_after if retry_after is not None else self.settings.slot_retry_delay
+        delay = min(max(0.0, delay), self.settings.job.retry_policy.max_retry_after)
         # Without a pause, a job refused while none of ours runs would be offered
         # again at once and hammer the provider.
-        self.admission_paused[provider] = self.clock.monotonic() + delay
-        self._flush()
-        try:
-            self._enqueue(self.store.get(job_id), front=True)
-        except JobNotFound:
-            return
+        self.admission.paused[provider] = self.clock.monotonic() + delay
+        if not job.terminal:
+            self.admission.enqueue(job, front=True)
         self.scheduler.schedule(delay, self.actor_ref, AdmitTick(provider))
+
+    def _slot_limit(self, provider: str, limit: int | None) -> None:
+        self.admission.slot_limits[provider] = limit
+        try:
+            self.store.save_provider_state(provider, limit)
+        except StoreError as error:
+            # Only a hint for the next start: not worth failing anything for.
+            log.warning("provider_state_unsaved", provider=provider, error=str(error))
+        self._admit(provider)
 
     # -- requests from the Engine -------------------------------------------------------
     def _create(self, jobs: Sequence[Job], reply: Reply) -> None:
         created: list[Job] = []
+        admission = self.admission
         for new_job in jobs:
             job = new_job
-            self.waiting.setdefault(job.provider, [])
-            self.active.setdefault(job.provider, set())
             transition = Transition(job.id, job.attempt, None, JobStatus.QUEUED, job.created_at)
-            if not self.waiting[job.provider] and self._has_room(job.provider):
+            provider = job.provider
+            if not admission.is_waiting(provider) and admission.has_room(provider):
                 # Admitted at once: the submission marker goes in with the row itself.
                 job = job.evolve(submitted=True)
-                self.active[job.provider].add(job.id)
+                admission.take_slot(job.id, provider)
                 self.actors[job.id] = _PLACEHOLDER
                 self.to_spawn.append((job, True))
             else:
-                self._enqueue(job)
-            self._write(job, (transition,), None, created=True)
+                admission.enqueue(job)
+            self._write(job, (transition,), created=True)
             created.append(job)
-        self.replies.append((reply, created))
+        self.writer.reply_after_commit(reply, created)
 
     def _cancel(self, job_id: str, reply: Reply) -> None:
         if self._forward(job_id, Cancel(reply)):
             return
-        job = self._load(job_id, reply)
-        if job is None:
-            return
+        job = self._committed(job_id)
         if job.terminal:
-            reply.set_exception(
-                exc_info=_exc(InvalidTransition(job.status, JobStatus.CANCELLED, job.id))
-            )
+            fail(reply, InvalidTransition(job.status, JobStatus.CANCELLED, job.id))
             return
-        self.waiting_ids.discard(job_id)  # the heap entry is skipped when popped
-        self._unspawn(job_id, job.provider)
-        if job.remote_id is not None:
-            # A recovered job waiting for its actor still has a remote twin.
-            self._tell_provider(job.provider, CancelRemote(job.id, job.remote_id))
-        job, transitions = job.advance(JobStatus.CANCELLED, self.clock.time_ms())
-        self._write(job, tuple(transitions), reply)
+        cancelled, transitions = job.advance(JobStatus.CANCELLED, self.clock.time_ms())
+        self.admission.discard(job_id)  # the line's entry is skipped when it comes up
+        self._unspawn(job)
+        if job.remote_id is not None or (job.submitted and job.remote_id is None):
+            # A recovered job waiting for its actor may have a remote twin.
+            unsure = job.remote_id is None
+            self._cleanup(job.provider, Cleanup(job.id, job.payload, job.remote_id, unsure))
+        self._write(cancelled, tuple(transitions), (reply,))
 
     def _retry(self, job_id: str, reply: Reply) -> None:
-        job = self._load(job_id, reply)
-        if job is None:
-            return
+        job = self._committed(job_id)
         if job.provider not in self.providers:
-            reply.set_exception(exc_info=_exc(UnknownProvider(job.provider, tuple(self.providers))))
+            fail(reply, UnknownProvider(job.provider, tuple(self.providers)))
             return
         try:
-            job, transition = job.new_attempt(self.clock.time_ms())
+            again, transition = job.new_attempt(self.clock.time_ms())
         except InvalidTransition as error:
-            reply.set_exception(exc_info=_exc(error))
+            fail(reply, error)
             return
-        self.restarts.pop(job_id, None)
-        self._write(job, (transition,), reply, created=True)
-        self._enqueue(job)
-        self._admit(job.provider)
+        self.restarts.forget(job_id)
+        self._write(again, (transition,), (reply,), created=True)
+        self.admission.enqueue(again)
+        self._admit(again.provider)
 
     def _sync(self, job_id: str, reply: Reply) -> None:
         if self._forward(job_id, Sync(reply)):
             return
-        job = self._load(job_id, reply)
-        if job is not None:
-            reply.set(job)
+        answer(reply, self._committed(job_id))
 
     def _clear(self, reply: Reply) -> None:
-        self._flush()
+        if self.clearing is not None:
+            fail(reply, EngineError("clear_completed is already running"))
+            return
+        self.clearing = _Clearing(reply)
+        self._request_flush()
+
+    def _clear_chunk(self) -> None:
+        """Delete one chunk of COMPLETED jobs; the rest wait for the next turn."""
+        clearing = self.clearing
+        assert clearing is not None
         try:
-            reply.set(self.store.delete_terminal([JobStatus.COMPLETED]))
+            deleted = self.store.delete_terminal(
+                [JobStatus.COMPLETED], limit=self.settings.clear_chunk
+            )
         except StoreError as error:
-            reply.set_exception(exc_info=_exc(error))
+            self.clearing = None
+            fail(clearing.reply, error)
+            return
+        clearing.deleted += deleted
+        if deleted < self.settings.clear_chunk:
+            self.clearing = None
+            answer(clearing.reply, clearing.deleted)
 
     def _forward(self, job_id: str, message: Any) -> bool:
         ref = self.actors.get(job_id)
-        if ref is _PLACEHOLDER:
-            self._flush()  # its submission marker must be durable before it starts
-            if not self.pending:
-                ref = self._spawn_now(job_id)
+        # Its submission marker must be durable before it starts.
+        if ref is _PLACEHOLDER and self._flush() and not self.writer.has_pending(job_id):
+            ref = self._spawn_now(job_id)
         if ref is None or ref is _PLACEHOLDER:
             return False
         try:
@@ -573,7 +612,6 @@ class SupervisorActor(EngineActor):
         except pykka.ActorDeadError:
             # It died (a crash, or its last change is still in our mailbox): handle
             # the request again once those messages are through.
-            self.actors.pop(job_id, None)
             self.actor_ref.tell(_REQUEST[type(message)](job_id, message.reply))
             return True
         # Kept until the actor answers: if it finishes or crashes first, we do.
@@ -590,7 +628,7 @@ class SupervisorActor(EngineActor):
     def _requeue_outstanding(self, job_id: str) -> None:
         """Requests the job's actor will never answer: handle them here, after what is queued."""
         for message in self.outstanding.pop(job_id, []):
-            if not _is_answered(message.reply):
+            if not is_answered(message.reply):
                 self.actor_ref.tell(_REQUEST[type(message)](job_id, message.reply))
 
     def _spawn_now(self, job_id: str) -> Any:
@@ -602,66 +640,76 @@ class SupervisorActor(EngineActor):
                 break
         return self.actors.get(job_id)
 
-    def _unspawn(self, job_id: str, provider: str) -> None:
+    def _unspawn(self, job: Job) -> None:
         """Forget a job that was about to get an actor (it ended before starting)."""
-        self.to_spawn = [(job, fresh) for job, fresh in self.to_spawn if job.id != job_id]
-        if self.actors.get(job_id) is _PLACEHOLDER:
-            self._release(job_id, provider)
+        if self.actors.get(job.id) is _PLACEHOLDER:
+            del self.actors[job.id]
+            self.to_spawn = [(j, fresh) for j, fresh in self.to_spawn if j.id != job.id]
+            self.admission.release(job.id, job.provider)
 
-    def _load(self, job_id: str, reply: Reply) -> Job | None:
-        self._flush()
-        try:
-            return self.store.get(job_id)
-        except (JobNotFound, StoreError) as error:
-            reply.set_exception(exc_info=_exc(error))
-            return None
+    def _describe(self) -> SupervisorReport:
+        admission = self.admission
+        now = self.clock.monotonic()
+        return SupervisorReport(
+            slots_used={name: admission.in_use(name) for name in self.providers},
+            slot_limits=dict(admission.slot_limits),
+            admission_paused={
+                name: self.clock.time() + (until - now)
+                for name, until in admission.paused.items()
+                if until > now
+            },
+            waiting_in_memory={name: admission.waiting_count(name) for name in self.providers},
+            backlog_open={name: admission.backlog_open(name) for name in self.providers},
+            job_actors=sum(1 for r in self.actors.values() if r is not _PLACEHOLDER),
+            pending_writes=len(self.writer.pending),
+            write_failures=self.writer.failures,
+            commits=self.writer.commits,
+            providers_down=tuple(n for n, h in self.provider_refs.items() if h.ref is None),
+        )
 
     # -- failures ------------------------------------------------------------------
-    def _too_many_restarts(self, key: str) -> bool:
-        now = self.clock.monotonic()
-        history = self.restarts.setdefault(key, deque())
-        while history and history[0] <= now - self.settings.restart_window:
-            history.popleft()
-        history.append(now)
-        return len(history) > self.settings.max_restarts
-
     def _job_crashed(self, job_id: str, error: str, trace: str, urn: str) -> None:
-        lingering = self.lingering.get(job_id)
-        if lingering is not None and str(lingering.actor_urn) == urn:
-            del self.lingering[job_id]  # a finished job's leftover actor: nothing to restart
-            return
         ref = self.actors.get(job_id)
-        if ref is not None and ref is not _PLACEHOLDER and urn and str(ref.actor_urn) != urn:
-            return  # an older actor of this job: its successor is fine
-        self.actors.pop(job_id, None)
-        self._requeue_outstanding(job_id)  # its successor (or the store) answers them
-        self._flush()
-        try:
-            job = self.store.get(job_id)
-        except JobNotFound:
-            return
+        if ref is None or ref is _PLACEHOLDER or (urn and str(ref.actor_urn) != urn):
+            return  # a finished job's actor, or an older one: its successor is fine
+        job = self._current(job_id)  # read first: a failed read leaves everything as it was
         log.error(
             "job_actor_crashed", job_id=job_id, provider=job.provider, error=error, traceback=trace
         )
-        if job.terminal or ref is None:
-            self._release(job_id, job.provider)
+        del self.actors[job_id]
+        self._requeue_outstanding(job_id)  # its successor (or the store) answers them
+        if job.terminal:
+            self.admission.release(job_id, job.provider)
             self._admit(job.provider)
             return
-        if self._too_many_restarts(job_id):
-            self._release(job_id, job.provider)
-            if job.remote_id is not None:
-                self._tell_provider(job.provider, Untrack(job.remote_id))
+        if self.restarts.record(job_id):
+            self.admission.release(job_id, job.provider)
+            self.restarts.forget(job_id)
             failed, transitions = job.advance(
                 JobStatus.FAILED,
                 self.clock.time_ms(),
                 error=JobErrorInfo("CRASHED", f"job actor crashed too often: {error}"),
             )
-            self._write(failed, tuple(transitions), None)
+            self._write(failed, tuple(transitions))
+            # What its submissions made remotely goes with it.
+            unsure = job.remote_id is None and job.submitted
+            if job.remote_id is not None or unsure:
+                self._cleanup(job.provider, Cleanup(job.id, job.payload, job.remote_id, unsure))
             self._admit(job.provider)
             return
         self.actors[job_id] = _PLACEHOLDER
         self.to_spawn.append((job, False))
         self._request_flush()
+
+    def _cleanup(self, name: str, cleanup: Cleanup) -> None:
+        """Hand a finished job's remote leftovers to its provider actor (or keep them)."""
+        handle = self.provider_refs.get(name)
+        try:
+            if handle is None:
+                raise pykka.ActorDeadError(name)
+            handle.tell(cleanup)
+        except pykka.ActorDeadError:
+            self.orphan_cleanups.setdefault(name, []).append(cleanup)
 
     def _tell_provider(self, provider: str, message: Any) -> None:
         handle = self.provider_refs.get(provider)
@@ -671,12 +719,15 @@ class SupervisorActor(EngineActor):
             except pykka.ActorDeadError:
                 log.warning("provider_down", provider=provider, message=type(message).__name__)
 
-    def _provider_crashed(self, name: str, error: str, trace: str) -> None:
-        log.error("provider_actor_crashed", provider=name, error=error, traceback=trace)
+    def _provider_crashed(self, name: str, error: str, trace: str, urn: str) -> None:
         handle = self.provider_refs.get(name)
-        if handle is not None:
-            handle.ref = None
-        delay = self.settings.restart_window if self._too_many_restarts(f"provider:{name}") else 0.0
+        if handle is None or (urn and handle.ref is not None and str(handle.ref.actor_urn) != urn):
+            return  # an older incarnation's late report
+        log.error("provider_actor_crashed", provider=name, error=error, traceback=trace)
+        handle.point_at(None)
+        too_many = self.restarts.record(f"provider:{name}")
+        # Its jobs cannot finish without it: past the intensity, pause, then again.
+        delay = self.settings.restart_window if too_many else 0.0
         self.scheduler.schedule(delay, self.actor_ref, RestartProvider(name))
 
     def _start_provider(self, name: str) -> None:
@@ -684,70 +735,44 @@ class SupervisorActor(EngineActor):
         ref = ProviderActor.start(
             name,
             self.providers[name],
-            self.actor_ref,
-            self.scheduler,
-            interval,
-            self.tracked[name],
-            self.limiters[name],
+            supervisor=self.actor_ref,
+            scheduler=self.scheduler,
+            poll_interval=interval,
+            book=self.books[name],
+            limiters=self.limiters.get(name, {}),
+            max_pause=self.settings.job.retry_policy.max_retry_after,
         )
-        handle = self.provider_refs.get(name)
-        if handle is None:
-            self.provider_refs[name] = ProviderHandle(ref)
-            return
-        handle.ref = ref
-        # Requests queued in the dead actor's mailbox are gone: every live job of
+        handle = self.provider_refs.setdefault(name, ProviderHandle(None))
+        generation = handle.point_at(ref)
+        for cleanup in self.orphan_cleanups.pop(name, []):
+            ref.tell(cleanup)
+        # Requests queued in a dead actor's mailbox are gone: every live job of
         # this provider re-sends what it was waiting for.
-        for job_id in self.active.get(name, ()):
+        for job_id in list(self.admission.active.get(name, ())):
             actor = self.actors.get(job_id)
             if actor is not None and actor is not _PLACEHOLDER:
                 try:
-                    actor.tell(ProviderRestarted())
+                    actor.tell(ProviderRestarted(generation))
                 except pykka.ActorDeadError:
                     continue
 
 
-_SPAWN_BATCH = 256
-#: Failed batch writes in a row before changes are written one by one.
-_ISOLATE_AFTER = 3
+class _Crash(Exception):
+    """Raised on purpose to kill the supervisor (tests of the root's restart)."""
+
 
 #: Engine requests that may be re-queued when their job's actor is gone.
 _REQUEST: dict[type, Any] = {Cancel: CancelJob, Sync: SyncJob}
 
-
-def _is_answered(reply: Reply) -> bool:
-    try:
-        reply.get(timeout=0)
-    except pykka.Timeout:
-        return False
-    except Exception:  # noqa: BLE001 - an exception was the answer
-        return True
-    return True
+#: Internal messages handled again after a failed store read (their handlers read first).
+_RETRIED_ON_STORE_ERROR = (ChildFailed, SlotRefused, AdmitTick, SlotLimit, RestartProvider)
 
 
-class _Placeholder:
-    """Marks a job whose actor is about to be spawned (its slot is taken)."""
-
-
-_PLACEHOLDER: Any = _Placeholder()
-
-
-def _exc(error: BaseException) -> tuple[type[BaseException], BaseException, None]:
-    return (type(error), error, None)
-
-
-def _events(batch: list[_Pending]) -> list[JobEvent]:
-    events: list[JobEvent] = []
-    for item in batch:
-        if item.created:
-            events.append(JobEvent("created", item.job, None))
-            continue
-        if item.transitions:
-            last = len(item.transitions) - 1
-            for index, step in enumerate(item.transitions):
-                # A walk through several states announces each one with the job as
-                # it stood at that step; the last one is the stored row itself.
-                at_step = item.job if index == last else item.job.evolve(status=step.to_status)
-                events.append(JobEvent("transition", at_step, step.from_status))
-        else:
-            events.append(JobEvent("updated", item.job, item.job.status))
-    return events
+def _replies_of(message: Any) -> tuple[Reply, ...]:
+    reply = getattr(message, "reply", None)
+    if isinstance(reply, pykka.ThreadingFuture):
+        return (reply,)
+    replies = getattr(message, "replies", None)
+    if isinstance(replies, tuple):
+        return tuple(r for r in replies if isinstance(r, pykka.ThreadingFuture))
+    return ()

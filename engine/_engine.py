@@ -6,7 +6,8 @@ import contextlib
 import os
 import random
 import threading
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import pykka
@@ -15,32 +16,47 @@ from actors import (
     CancelJob,
     ClearCompleted,
     CreateJob,
+    Describe,
+    DescribeProvider,
+    EventBacklog,
     EventBus,
     JobEvent,
     JobSettings,
+    OnceReply,
+    ProviderBook,
     ProviderHandle,
+    ProviderReport,
     Ready,
+    RestartIntensity,
     RetryJob,
+    RootActor,
     Scheduler,
     Subscribers,
     SupervisorActor,
+    SupervisorHandle,
+    SupervisorReport,
     SupervisorSettings,
     SyncJob,
     TestConnection,
 )
 from engine._config import EngineConfig
+from engine._health import HealthReport, ProviderHealth, SupervisorState
 from engine._secrets import FileSecretStore
-from persistence import JobStore
+from persistence import DatabaseOwner, JobStore
 from providers import (
+    EngineError,
     EngineNotRunning,
     Job,
     JobStatus,
     MemorySecretStore,
     Provider,
+    ProviderContext,
     ProviderRegistry,
+    RateLimiter,
     RealClock,
     SecretStore,
     StartJobPayload,
+    StoreError,
     TestConnectionResponse,
     UnknownProvider,
     ValidationError,
@@ -69,87 +85,155 @@ class Engine:
         self._lock = threading.RLock()
         self._running = False
         self._store: JobStore | None = None
-        self._supervisor: pykka.ActorRef[Any] | None = None
+        self._owner: DatabaseOwner | None = None
+        self._root: pykka.ActorRef[Any] | None = None
+        self._supervisor = SupervisorHandle()
         self._bus: pykka.ActorRef[Any] | None = None
         self._subscribers = Subscribers()
+        self._backlog = EventBacklog()
         self._handles: dict[str, ProviderHandle] = {}
         self._scheduler: Scheduler | None = None
         self._providers: dict[str, Provider] = {}
+        self._limiters: dict[str, dict[str, RateLimiter]] = {}
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> Engine:
-        """Open the store, start the actors and resume every unfinished job."""
+        """Claim and open the store, start the actors and resume every unfinished job.
+
+        A second engine on the same SQLite database refuses to start
+        (``StoreError`` naming the process that owns it).
+        """
         with self._lock:
             if self._running:
                 return self
             registry: ProviderRegistry = self.config.registry or default_registry()
             built = self.config.build_providers(registry)
-            store = JobStore(self.config.database_target())
+            target = self.config.database_target()
+            owner = DatabaseOwner.claim(target)
             try:
-                scheduler = Scheduler(self.clock)
-                scheduler.start()
-                bus_ref = EventBus.start(self._subscribers)
-                settings = SupervisorSettings(
-                    job=JobSettings(
-                        retry_policy=self.config.retry,
-                        stall_timeouts=dict(self.config.stall_timeouts),
-                        links_retry_interval=self.config.links_retry_interval,
-                        rng=random.Random(self.config.seed),
-                    ),
-                    max_restarts=self.config.max_restarts,
-                    restart_window=self.config.restart_window,
-                    poll_intervals={name: interval for name, (_, interval) in built.items()},
-                    default_poll_interval=self.config.default_poll_interval,
-                    max_job_actors=self.config.max_job_actors,
-                    slot_retry_delay=self.config.slot_retry_delay,
-                )
-                self._providers = {name: provider for name, (provider, _) in built.items()}
-                self._supervisor = SupervisorActor.start(
-                    store=store,
-                    providers=self._providers,
-                    scheduler=scheduler,
-                    bus=bus_ref,
-                    settings=settings,
-                    secrets=self._secret_store(),
-                    handles=self._handles,
-                )
+                store = JobStore(target)
             except BaseException:
-                store.close()
+                owner.release()
                 raise
-            self._store = store
-            self._scheduler = scheduler
-            self._bus = bus_ref
-            self._running = True
+            self._owner, self._store = owner, store
+            self._supervisor = SupervisorHandle()
+            self._handles = {}
             try:
-                self._ask(self._supervisor, Ready, timeout=60)
+                self._start_actors(built, store)
             except BaseException:
+                self._running = True
                 self.stop()
                 raise
-            log.info(
-                "engine_started",
-                database=str(self.config.database_target()),
-                providers=",".join(self._providers),
-            )
+            log.info("engine_started", database=str(target), providers=",".join(self._providers))
             return self
 
+    def _start_actors(self, built: Mapping[str, tuple[Provider, float]], store: JobStore) -> None:
+        scheduler = Scheduler(self.clock)
+        scheduler.start()
+        self._scheduler = scheduler
+        self._bus = EventBus.start(self._subscribers, self._backlog)
+        self._providers = {name: provider for name, (provider, _) in built.items()}
+        settings = SupervisorSettings(
+            job=JobSettings(
+                retry_policy=self.config.retry,
+                stall_timeouts=dict(self.config.stall_timeouts),
+                links_retry_interval=self.config.links_retry_interval,
+                rng=random.Random(self.config.seed),
+            ),
+            max_restarts=self.config.max_restarts,
+            restart_window=self.config.restart_window,
+            poll_intervals={name: interval for name, (_, interval) in built.items()},
+            default_poll_interval=self.config.default_poll_interval,
+            max_job_actors=self.config.max_job_actors,
+            slot_retry_delay=self.config.slot_retry_delay,
+        )
+        secrets = self._secret_store()
+        # Buckets and books outlive a supervisor restart: a spent budget stays spent.
+        self._limiters = {}
+        books = {}
+        for name, provider in self._providers.items():
+            limiters = {
+                bucket: RateLimiter(
+                    spec.rate,
+                    spec.burst,
+                    self.clock,
+                    name=f"{name}.{bucket}",
+                    max_pause=self.config.retry.max_retry_after,
+                )
+                for bucket, spec in provider.rate_limits().items()
+            }
+            self._limiters[name] = limiters
+            provider.bind(
+                ProviderContext(
+                    clock=self.clock, limiters=limiters, secrets=secrets, blocking=False
+                )
+            )
+            books[name] = ProviderBook()
+        bus = self._bus
+
+        def start_supervisor(root: pykka.ActorRef[Any], initial: bool) -> pykka.ActorRef[Any]:
+            return SupervisorActor.start(
+                store=store,
+                providers=self._providers,
+                limiters=self._limiters,
+                books=books,
+                scheduler=scheduler,
+                bus=bus,
+                settings=settings,
+                handles=self._handles,
+                root=root,
+                backlog=self._backlog,
+                initial=initial,
+            )
+
+        self._root = RootActor.start(
+            start_supervisor=start_supervisor,
+            handle=self._supervisor,
+            intensity=RestartIntensity(
+                self.config.max_restarts, self.config.restart_window, self.clock
+            ),
+            on_give_up=self._gave_up,
+        )
+        self._running = True
+        self._ask(Ready, timeout=60)
+
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop every actor, write what is pending and close the store."""
+        """Stop every actor, write what is pending and close the store.
+
+        Never raises for a stuck actor: whatever does not stop within ``timeout``
+        is logged and left behind, and the scheduler, the bus and the store are
+        closed all the same.
+        """
         with self._lock:
             if not self._running:
                 return
             self._running = False
-            assert self._supervisor is not None and self._scheduler is not None
-            with contextlib.suppress(pykka.ActorDeadError):
-                self._supervisor.stop(block=True, timeout=timeout)
-            self._scheduler.stop()
-            if self._bus is not None:
-                with contextlib.suppress(pykka.ActorDeadError):
-                    self._bus.stop(block=True, timeout=timeout)
-            for provider in self._providers.values():
-                provider.close()
-            if self._store is not None:
-                self._store.close()
+            deadline = time.monotonic() + timeout
+            try:
+                if self._root is not None:
+                    _stop_actor(self._root, deadline, "root")
+            finally:
+                if self._scheduler is not None:
+                    self._scheduler.stop()
+                if self._bus is not None:
+                    _stop_actor(self._bus, deadline, "event_bus")
+                for limiters in self._limiters.values():
+                    for limiter in limiters.values():
+                        limiter.close()
+                for provider in self._providers.values():
+                    with contextlib.suppress(Exception):
+                        provider.close()
+                if self._store is not None:
+                    self._store.close()
+                if self._owner is not None:
+                    self._owner.release()
+                self._root = self._bus = self._scheduler = None
             log.info("engine_stopped")
+
+    def _gave_up(self, reason: str) -> None:
+        """The root gave up on the supervisor: stop the rest, from a thread of its own."""
+        log.error("engine_stopping_after_failures", reason=reason)
+        threading.Thread(target=self.stop, name="debrid-engine-shutdown", daemon=True).start()
 
     def __enter__(self) -> Engine:
         return self.start()
@@ -159,8 +243,8 @@ class Engine:
 
     @property
     def running(self) -> bool:
-        """True between ``start()`` and ``stop()``."""
-        return self._running
+        """True between ``start()`` and ``stop()``, while the engine has not given up."""
+        return self._running and self._supervisor.failure is None
 
     @property
     def database(self) -> str:
@@ -188,7 +272,7 @@ class Engine:
         Every payload is validated first; one bad payload rejects them all, with a
         ``ValidationError`` whose field starts with ``payloads[i].``.
         """
-        supervisor = self._running_supervisor()
+        self._check_running()
         if provider not in self._providers:
             raise UnknownProvider(provider, tuple(self._providers))
         parsed = [_parse(payload, index, len(payloads)) for index, payload in enumerate(payloads)]
@@ -206,7 +290,7 @@ class Engine:
         ]
         if not jobs:
             return []
-        result: list[Job] = self._ask(supervisor, lambda reply: CreateJob(jobs, reply), timeout)
+        result: list[Job] = self._ask(lambda reply: CreateJob(jobs, reply), timeout)
         return result
 
     def get_job(self, job_id: str) -> Job:
@@ -215,17 +299,17 @@ class Engine:
 
     def sync_job_status(self, job_id: str, *, timeout: float = 30.0) -> Job:
         """Ask the provider for the job's status now; returns the updated, committed job."""
-        result: Job = self._ask(self._running_supervisor(), lambda r: SyncJob(job_id, r), timeout)
+        result: Job = self._ask(lambda r: SyncJob(job_id, r), timeout)
         return result
 
     def cancel_job(self, job_id: str, *, timeout: float = 30.0) -> Job:
         """Cancel a job in any non-terminal state (``InvalidTransition`` otherwise)."""
-        result: Job = self._ask(self._running_supervisor(), lambda r: CancelJob(job_id, r), timeout)
+        result: Job = self._ask(lambda r: CancelJob(job_id, r), timeout)
         return result
 
     def retry_job(self, job_id: str, *, timeout: float = 30.0) -> Job:
         """Start a new attempt of a FAILED or CANCELLED job, from QUEUED."""
-        result: Job = self._ask(self._running_supervisor(), lambda r: RetryJob(job_id, r), timeout)
+        result: Job = self._ask(lambda r: RetryJob(job_id, r), timeout)
         return result
 
     def wait(
@@ -280,25 +364,90 @@ class Engine:
 
     def clear_completed(self, *, timeout: float = 30.0) -> int:
         """Delete COMPLETED jobs; returns how many."""
-        result: int = self._ask(self._running_supervisor(), ClearCompleted, timeout)
+        result: int = self._ask(ClearCompleted, timeout)
         return result
 
     def test_connection(self, provider: str, *, timeout: float = 60.0) -> TestConnectionResponse:
         """Check that ``provider`` answers and accepts its credentials."""
-        self._running_supervisor()
+        self._check_running()
         if provider not in self._providers:
             raise UnknownProvider(provider, tuple(self._providers))
-        handle = self._handles.get(provider)
-        ref = handle.ref if handle is not None else None
-        if ref is None:
-            raise EngineNotRunning(f"provider {provider!r} is restarting")
-        try:
-            result = ref.ask(TestConnection(), block=True, timeout=timeout)
-        except pykka.Timeout:
-            raise WaitTimeout(f"test_connection({provider!r}) took over {timeout}s") from None
+        result = self._ask_provider(provider, TestConnection, timeout)
         if not isinstance(result, TestConnectionResponse):
             raise TypeError(f"test_connection answered {type(result).__name__}")
         return result
+
+    def health(self, *, timeout: float = 5.0) -> HealthReport:
+        """Liveness and readiness, with the figures behind them (see ``HealthReport``).
+
+        Never raises for a stopped or failing engine: that is what it reports.
+        """
+        where = self.database
+        if not self._running:
+            state: SupervisorState = "failed" if self._supervisor.failure else "stopped"
+            return HealthReport(
+                state, False, False, False, where, failure=self._supervisor.failure
+            )
+        handle = self._supervisor
+        state = "running" if handle.ref is not None else "restarting"
+        if handle.failure is not None:
+            state = "failed"
+        report: SupervisorReport | None = None
+        with contextlib.suppress(EngineError):
+            described = self._ask(Describe, timeout)
+            report = described if isinstance(described, SupervisorReport) else None
+        store_ok, store_error, counts = True, None, {}
+        try:
+            assert self._store is not None
+            counts = {s.value: n for s, n in self._store.counts_by_status().items()}
+        except StoreError as error:
+            store_ok, store_error = False, str(error)
+        providers = {name: self._provider_health(name, report, timeout) for name in self._providers}
+        live = state in ("running", "restarting")
+        ready = (
+            state == "running"
+            and store_ok
+            and report is not None
+            and all(p.alive for p in providers.values())
+        )
+        return HealthReport(
+            state,
+            live,
+            ready,
+            store_ok,
+            where,
+            supervisor_restarts=handle.restarts,
+            failure=handle.failure,
+            store_error=store_error,
+            providers=providers,
+            jobs=counts,
+            job_actors=report.job_actors if report else 0,
+            pending_writes=report.pending_writes if report else 0,
+            write_failures=report.write_failures if report else 0,
+            events_dropped=self._backlog.dropped,
+        )
+
+    def _provider_health(
+        self, name: str, report: SupervisorReport | None, timeout: float
+    ) -> ProviderHealth:
+        described: ProviderReport | None = None
+        with contextlib.suppress(EngineError):
+            answer = self._ask_provider(name, DescribeProvider, timeout)
+            described = answer if isinstance(answer, ProviderReport) else None
+        return ProviderHealth(
+            name,
+            alive=described is not None,
+            slots_used=report.slots_used.get(name, 0) if report else 0,
+            slot_limit=report.slot_limits.get(name) if report else None,
+            admission_paused_until=report.admission_paused.get(name) if report else None,
+            paused_until=dict(described.paused_until) if described else {},
+            waiting_for=dict(described.waiting_for) if described else {},
+            queued=dict(described.queued) if described else {},
+            tracked=described.tracked if described else 0,
+            waiting=report.waiting_in_memory.get(name, 0) if report else 0,
+            backlog=report.backlog_open.get(name, False) if report else False,
+            last_error=described.last_error if described else None,
+        )
 
     def subscribe(self, callback: Callable[[JobEvent], None]) -> Callable[[], None]:
         """Call ``callback(event)`` after each committed change; returns an unsubscribe."""
@@ -306,31 +455,62 @@ class Engine:
         return lambda: self._subscribers.remove(token)
 
     # -- internals -----------------------------------------------------------------
-    def _running_supervisor(self) -> pykka.ActorRef[Any]:
-        if not self._running or self._supervisor is None:
+    def _check_running(self) -> None:
+        if self._supervisor.failure is not None:
+            raise EngineNotRunning(self._supervisor.failure)
+        if not self._running:
             raise EngineNotRunning("the engine is not started (use start() or a with block)")
-        return self._supervisor
 
     def _running_store(self) -> JobStore:
-        if not self._running or self._store is None:
+        self._check_running()
+        if self._store is None:
             raise EngineNotRunning("the engine is not started (use start() or a with block)")
         return self._store
 
-    def _ask(
-        self,
-        supervisor: pykka.ActorRef[Any],
-        make: Callable[[pykka.ThreadingFuture[Any]], Any],
-        timeout: float,
-    ) -> Any:
-        reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
+    def _ask(self, make: Callable[[OnceReply], Any], timeout: float) -> Any:
+        """Send ``make(reply)`` to the current supervisor and wait for the reply.
+
+        While the supervisor is being restarted, waits (within ``timeout``) for the
+        new one. A request is sent once: a request the old supervisor took with it
+        is answered with ``EngineNotRunning`` by that supervisor.
+        """
+        self._check_running()
+        deadline = time.monotonic() + timeout
+        handle = self._supervisor
+        seen = -1
+        while True:
+            ref = handle.ref
+            if ref is None or handle.generation <= seen:
+                ref = handle.wait_for(seen, max(0.0, deadline - time.monotonic()))
+                if ref is None:
+                    if handle.failure is not None or not self._running:
+                        raise EngineNotRunning(handle.failure or "the engine stopped")
+                    raise WaitTimeout(f"no supervisor answered within {timeout}s")
+            generation = handle.generation
+            reply = OnceReply()
+            try:
+                ref.tell(make(reply))
+            except pykka.ActorDeadError:
+                seen = generation  # it died before taking the request: wait for the next
+                continue
+            try:
+                return reply.get(timeout=max(0.0, deadline - time.monotonic()))
+            except pykka.Timeout:
+                raise WaitTimeout(f"no answer from the engine within {timeout}s") from None
+
+    def _ask_provider(self, provider: str, make: Callable[[OnceReply], Any], timeout: float) -> Any:
+        handle = self._handles.get(provider)
+        reply = OnceReply()
         try:
-            supervisor.tell(make(reply))
+            if handle is None:
+                raise pykka.ActorDeadError(provider)
+            handle.tell(make(reply))
         except pykka.ActorDeadError:
-            raise EngineNotRunning("the engine's supervisor is not running") from None
+            raise EngineNotRunning(f"provider {provider!r} is restarting") from None
         try:
             return reply.get(timeout=timeout)
         except pykka.Timeout:
-            raise WaitTimeout(f"no answer from the engine within {timeout}s") from None
+            raise WaitTimeout(f"provider {provider!r} did not answer within {timeout}s") from None
 
     def _secret_store(self) -> SecretStore:
         if self.config.secrets is not None:
@@ -341,6 +521,15 @@ class Engine:
         return FileSecretStore(
             os.path.join(os.path.dirname(os.path.abspath(target)), "secrets.json")
         )
+
+
+def _stop_actor(ref: pykka.ActorRef[Any], deadline: float, what: str) -> None:
+    try:
+        ref.stop(block=True, timeout=max(0.1, deadline - time.monotonic()))
+    except pykka.ActorDeadError:
+        return
+    except pykka.Timeout:
+        log.warning("actor_stop_timed_out", actor=what)
 
 
 def new_job_ids(count: int) -> list[str]:

@@ -24,7 +24,7 @@ from providers._errors import (
 )
 from providers._job import Job, JobErrorInfo, JobFile, Transition
 from providers._payload import FileSelection, StartJobPayload
-from providers._protocol import BaseProvider, Provider, ProviderContext
+from providers._protocol import BaseProvider, Call, Provider, ProviderContext
 from providers._ratelimit import LimiterClosed, RateLimiter, acquire_all
 from providers._registry import ProviderRegistry, default_registry
 from providers._responses import (
@@ -46,6 +46,7 @@ __all__ = [
     "TERMINAL",
     "TRANSITIONS",
     "BaseProvider",
+    "Call",
     "CancelJobResponse",
     "Clock",
     "DuplicateProvider",

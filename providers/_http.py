@@ -1,8 +1,11 @@
 """HTTP plumbing shared by the real providers: tokens before requests, safe errors.
 
 Every request first takes a token from each rate-limit bucket that guards it, so
-the account's budget is shared by every job. A 429 pauses those buckets for the
-Retry-After time (or ``default_pause``). Transport failures become retryable
+the account's budget is shared by every job: waiting for it when the context is
+``blocking`` (a provider used on its own), at once otherwise (the engine's
+provider actor has checked the buckets before the call, and never sleeps). A 429
+pauses those buckets for the Retry-After time (or ``default_pause``), at most the
+buckets' ``max_pause``. Transport failures become retryable
 ``ProviderError``s whose messages name the method and path but never the query
 string or headers, where credentials travel.
 """
@@ -102,7 +105,10 @@ class ProviderHttp:
         ctx = self._context()
         limiters = [ctx.limiters[name] for name in buckets if name in ctx.limiters]
         for limiter in limiters:
-            limiter.acquire()
+            if ctx.blocking:
+                limiter.acquire()
+            else:
+                limiter.take()
         headers = dict(kwargs.pop("headers", None) or {})
         if authenticated:
             headers.update(self._auth_headers())
@@ -125,6 +131,10 @@ class ProviderHttp:
         if response.status_code == 429:
             pause = parse_retry_after(response.headers.get("Retry-After"), ctx.clock.time())
             pause = self._default_pause if pause is None else pause
+            if limiters:
+                # A hostile or broken header (Retry-After: 999999996) must not stop
+                # the account for good: the buckets cut it, and so does the error.
+                pause = min(pause, *(limiter.max_pause for limiter in limiters))
             for limiter in limiters:
                 limiter.pause_for(pause)
             response.extensions["debrid_retry_after"] = pause

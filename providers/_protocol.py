@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import enum
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -20,7 +21,19 @@ from providers._responses import (
 )
 from providers._secrets import MemorySecretStore, SecretStore
 
-__all__ = ["BaseProvider", "Provider", "ProviderContext"]
+__all__ = ["BaseProvider", "Call", "Provider", "ProviderContext"]
+
+
+class Call(enum.Enum):
+    """The kinds of call the engine makes, for ``Provider.budgets``."""
+
+    SUBMIT = "submit"  # start_job (and, when done at once, its file links)
+    FIND = "find"  # find_existing
+    LINKS = "links"  # get_file_links
+    STATUS = "status"  # get_status
+    POLL = "poll"  # list_statuses
+    CANCEL = "cancel"  # cancel
+    TEST = "test"  # test_connection
 
 
 @attrs.define
@@ -29,12 +42,17 @@ class ProviderContext:
 
     ``limiters`` holds one token bucket per name the provider asked for in
     ``rate_limits()``; they belong to the engine (they outlive a provider restart)
-    and every HTTP request takes a token from the ones that guard it.
+    and every HTTP request takes a token from the ones that guard it. With
+    ``blocking`` (a provider used on its own) a request waits for its tokens;
+    without (inside the engine, whose provider actor never sleeps and checks the
+    buckets named by ``budgets`` before each call) it takes them at once, into
+    debt if the estimate was short.
     """
 
     clock: Clock = attrs.field(factory=RealClock)
     limiters: Mapping[str, RateLimiter] = attrs.field(factory=dict)
     secrets: SecretStore = attrs.field(factory=MemorySecretStore)
+    blocking: bool = True
 
 
 @runtime_checkable
@@ -58,6 +76,14 @@ class Provider(Protocol):
     def max_active(self) -> int | None:
         """How many remote jobs may run at once (None: no limit known). May change over time."""
 
+    def budgets(self, call: Call, payload: StartJobPayload | None) -> Mapping[str, int]:
+        """Tokens per bucket a ``call`` (for ``payload``, when it has one) is expected to take.
+
+        Only buckets of ``rate_limits()`` count. The engine runs the call once every
+        bucket has that many tokens (at most its burst); a call that takes more
+        leaves the bucket in debt, so the estimate costs pace, never the limits.
+        """
+
     def start_job(self, payload: StartJobPayload) -> JobStatusResponse:
         """Submit a job; returns its first remote status (with ``remote_id``)."""
 
@@ -70,8 +96,16 @@ class Provider(Protocol):
         Ids the provider does not know are left out of the answer.
         """
 
-    def find_existing(self, payload: StartJobPayload) -> JobStatusResponse | None:
-        """A remote job already made for this payload (by info-hash or link), if any."""
+    def find_existing(
+        self, payload: StartJobPayload, exclude: Collection[str] = frozenset()
+    ) -> JobStatusResponse | None:
+        """A remote job already made for this payload (by info-hash or link), if any.
+
+        Never one whose remote id is in ``exclude``: the engine passes the remote ids
+        that other live jobs own, so a job looking for its own twin (after a crash or
+        a timed-out submission) does not take another job's item. When several items
+        match, an excluded one is skipped and the search goes on.
+        """
 
     def cancel(self, remote_id: str) -> CancelJobResponse:
         """Stop and delete a remote job (an unknown id counts as already gone)."""
@@ -113,12 +147,18 @@ class BaseProvider:
         """No buckets by default."""
         return {}
 
+    def budgets(self, call: Call, payload: StartJobPayload | None) -> Mapping[str, int]:
+        """One ``default`` token per call, when there is such a bucket."""
+        return {"default": 1} if "default" in self.rate_limits() else {}
+
     @property
     def max_active(self) -> int | None:
         """The slot limit last learnt from the service."""
         return self._max_active
 
-    def find_existing(self, payload: StartJobPayload) -> JobStatusResponse | None:
+    def find_existing(
+        self, payload: StartJobPayload, exclude: Collection[str] = frozenset()
+    ) -> JobStatusResponse | None:
         """No lookup by default."""
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -23,8 +24,14 @@ class RateLimiter:
 
     The bucket holds at most ``burst_size`` tokens and refills at
     ``requests_per_second``. In any window of length t it grants at most
-    ``burst_size + requests_per_second * t`` tokens. ``pause_until`` empties it
-    until a time (a provider's Retry-After), after which it refills from zero.
+    ``burst_size + requests_per_second * t`` tokens (plus ``cost - 1`` for callers
+    of ``take(cost)`` who wait for ``delay(cost) == 0``). ``pause_until`` empties it
+    until a time (a provider's Retry-After), after which it refills from zero;
+    no pause lasts longer than ``max_pause`` seconds, whatever a header says.
+
+    Two ways to spend it: ``acquire`` blocks until a token is there (providers
+    used on their own); ``take`` never blocks and may leave the bucket in debt,
+    for an actor that asked ``delay(cost)`` first and must never sleep.
     """
 
     def __init__(
@@ -34,14 +41,19 @@ class RateLimiter:
         clock: Clock | None = None,
         *,
         name: str = "default",
+        max_pause: float = 3600.0,
     ) -> None:
         if not requests_per_second > 0:
             raise ValueError(f"requests_per_second: must be > 0 (got {requests_per_second!r})")
         if burst_size < 1:
             raise ValueError(f"burst_size: must be >= 1 (got {burst_size!r})")
+        if not 0 <= max_pause < math.inf:
+            raise ValueError(f"max_pause: must be finite and >= 0 (got {max_pause!r})")
         self.name = name
         self.rate = float(requests_per_second)
         self.burst = int(burst_size)
+        #: The longest pause ``pause_until`` / ``pause_for`` apply, in seconds.
+        self.max_pause = float(max_pause)
         self._clock = clock or RealClock()
         self._cond = threading.Condition()
         self._tokens = float(burst_size)
@@ -60,11 +72,11 @@ class RateLimiter:
             self._tokens = float(nearest) if abs(tokens - nearest) < 1e-6 else tokens
             self._last = now
 
-    def _wait_time(self, now: float) -> float:
-        if self._tokens >= 1:
+    def _wait_time(self, now: float, need: float = 1.0) -> float:
+        if self._tokens >= need and now >= self._last:
             return 0.0
         start = max(now, self._last)
-        return (start - now) + (1 - self._tokens) / self.rate
+        return (start - now) + max(0.0, need - self._tokens) / self.rate
 
     def try_acquire(self) -> bool:
         """Take a token if one is there now; never blocks."""
@@ -78,12 +90,44 @@ class RateLimiter:
                 return True
             return False
 
-    def delay(self) -> float:
-        """Seconds until a token will be there (0 when one is there now)."""
+    def take(self, cost: int = 1) -> None:
+        """Take ``cost`` tokens now, never blocking, into debt if the bucket holds fewer.
+
+        A bucket in debt refills from below zero, so whoever comes next waits
+        longer: the rate holds over time. Callers that must stay inside the burst
+        as well ask ``delay(cost)`` first and take only when it is 0.
+        """
+        if cost < 0:
+            raise ValueError(f"cost: must be >= 0 (got {cost!r})")
+        with self._cond:
+            if self._closed:
+                raise LimiterClosed(f"rate limiter {self.name!r} is closed")
+            self._refill(self._clock.monotonic())
+            self._tokens -= cost
+            self.granted += cost
+
+    def delay(self, cost: int = 1) -> float:
+        """Seconds until ``cost`` tokens (at most the burst) will be there (0: now)."""
+        need = float(min(max(cost, 0), self.burst))
         with self._cond:
             now = self._clock.monotonic()
             self._refill(now)
-            return self._wait_time(now)
+            if need == 0:
+                return max(0.0, self._last - now)
+            return self._wait_time(now, need)
+
+    def eta(self, tokens: float) -> float:
+        """Seconds until ``tokens`` tokens, not capped at the burst, will have come.
+
+        An estimate for a waiting line: the last of calls needing ``tokens`` in
+        all, served as soon as each token exists, starts about this much later.
+        """
+        with self._cond:
+            now = self._clock.monotonic()
+            self._refill(now)
+            if tokens <= 0:
+                return max(0.0, self._last - now)
+            return self._wait_time(now, tokens)
 
     def acquire(self, timeout: float | None = None) -> None:
         """Block (on the limiter's clock) until a token is taken.
@@ -115,18 +159,33 @@ class RateLimiter:
         self.acquire(timeout)
         return fn()
 
-    def pause_until(self, until: float) -> None:
-        """Grant nothing before ``until`` (clock seconds); refill from zero after it."""
+    def pause_until(self, until: float) -> float:
+        """Grant nothing before ``until`` (clock seconds); refill from zero after it.
+
+        The pause is cut to ``max_pause`` seconds from now (+inf, a Retry-After of
+        1e400, is simply above the cap); a time in the past or not a number is
+        refused and changes nothing. Returns the seconds applied from now, so a
+        caller can tell (and log) that a provider's Retry-After was cut. A longer
+        pause already running is never shortened, and a debt is kept.
+        """
         with self._cond:
             now = self._clock.monotonic()
-            self._refill(now)
-            self._tokens = 0.0
-            self._last = max(self._last, until)
-            self._cond.notify_all()
+            return self._pause(now, until - now)
 
-    def pause_for(self, seconds: float) -> None:
-        """``pause_until(now + seconds)``."""
-        self.pause_until(self._clock.monotonic() + max(0.0, seconds))
+    def pause_for(self, seconds: float) -> float:
+        """``pause_until(now + seconds)``; returns the seconds applied (see there)."""
+        with self._cond:
+            return self._pause(self._clock.monotonic(), seconds)
+
+    def _pause(self, now: float, seconds: float) -> float:
+        if math.isnan(seconds) or seconds < 0:
+            return 0.0  # refused: nothing to wait for, and nothing said about the bucket
+        seconds = min(seconds, self.max_pause)
+        self._refill(now)
+        self._tokens = min(self._tokens, 0.0)
+        self._last = max(self._last, now + seconds)
+        self._cond.notify_all()
+        return seconds
 
     @property
     def paused_until(self) -> float | None:

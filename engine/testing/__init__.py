@@ -14,7 +14,7 @@ from engine.testing._fakehttp import (
     RateWindow,
     deterministic_bytes,
 )
-from engine.testing._inject import inject_job_crash
+from engine.testing._inject import inject_job_crash, inject_provider_crash, inject_supervisor_crash
 from engine.testing.realdebrid import FakeRealDebrid
 from engine.testing.torbox import FakeTorBox
 from providers import FakeClock
@@ -32,4 +32,6 @@ __all__ = [
     "advance_until",
     "deterministic_bytes",
     "inject_job_crash",
+    "inject_provider_crash",
+    "inject_supervisor_crash",
 ]

@@ -9,7 +9,7 @@ where the API's documentation is silent.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence, Set
 from typing import Any
 
 import httpx
@@ -18,7 +18,7 @@ from providers._errors import ProviderError
 from providers._job import JobFile
 from providers._log import get_logger
 from providers._payload import StartJobPayload
-from providers._protocol import BaseProvider, ProviderContext
+from providers._protocol import BaseProvider, Call, ProviderContext
 from providers._responses import (
     CancelJobResponse,
     FileLinksResponse,
@@ -45,6 +45,18 @@ MAX_PAGE_SIZE = 5000
 #: Ids missing from a listing we re-check one by one, at most (else: retry later).
 _VERIFY_LIMIT = 25
 _SAFE_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+#: Requests per call as this module sends them, by bucket (``default`` guards every
+#: request, ``unrestrict`` also /unrestrict/link); SUBMIT is worked out in ``budgets``.
+_BUDGETS: Mapping[Call, Mapping[str, int]] = {
+    Call.FIND: {"default": 1},  # one page of /torrents or /downloads on most accounts
+    Call.LINKS: {"default": 2, "unrestrict": 1},  # /torrents/info, an unrestrict per link
+    Call.STATUS: {"default": 1},  # /torrents/info (and selectFiles once, when RD waits)
+    # /torrents pages, ETag-revalidated: one on most accounts. A new torrent's first
+    # sighting adds /torrents/info and selectFiles, once: left to the bucket's debt.
+    Call.POLL: {"default": 1},
+    Call.CANCEL: {"default": 1},  # DELETE /torrents/delete or /downloads/delete
+    Call.TEST: {"default": 1},  # GET /user
+}
 
 
 class RealDebridProvider(BaseProvider):
@@ -134,6 +146,19 @@ class RealDebridProvider(BaseProvider):
         ``unrestrict`` also paces /unrestrict/link, about one a second against the fair
         usage limit (rdt-client#536, #433)."""
         return dict(self._rates)
+
+    def budgets(self, call: Call, payload: StartJobPayload | None) -> Mapping[str, int]:
+        """Tokens per bucket a call takes here (see ``_BUDGETS``)."""
+        is_link = payload is not None and payload.kind == "url"
+        if call is Call.SUBMIT:
+            if is_link:
+                # One /unrestrict/link; the job's links are in its answer.
+                return {"default": 1, "unrestrict": 1}
+            # activeCount before the first submission, then addMagnet / addTorrent.
+            return {"default": 1 if self._limit_read else 2}
+        if call is Call.LINKS and is_link:
+            return {"default": 1, "unrestrict": 1}  # a new direct URL once the old one aged
+        return _BUDGETS[call]
 
     def attach(self, remote_id: str, payload: StartJobPayload) -> None:
         """Tell the provider what was asked for ``remote_id`` (after an engine restart)."""
@@ -240,17 +265,21 @@ class RealDebridProvider(BaseProvider):
                     raise
         return result
 
-    def find_existing(self, payload: StartJobPayload) -> JobStatusResponse | None:
+    def find_existing(
+        self, payload: StartJobPayload, exclude: Collection[str] = frozenset()
+    ) -> JobStatusResponse | None:
         """The torrent with this info-hash (or the download of this link) already on the account.
 
         Adding the same hash twice makes a second torrent (zurg-public#92), so the
         engine asks this before submitting again after a crash. The newest match
-        that has not failed wins; a failed one is not adopted.
+        that has not failed and is not in ``exclude`` (owned by another job) wins;
+        a failed one is not adopted.
         """
+        excluded = exclude if isinstance(exclude, Set) else frozenset(exclude)
         if payload.kind == "url":
             for page in pages(self.api, "/downloads", self.page_size):
                 for item in page.items:
-                    if item.get("link") == payload.url:
+                    if item.get("link") == payload.url and f"link:{item.get('id')}" not in excluded:
                         return self._adopt_download(item, payload)
             return None
         info_hash = payload.info_hash
@@ -259,6 +288,8 @@ class RealDebridProvider(BaseProvider):
                 if str(item.get("hash") or "").lower() != info_hash:
                     continue
                 remote_id = f"torrent:{item.get('id')}"
+                if remote_id in excluded:
+                    continue
                 status = self.tracker.response(remote_id, item)
                 if status.status is not JobStatus.FAILED:
                     self.tracker.attach(remote_id, payload)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -18,7 +18,7 @@ from providers._errors import ProviderError, ValidationError
 from providers._job import JobFile
 from providers._log import get_logger
 from providers._payload import StartJobPayload
-from providers._protocol import BaseProvider
+from providers._protocol import BaseProvider, Call
 from providers._responses import (
     CancelJobResponse,
     FileLinksResponse,
@@ -52,6 +52,18 @@ RATE_LIMITS: Mapping[str, RateLimit] = {
 #: 2 Pro, 3 Standard (PYSDK plan numbers). Free is unknown: learnt from ACTIVE_LIMIT.
 PLAN_SLOTS = {1: 3, 2: 10, 3: 5}
 PLAN_NAMES = {0: "Free", 1: "Essential", 2: "Pro", 3: "Standard"}
+
+#: Requests per call as this module sends them, by bucket (every request takes
+#: ``default``; createtorrent / createwebdownload take ``create`` too, see _api).
+#: SUBMIT is worked out in ``budgets``.
+_BUDGETS: Mapping[Call, Mapping[str, int]] = {
+    Call.FIND: {"default": 2},  # a fresh mylist page, then getqueued when not there
+    Call.LINKS: {"default": 1},  # mylist?id= (none when a poll just saw it ready)
+    Call.STATUS: {"default": 1},  # mylist?id=
+    Call.POLL: {"default": 1},  # one mylist pass per kind (getqueued with queued items)
+    Call.CANCEL: {"default": 1},  # controltorrent / controlwebdownload / controlqueued
+    Call.TEST: {"default": 1},  # user/me
+}
 
 
 log = get_logger("debrid.providers.torbox")
@@ -185,6 +197,19 @@ class TorBoxProvider(BaseProvider):
         """The general bucket and the creation bucket (see ``RATE_LIMITS``)."""
         return dict(RATE_LIMITS)
 
+    def budgets(self, call: Call, payload: StartJobPayload | None) -> Mapping[str, int]:
+        """Tokens per bucket a call takes here (see ``_BUDGETS``).
+
+        A submission is one create request (``create`` and ``default``), plus user/me
+        before the first one and checkcached when ``only_if_cached``.
+        """
+        if call is not Call.SUBMIT:
+            return _BUDGETS[call]
+        general = 1 + (0 if self._plan_checked else 1)
+        if payload is not None and payload.only_if_cached:
+            general += 1
+        return {"create": 1, "default": general}
+
     def start_job(self, payload: StartJobPayload) -> JobStatusResponse:
         """createtorrent (magnet or file, multipart) or createwebdownload (hoster link)."""
         kind = kind_of(payload.kind)
@@ -299,9 +324,15 @@ class TorBoxProvider(BaseProvider):
         """One mylist pass per kind (and one getqueued pass per kind with queued items)."""
         return self.tracker.poll(remote_ids)
 
-    def find_existing(self, payload: StartJobPayload) -> JobStatusResponse | None:
-        """The item (or queued entry) for this hash or link, read fresh; failed ones skipped."""
-        found = self.tracker.find(kind_of(payload.kind), _payload_hash(payload))
+    def find_existing(
+        self, payload: StartJobPayload, exclude: Collection[str] = frozenset()
+    ) -> JobStatusResponse | None:
+        """The item (or queued entry) for this hash or link, read fresh; failed ones skipped.
+
+        Items in ``exclude`` are skipped, and the list item a queued entry in it
+        became (or the other way round) when a poll saw the move.
+        """
+        found = self.tracker.find(kind_of(payload.kind), _payload_hash(payload), exclude)
         return with_source(found, payload.url)
 
     def cancel(self, remote_id: str) -> CancelJobResponse:

@@ -138,7 +138,7 @@ def engine_rss_per_actor(n: int, workdir: Path) -> float:
         before = rss_kb()
         for chunk in range(0, n, 1000):
             engine.create_jobs("mock", payloads(min(1000, n - chunk)), timeout=300)
-        supervisor = engine._supervisor._actor_weakref()  # type: ignore[union-attr]
+        supervisor = engine._supervisor.ref._actor_weakref()  # type: ignore[union-attr]
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             alive = sum(1 for ref in supervisor.actors.values() if hasattr(ref, "tell"))

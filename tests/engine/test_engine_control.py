@@ -174,7 +174,7 @@ def test_cancel_right_after_a_bulk_create_never_leaves_a_remote_job_behind(
         assert engine.cancel_job(job.id).status is JobStatus.CANCELLED
 
     def live_remote_jobs() -> int:
-        return sum(1 for item in mock._remote.values() if not item["cancelled"])
+        return sum(1 for item in mock.remote_items() if not item.cancelled)
 
     def cancelled_actors_alive() -> int:
         cancelled = {j.id for j in jobs[-50:]}

@@ -137,7 +137,7 @@ def test_job_crashing_past_the_restart_limit_fails_as_crashed_and_others_complet
 
 def _live_actor(engine: object, job_id: str) -> object | None:
     """The job's current actor, if it is alive (reaching inside on purpose)."""
-    supervisor = engine._supervisor._actor_weakref()  # type: ignore[attr-defined]
+    supervisor = engine._supervisor.ref._actor_weakref()  # type: ignore[attr-defined]
     ref = supervisor.actors.get(job_id)
     if ref is not None and hasattr(ref, "tell") and ref.is_alive():
         return ref

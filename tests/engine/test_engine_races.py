@@ -7,10 +7,10 @@ import pytest
 from engine_helpers import MakeEngine, magnet
 
 from actors import JobActor
-from actors._messages import Links
+from actors._messages import StatusUpdate
 from engine import InvalidTransition, JobStatus, UnknownProvider
 from engine.testing import ClockDriver, advance_until
-from providers import FakeClock, FileLinksResponse, MockProvider
+from providers import FakeClock, JobStatusResponse, MockProvider
 
 
 def _job_actors(job_id: str) -> int:
@@ -54,17 +54,18 @@ def test_cancel_that_races_a_completion_is_answered_and_agrees_with_the_store(
     make_engine: MakeEngine, clock: FakeClock
 ) -> None:
     engine = make_engine(MockProvider(1000.0))
-    supervisor = engine._supervisor._actor_weakref()  # type: ignore[union-attr]
+    supervisor = engine._supervisor.ref._actor_weakref()  # type: ignore[union-attr]
     for i in range(5):
         job = engine.create_job("mock", magnet(i))
         advance_until(clock, lambda j=job: engine.get_job(j.id).remote_id is not None, step=0)  # type: ignore[misc]
-        # The links arrive (the job completes) just as the user cancels.
+        # The provider reports the job ended (a poll) just as the user cancels.
         remote = engine.get_job(job.id).remote_id or ""
-        supervisor.actors[job.id].tell(Links(FileLinksResponse(remote, (), ready=True)))
+        ended = JobStatusResponse(remote, JobStatus.FAILED, error_code="DEAD")
+        supervisor.actors[job.id].tell(StatusUpdate(ended))
         try:
             answer = engine.cancel_job(job.id, timeout=10).status
         except InvalidTransition:
-            answer = JobStatus.COMPLETED
+            answer = JobStatus.FAILED
         stored = engine.get_job(job.id).status
         assert stored is answer
         transitions = [t.to_status for t in engine._store.transitions(job.id)]  # type: ignore[union-attr]

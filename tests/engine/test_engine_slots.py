@@ -10,7 +10,7 @@ from providers import FakeClock, MockProvider
 
 
 def _job_actors(engine: object) -> int:
-    supervisor = engine._supervisor._actor_weakref()  # type: ignore[attr-defined]
+    supervisor = engine._supervisor.ref._actor_weakref()  # type: ignore[attr-defined]
     return len(supervisor.actors)
 
 

@@ -308,3 +308,127 @@ def test_no_window_ever_gets_more_than_burst_plus_rate_times_length(
             window = grants[j] - start
             assert j - i + 1 <= burst + rate * window + EPSILON
     assert limiter.granted == len(grants)
+
+
+# -- take / delay(cost) / capped pauses: what a provider actor that never sleeps uses --
+
+
+def test_take_never_blocks_and_leaves_the_bucket_in_debt() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(1.0, 2, clock)
+    limiter.take(5)
+    assert limiter.granted == 5
+    assert not limiter.try_acquire()
+    # Three tokens of debt, then one to grant: four seconds at 1/s.
+    assert limiter.delay() == pytest.approx(4.0)
+    clock.advance(4.0)
+    assert limiter.delay() == 0.0
+    assert limiter.try_acquire()
+
+
+def test_delay_of_a_cost_is_capped_at_the_burst() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(2.0, 3, clock)
+    drain(limiter)
+    assert limiter.delay(2) == pytest.approx(1.0)
+    assert limiter.delay(3) == pytest.approx(1.5)
+    assert limiter.delay(100) == pytest.approx(1.5)  # never more than a full bucket
+    assert limiter.eta(5) == pytest.approx(2.5)  # a waiting line is not capped
+
+
+def test_delay_counts_a_pause_even_for_a_cost_of_zero() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(1.0, 1, clock)
+    limiter.pause_for(7)
+    assert limiter.delay(0) == pytest.approx(7)
+    assert limiter.delay(1) == pytest.approx(8)
+
+
+def test_take_on_a_closed_limiter_raises() -> None:
+    limiter = RateLimiter(1.0, 1, FakeClock())
+    limiter.close()
+    with pytest.raises(LimiterClosed):
+        limiter.take()
+
+
+@pytest.mark.parametrize("seconds", [float("inf"), 1e400, 99_999_999.0, 999_999_996.0])
+def test_a_huge_pause_is_cut_to_max_pause(seconds: float) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(1.0, 1, clock, max_pause=120.0)
+    assert limiter.pause_for(seconds) == 120.0
+    assert limiter.paused_until == pytest.approx(120.0)
+    clock.advance(121.0)
+    assert limiter.try_acquire()
+
+
+@pytest.mark.parametrize("seconds", [float("nan"), -5.0, float("-inf")])
+def test_a_pause_that_is_not_a_number_or_negative_pauses_nothing(seconds: float) -> None:
+    limiter = RateLimiter(1.0, 1, FakeClock())
+    assert limiter.pause_for(seconds) == 0.0
+    assert limiter.paused_until is None
+    assert limiter.try_acquire()
+
+
+def test_pause_until_is_cut_to_max_pause_from_now() -> None:
+    clock = FakeClock(start=100.0)
+    limiter = RateLimiter(1.0, 1, clock)  # the default cap: an hour
+    assert limiter.pause_until(float("inf")) == 3600.0
+    assert limiter.paused_until == pytest.approx(3700.0)
+    assert limiter.pause_until(50.0) == 0.0  # in the past
+    assert limiter.paused_until == pytest.approx(3700.0)
+
+
+def test_a_pause_keeps_a_debt() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(1.0, 1, clock)
+    limiter.take(3)
+    limiter.pause_for(10)
+    assert limiter.delay() == pytest.approx(10 + 3)
+
+
+def test_max_pause_must_be_finite_and_not_negative() -> None:
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="max_pause"):
+            RateLimiter(1.0, 1, FakeClock(), max_pause=bad)
+
+
+cost_steps = st.lists(
+    st.tuples(
+        st.floats(min_value=0, max_value=3, allow_nan=False),
+        st.integers(min_value=1, max_value=12),
+        st.booleans(),
+    ),
+    max_size=40,
+)
+
+
+@settings(deadline=None)
+@given(
+    rate=st.floats(min_value=0.1, max_value=50, allow_nan=False),
+    burst=st.integers(min_value=1, max_value=8),
+    operations=cost_steps,
+    pause=st.floats(min_value=0, max_value=5, allow_nan=False),
+)
+def test_taking_only_when_delay_says_zero_keeps_every_window_within_the_bound(
+    rate: float, burst: int, operations: list[tuple[float, int, bool]], pause: float
+) -> None:
+    """Callers who ``take(c)`` only after ``delay(c) == 0`` (costs may exceed the burst)
+    get at most burst + rate * t + (max cost - 1) tokens in any window of length t."""
+    clock = FakeClock()
+    limiter = RateLimiter(rate, burst, clock)
+    grants: list[tuple[float, int]] = []
+    for dt, cost, pause_now in operations:
+        clock.advance(dt)
+        if pause_now:
+            limiter.pause_for(pause)
+        if limiter.delay(cost) == 0:
+            limiter.take(cost)
+            grants.append((clock.monotonic(), cost))
+    max_cost = max((cost for _, cost in grants), default=1)
+    for i, (start, _) in enumerate(grants):
+        total = 0
+        for j in range(i, len(grants)):
+            total += grants[j][1]
+            window = grants[j][0] - start
+            assert total <= burst + rate * window + (max_cost - 1) + EPSILON
+    assert limiter.granted == sum(cost for _, cost in grants)

@@ -1,0 +1,42 @@
+"""ProviderHttp: tokens before requests (waiting or not, as the context says), capped 429 pauses."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from providers import FakeClock, ProviderContext, RateLimiter
+from providers._http import ProviderHttp
+
+
+def client(ctx: ProviderContext, response: httpx.Response) -> ProviderHttp:
+    return ProviderHttp(
+        "test",
+        "http://service.invalid",
+        context=lambda: ctx,
+        transport=httpx.MockTransport(lambda request: response),
+    )
+
+
+def test_without_blocking_a_request_takes_its_token_at_once_into_debt() -> None:
+    clock = FakeClock()
+    bucket = RateLimiter(1.0, 1, clock)
+    bucket.take()  # spent
+    ctx = ProviderContext(clock=clock, limiters={"default": bucket}, blocking=False)
+    http = client(ctx, httpx.Response(200, json={}))
+    assert http.request("GET", "/x").status_code == 200  # no wait on a FakeClock nobody moves
+    assert bucket.granted == 2
+    assert bucket.delay() == pytest.approx(2.0)  # one token of debt, then one to grant
+    http.close()
+
+
+@pytest.mark.parametrize("header", ["999999996", "1e400", "inf"])
+def test_a_429_pause_is_cut_to_the_buckets_max_pause(header: str) -> None:
+    clock = FakeClock()
+    bucket = RateLimiter(1.0, 1, clock, max_pause=120.0)
+    ctx = ProviderContext(clock=clock, limiters={"default": bucket}, blocking=False)
+    http = client(ctx, httpx.Response(429, headers={"Retry-After": header}))
+    response = http.request("GET", "/x")
+    assert response.extensions["debrid_retry_after"] == 120.0
+    assert bucket.paused_until == pytest.approx(120.0)
+    http.close()
