@@ -11,7 +11,10 @@ from typing import Any
 
 import pykka
 
-__all__ = ["ActorThreads", "EngineActor"]
+from actors._replies import fail
+from providers import EngineNotRunning
+
+__all__ = ["ActorThreads", "EngineActor", "replies_of"]
 
 _Task = tuple[str, Callable[[], None]]
 
@@ -133,3 +136,33 @@ class EngineActor(pykka.ThreadingActor):
             super()._start_actor_loop()
             return
         self.threads.run(f"{type(self).__name__}-{self.actor_urn[-12:]}", self._actor_loop)
+
+    def _actor_loop_teardown(self) -> None:
+        # Messages still in the inbox when the actor stops (or dies) may carry
+        # replies of their own (they were told, not asked): answer them rather
+        # than leave their callers to time out. Then what Pykka does: asks get
+        # ActorDeadError, a stop request its answer.
+        gone = EngineNotRunning(f"{type(self).__name__} stopped before handling this request")
+        while not self.actor_inbox.empty():
+            envelope = self.actor_inbox.get()
+            message = envelope.message
+            for reply in replies_of(message):
+                fail(reply, gone)
+            if envelope.reply_to is None:
+                continue
+            if isinstance(message, pykka.messages._ActorStop):
+                envelope.reply_to.set(None)
+            else:
+                dead = pykka.ActorDeadError(f"{self.actor_ref} stopped before handling the message")
+                envelope.reply_to.set_exception(exc_info=(pykka.ActorDeadError, dead, None))
+
+
+def replies_of(message: Any) -> tuple[pykka.ThreadingFuture[Any], ...]:
+    """The replies a told message carries (``reply``, or ``replies``), if any."""
+    reply = getattr(message, "reply", None)
+    if isinstance(reply, pykka.ThreadingFuture):
+        return (reply,)
+    replies = getattr(message, "replies", None)
+    if isinstance(replies, tuple):
+        return tuple(r for r in replies if isinstance(r, pykka.ThreadingFuture))
+    return ()

@@ -9,7 +9,19 @@ import pykka
 
 from actors._messages import Ref
 
-__all__ = ["ProviderHandle"]
+__all__ = ["ProviderDown", "ProviderHandle"]
+
+
+class ProviderDown(pykka.ActorDeadError):
+    """The provider actor is down; ``generation`` is the one the message did not reach.
+
+    Read together with the failure, under the handle's lock: a job that read it
+    afterwards could see the new actor's generation and never re-send.
+    """
+
+    def __init__(self, message: str, generation: int) -> None:
+        super().__init__(message)
+        self.generation = generation
 
 
 class ProviderHandle:
@@ -45,6 +57,9 @@ class ProviderHandle:
         with self._lock:
             ref, generation = self.ref, self.generation
             if ref is None:
-                raise pykka.ActorDeadError("provider actor is restarting")
-            ref.tell(message)
+                raise ProviderDown("provider actor is restarting", generation)
+            try:
+                ref.tell(message)
+            except pykka.ActorDeadError:
+                raise ProviderDown("provider actor is gone", generation) from None
             return generation

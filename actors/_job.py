@@ -12,7 +12,7 @@ import pykka
 
 from actors._base import ActorThreads
 from actors._child import SupervisedActor
-from actors._handle import ProviderHandle
+from actors._handle import ProviderDown, ProviderHandle
 from actors._messages import (
     BudgetWait,
     CallFailed,
@@ -25,9 +25,9 @@ from actors._messages import (
     GetStatus,
     InjectCrash,
     JobChanged,
+    Leftover,
     Links,
     Op,
-    OrphanCleanup,
     ProviderRestarted,
     Ref,
     Release,
@@ -39,6 +39,7 @@ from actors._messages import (
     Submit,
     Submitted,
     Sync,
+    SyncFailed,
     Track,
 )
 from actors._scheduler import Scheduler, TimerHandle
@@ -265,10 +266,10 @@ class JobActor(SupervisedActor):
             message = GetStatus(job.id, request_id, job.remote_id, me)
         try:
             generation = self.provider.tell(message)
-        except pykka.ActorDeadError:
+        except ProviderDown as down:
             # The provider actor is down: ProviderRestarted with a newer generation
             # makes us send this again.
-            generation = self.provider.generation
+            generation = down.generation
         flight = InFlight(op, request_id, generation)
         if op is Op.STATUS:
             self.status_request = flight
@@ -308,8 +309,8 @@ class JobActor(SupervisedActor):
         message = Track(job.id, job.remote_id, job.payload, self.actor_ref)
         try:
             self.tracked_at = self.provider.tell(message)
-        except pykka.ActorDeadError:
-            self.tracked_at = self.provider.generation
+        except ProviderDown as down:
+            self.tracked_at = down.generation
 
     # -- applying what the provider says ------------------------------------------
     def _apply(self, response: JobStatusResponse, *, force_save: bool = False) -> None:
@@ -421,10 +422,11 @@ class JobActor(SupervisedActor):
     # -- failures ------------------------------------------------------------------
     def _sync_failed(self, error: ProviderError) -> None:
         # A caller asked for the status now: tell it why not, rather than
-        # retrying behind its back (the regular poll goes on anyway).
-        for reply in self.pending_syncs:
-            reply.set_exception(exc_info=(type(error), error, None))
-        self.pending_syncs.clear()
+        # retrying behind its back (the regular poll goes on anyway). The
+        # supervisor answers, and forgets the requests it forwarded.
+        replies, self.pending_syncs = tuple(self.pending_syncs), []
+        if replies:
+            self._tell(self.supervisor, SyncFailed(self.job.id, replies, error))
 
     def _failed(self, op: Op, error: ProviderError) -> None:
         self._save_deferred()
@@ -522,19 +524,22 @@ class JobActor(SupervisedActor):
 
     def _hand_back(self, job: Job) -> None:
         """Tell the provider actor what this job leaves behind remotely."""
+        message: Cleanup | Release
         if job.status is JobStatus.COMPLETED:
-            if job.remote_id is not None:
-                self._tell(self.provider, Release(job.id, job.remote_id))
-            return
-        submitting = self.request is not None and self.request.op in (Op.SUBMIT, Op.FIND)
-        unsure = self.unsure or submitting
-        if job.remote_id is not None or unsure:
-            cleanup = Cleanup(job.id, job.payload, job.remote_id, unsure)
-            try:
-                self.provider.tell(cleanup)
-            except pykka.ActorDeadError:
-                # The provider actor is down: the supervisor hands it to the next one.
-                self._tell(self.supervisor, OrphanCleanup(job.provider, cleanup))
+            if job.remote_id is None:
+                return
+            message = Release(job.id, job.remote_id)
+        else:
+            submitting = self.request is not None and self.request.op in (Op.SUBMIT, Op.FIND)
+            unsure = self.unsure or submitting
+            if job.remote_id is None and not unsure:
+                return
+            message = Cleanup(job.id, job.payload, job.remote_id, unsure)
+        try:
+            self.provider.tell(message)
+        except pykka.ActorDeadError:
+            # The provider actor is down: the supervisor hands it to the next one.
+            self._tell(self.supervisor, Leftover(job.provider, message))
 
     def _stop_now(self) -> None:
         self.done = True

@@ -134,11 +134,24 @@ class AdmitTick:
 
 
 @attrs.frozen
-class OrphanCleanup:
-    """A finished job's ``Cleanup`` that found its provider actor down: kept for the next one."""
+class Leftover:
+    """A finished job's ``Cleanup`` or ``Release`` that found its provider actor down.
+
+    The supervisor keeps it (in a place that outlives the supervisor itself) and
+    hands it to the provider's next actor.
+    """
 
     provider: str
-    cleanup: Cleanup
+    message: Cleanup | Release
+
+
+@attrs.frozen
+class SyncFailed:
+    """A job actor answered forwarded syncs with ``error``: the supervisor forgets them."""
+
+    job_id: str
+    replies: tuple[Reply, ...]
+    error: ProviderError
 
 
 @attrs.frozen

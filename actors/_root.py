@@ -66,16 +66,21 @@ class SupervisorHandle:
         """The current supervisor, or None."""
         return self._ref
 
-    def wait_for(self, newer_than: int, timeout: float) -> Ref | None:
-        """A supervisor of a generation after ``newer_than``, waiting up to ``timeout``."""
+    def current(self) -> tuple[Ref | None, int]:
+        """The current supervisor and its generation, read together."""
+        with self._cond:
+            return self._ref, self.generation
+
+    def wait_for(self, newer_than: int, timeout: float) -> tuple[Ref | None, int]:
+        """A supervisor of a generation after ``newer_than`` (and that generation)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while self.failure is None and (self._ref is None or self.generation <= newer_than):
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return None
+                    return None, self.generation
                 self._cond.wait(left)
-            return self._ref
+            return self._ref, self.generation
 
 
 class RootActor(EngineActor):

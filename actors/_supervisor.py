@@ -17,6 +17,7 @@ bookkeeping kills it; then the root restarts it from the store.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -26,7 +27,7 @@ import attrs
 import pykka
 
 from actors._admission import Admission
-from actors._base import ActorThreads, EngineActor
+from actors._base import ActorThreads, EngineActor, replies_of
 from actors._handle import ProviderHandle
 from actors._job import JobActor, JobSettings
 from actors._messages import (
@@ -43,10 +44,11 @@ from actors._messages import (
     Flush,
     InjectCrash,
     JobChanged,
-    OrphanCleanup,
+    Leftover,
     ProviderRestarted,
     Ready,
     Ref,
+    Release,
     Reply,
     RestartProvider,
     RetryJob,
@@ -55,6 +57,7 @@ from actors._messages import (
     SupervisorDown,
     SupervisorReport,
     Sync,
+    SyncFailed,
     SyncJob,
 )
 from actors._provider import ProviderActor
@@ -142,6 +145,7 @@ class SupervisorActor(EngineActor):
         handles: dict[str, ProviderHandle],
         root: Ref | None = None,
         backlog: EventBacklog | None = None,
+        leftovers: dict[str, list[Cleanup | Release]] | None = None,
         initial: bool = True,
     ) -> None:
         super().__init__()
@@ -169,11 +173,14 @@ class SupervisorActor(EngineActor):
         self.actors: dict[str, Ref] = {}
         #: Engine requests forwarded to job actors and not answered yet.
         self.outstanding: dict[str, list[Any]] = {}
-        #: Cleanups that reached us while their provider actor was down.
-        self.orphan_cleanups: dict[str, list[Cleanup]] = {}
+        #: Cleanups and releases that reached us while their provider actor was down
+        #: (the Engine's: they outlive a supervisor restart).
+        self.leftovers = leftovers if leftovers is not None else {}
         self.flush_scheduled = False
         self.to_spawn: list[tuple[Job, bool]] = []
         self.clearing: _Clearing | None = None
+        #: The slot limit in force before a refusal clamped it, per provider.
+        self.clamped: dict[str, int | None] = {}
         self.start_error: Exception | None = None
         self.children_stopped = False
         #: Reusable threads for the job actors (see ActorThreads), closed on stop.
@@ -241,23 +248,6 @@ class SupervisorActor(EngineActor):
             except pykka.ActorDeadError:
                 log.warning("supervisor_root_gone")
 
-    def _actor_loop_teardown(self) -> None:
-        # Requests still in the inbox carry replies of their own (they were told,
-        # not asked): answer them rather than leave their callers to time out.
-        gone = EngineNotRunning("the engine's supervisor stopped before handling this request")
-        while not self.actor_inbox.empty():
-            envelope = self.actor_inbox.get()
-            message = envelope.message
-            for reply in _replies_of(message):
-                fail(reply, gone)
-            if envelope.reply_to is not None:
-                if isinstance(message, pykka.messages._ActorStop):
-                    envelope.reply_to.set(None)
-                else:
-                    envelope.reply_to.set_exception(
-                        exc_info=(pykka.ActorDeadError, pykka.ActorDeadError(str(gone)), None)
-                    )
-
     def _fail_everything(self, error: BaseException) -> None:
         self.writer.fail_all(error)
         for messages in self.outstanding.values():
@@ -303,7 +293,7 @@ class SupervisorActor(EngineActor):
             self._dispatch(message)
         except StoreError as error:
             log.error("store_read_failed", error=str(error), message=type(message).__name__)
-            replies = _replies_of(message)
+            replies = replies_of(message)
             for reply in replies:
                 fail(reply, error)
             if not replies and isinstance(message, _RETRIED_ON_STORE_ERROR):
@@ -313,13 +303,13 @@ class SupervisorActor(EngineActor):
             raise
         except EngineError as error:
             # An answer, not a fault: the job does not exist, the move is not allowed...
-            for reply in _replies_of(message):
+            for reply in replies_of(message):
                 fail(reply, error)
         except Exception as error:
             log.exception("supervisor_message_failed", message=type(message).__name__)
             kind = type(message).__name__
             wrapped = EngineError(f"the engine failed to handle {kind}: {error!r}")
-            for reply in _replies_of(message):
+            for reply in replies_of(message):
                 fail(reply, wrapped)
 
     def _dispatch(self, message: Any) -> None:
@@ -355,8 +345,12 @@ class SupervisorActor(EngineActor):
                 self._sync(job_id, reply)
             case ClearCompleted(reply):
                 self._clear(reply)
-            case OrphanCleanup(provider, cleanup):
-                self._cleanup(provider, cleanup)
+            case Leftover(provider, leftover):
+                self._hand_to_provider(provider, leftover)
+            case SyncFailed(job_id, replies, error):
+                for reply in replies:
+                    fail(reply, error)
+                self._answered_by_actor(job_id, replies)
             case Describe(reply):
                 answer(reply, self._describe())
             case Ready(reply) if self.start_error is not None:
@@ -387,6 +381,8 @@ class SupervisorActor(EngineActor):
 
     def _flush(self) -> bool:
         outcome = self.writer.flush()
+        for job_id in outcome.dropped:
+            self._forget_unstored(job_id)
         if not outcome.committed:
             self.scheduler.schedule(_STORE_RETRY, self.actor_ref, Flush())
             return False
@@ -394,7 +390,7 @@ class SupervisorActor(EngineActor):
         # (and announced) in between, instead of after ten thousand thread starts.
         spawns, self.to_spawn = self.to_spawn[:_SPAWN_BATCH], self.to_spawn[_SPAWN_BATCH:]
         for job, fresh in spawns:
-            self._spawn(job, fresh)
+            self._spawn_or_requeue(job, fresh)
         if self.to_spawn or self.clearing is not None:
             self._request_flush()
         if self.clearing is not None:
@@ -406,6 +402,15 @@ class SupervisorActor(EngineActor):
         if self.writer.has_pending(job_id) and not self._flush():
             raise StoreError(f"job {job_id}: its last change is not written yet (store failing)")
         return self.store.get(job_id)
+
+    def _forget_unstored(self, job_id: str) -> None:
+        """A change of ``job_id`` could not be stored: a job about to start does not start."""
+        self.admission.discard(job_id)
+        if self.actors.get(job_id) is _PLACEHOLDER:
+            del self.actors[job_id]
+            for job, _ in [entry for entry in self.to_spawn if entry[0].id == job_id]:
+                self.admission.release(job_id, job.provider)
+            self.to_spawn = [entry for entry in self.to_spawn if entry[0].id != job_id]
 
     def _current(self, job_id: str) -> Job:
         """The job as it will be once written: a pending change, else the stored row."""
@@ -431,6 +436,7 @@ class SupervisorActor(EngineActor):
         while True:
             # A page read must see what is about to be written.
             if admission.backlog_open(provider) and self.writer.has_pending() and not self._flush():
+                self.scheduler.schedule(_STORE_RETRY, self.actor_ref, AdmitTick(provider))
                 return
             admission.refill(provider)
             head = admission.head(provider)
@@ -444,19 +450,25 @@ class SupervisorActor(EngineActor):
             if job.terminal or job.id in self.actors:
                 continue
             self._reserve(job)
+        self._offer_free_places(provider)
+
+    def _offer_free_places(self, provider: str) -> None:
+        """A free global place may serve another provider's waiting jobs."""
         if self.settings.max_job_actors is not None:
-            # A free global place may serve another provider's waiting jobs.
-            for other in admission.others_waiting(provider):
+            for other in self.admission.others_waiting(provider):
                 self.actor_ref.tell(AdmitTick(other))
 
     def _admit_tick(self, provider: str) -> None:
-        paused = self.admission.paused.pop(provider, None)
-        if paused is not None:
-            # The pause after a refusal is over: trust the provider's own figure
-            # again (the refusal may have been another client's doing).
+        paused = self.admission.paused.get(provider)
+        if paused is not None and paused <= self.clock.monotonic():
+            # The pause after a refusal is over (a tick before its end, from an
+            # earlier and shorter refusal, ends nothing): trust the provider's own
+            # figure again, or the limit before the refusal clamped it (the
+            # refusal may have been another client's doing).
+            del self.admission.paused[provider]
             known = self.providers[provider].max_active
-            if known is not None:
-                self.admission.slot_limits[provider] = known
+            before = self.clamped.pop(provider, None)
+            self.admission.slot_limits[provider] = known if known is not None else before
         self._admit(provider)
 
     def _reserve(self, job: Job) -> None:
@@ -470,6 +482,18 @@ class SupervisorActor(EngineActor):
         else:
             self.to_spawn.append((job, False))
         self._request_flush()
+
+    def _spawn_or_requeue(self, job: Job, fresh: bool) -> None:
+        """Start the job's actor; if that fails (no thread to be had), put it back in line."""
+        try:
+            self._spawn(job, fresh)
+        except Exception as error:  # noqa: BLE001 - one job's start must not strand the batch
+            log.error("job_spawn_failed", job_id=job.id, provider=job.provider, error=repr(error))
+            if self.actors.get(job.id) is _PLACEHOLDER:
+                del self.actors[job.id]
+            self.admission.release(job.id, job.provider)
+            self.admission.enqueue(job, front=True)
+            self.scheduler.schedule(_STORE_RETRY, self.actor_ref, AdmitTick(job.provider))
 
     def _spawn(self, job: Job, fresh: bool) -> None:
         if self.actors.get(job.id) is not _PLACEHOLDER:
@@ -501,15 +525,18 @@ class SupervisorActor(EngineActor):
         if in_use:
             # The account has fewer free slots than we thought (other clients use it
             # too): hold at what we have until the provider says otherwise.
+            self.clamped.setdefault(provider, self.admission.slot_limits.get(provider))
             self.admission.slot_limits[provider] = in_use
         delay = retry_after if retry_after is not None else self.settings.slot_retry_delay
         delay = min(max(0.0, delay), self.settings.job.retry_policy.max_retry_after)
         # Without a pause, a job refused while none of ours runs would be offered
-        # again at once and hammer the provider.
-        self.admission.paused[provider] = self.clock.monotonic() + delay
+        # again at once and hammer the provider. A longer pause already running stays.
+        until = self.clock.monotonic() + delay
+        self.admission.paused[provider] = max(until, self.admission.paused.get(provider, 0.0))
         if not job.terminal:
             self.admission.enqueue(job, front=True)
         self.scheduler.schedule(delay, self.actor_ref, AdmitTick(provider))
+        self._offer_free_places(provider)
 
     def _slot_limit(self, provider: str, limit: int | None) -> None:
         self.admission.slot_limits[provider] = limit
@@ -538,7 +565,7 @@ class SupervisorActor(EngineActor):
                 admission.enqueue(job)
             self._write(job, (transition,), created=True)
             created.append(job)
-        self.writer.reply_after_commit(reply, created)
+        self.writer.reply_after_commit(reply, created, tuple(job.id for job in created))
 
     def _cancel(self, job_id: str, reply: Reply) -> None:
         if self._forward(job_id, Cancel(reply)):
@@ -607,13 +634,11 @@ class SupervisorActor(EngineActor):
             ref = self._spawn_now(job_id)
         if ref is None or ref is _PLACEHOLDER:
             return False
-        try:
+        # If it died, its crash report or its last change is on its way to us, and
+        # handling that answers what is kept here (re-telling the request to
+        # ourselves would spin while that report waits for the store).
+        with contextlib.suppress(pykka.ActorDeadError):
             ref.tell(message)
-        except pykka.ActorDeadError:
-            # It died (a crash, or its last change is still in our mailbox): handle
-            # the request again once those messages are through.
-            self.actor_ref.tell(_REQUEST[type(message)](job_id, message.reply))
-            return True
         # Kept until the actor answers: if it finishes or crashes first, we do.
         self.outstanding.setdefault(job_id, []).append(message)
         return True
@@ -636,7 +661,7 @@ class SupervisorActor(EngineActor):
         for index, (job, fresh) in enumerate(self.to_spawn):
             if job.id == job_id:
                 del self.to_spawn[index]
-                self._spawn(job, fresh)
+                self._spawn_or_requeue(job, fresh)
                 break
         return self.actors.get(job_id)
 
@@ -703,13 +728,16 @@ class SupervisorActor(EngineActor):
 
     def _cleanup(self, name: str, cleanup: Cleanup) -> None:
         """Hand a finished job's remote leftovers to its provider actor (or keep them)."""
+        self._hand_to_provider(name, cleanup)
+
+    def _hand_to_provider(self, name: str, message: Cleanup | Release) -> None:
         handle = self.provider_refs.get(name)
         try:
             if handle is None:
                 raise pykka.ActorDeadError(name)
-            handle.tell(cleanup)
+            handle.tell(message)
         except pykka.ActorDeadError:
-            self.orphan_cleanups.setdefault(name, []).append(cleanup)
+            self.leftovers.setdefault(name, []).append(message)
 
     def _tell_provider(self, provider: str, message: Any) -> None:
         handle = self.provider_refs.get(provider)
@@ -732,20 +760,33 @@ class SupervisorActor(EngineActor):
 
     def _start_provider(self, name: str) -> None:
         interval = self.settings.poll_intervals.get(name, self.settings.default_poll_interval)
-        ref = ProviderActor.start(
-            name,
-            self.providers[name],
-            supervisor=self.actor_ref,
-            scheduler=self.scheduler,
-            poll_interval=interval,
-            book=self.books[name],
-            limiters=self.limiters.get(name, {}),
-            max_pause=self.settings.job.retry_policy.max_retry_after,
-        )
+        try:
+            ref = ProviderActor.start(
+                name,
+                self.providers[name],
+                supervisor=self.actor_ref,
+                scheduler=self.scheduler,
+                poll_interval=interval,
+                book=self.books[name],
+                limiters=self.limiters.get(name, {}),
+                max_pause=self.settings.job.retry_policy.max_retry_after,
+            )
+        except Exception as error:  # noqa: BLE001 - no thread to be had: try again later
+            log.error("provider_start_failed", provider=name, error=repr(error))
+            self.scheduler.schedule(
+                self.settings.restart_window, self.actor_ref, RestartProvider(name)
+            )
+            return
         handle = self.provider_refs.setdefault(name, ProviderHandle(None))
         generation = handle.point_at(ref)
-        for cleanup in self.orphan_cleanups.pop(name, []):
-            ref.tell(cleanup)
+        kept = self.leftovers.pop(name, [])
+        for index, leftover in enumerate(kept):
+            try:
+                ref.tell(leftover)
+            except pykka.ActorDeadError:
+                # Died already: the rest waits for the next one.
+                self.leftovers.setdefault(name, []).extend(kept[index:])
+                break
         # Requests queued in a dead actor's mailbox are gone: every live job of
         # this provider re-sends what it was waiting for.
         for job_id in list(self.admission.active.get(name, ())):
@@ -768,11 +809,3 @@ _REQUEST: dict[type, Any] = {Cancel: CancelJob, Sync: SyncJob}
 _RETRIED_ON_STORE_ERROR = (ChildFailed, SlotRefused, AdmitTick, SlotLimit, RestartProvider)
 
 
-def _replies_of(message: Any) -> tuple[Reply, ...]:
-    reply = getattr(message, "reply", None)
-    if isinstance(reply, pykka.ThreadingFuture):
-        return (reply,)
-    replies = getattr(message, "replies", None)
-    if isinstance(replies, tuple):
-        return tuple(r for r in replies if isinstance(r, pykka.ThreadingFuture))
-    return ()

@@ -45,6 +45,8 @@ class FlushOutcome:
 
     committed: bool
     written: int = 0
+    #: Changes that could not be stored at all, by job id, with why: dropped.
+    dropped: dict[str, BaseException] = attrs.field(factory=dict)
 
 
 class EventBacklog:
@@ -93,8 +95,10 @@ class Writer:
         self.backlog = backlog or EventBacklog()
         self.pending: list[_Pending] = []
         self.pending_ids: set[str] = set()
-        #: Answers that wait for the next commit, with what they answer.
-        self.replies: list[tuple[Reply, Any]] = []
+        #: Answers that wait for the next commit, with what they answer and the
+        #: jobs whose changes they announce.
+        self.replies: list[tuple[Reply, Any, tuple[str, ...]]] = []
+        self._dropped: dict[str, BaseException] = {}
         self.failures = 0
         self.commits = 0
 
@@ -110,9 +114,13 @@ class Writer:
         self.pending.append(_Pending(job, transitions, replies, created))
         self.pending_ids.add(job.id)
 
-    def reply_after_commit(self, reply: Reply, value: Any) -> None:
-        """Answer ``reply`` with ``value`` once everything queued so far is committed."""
-        self.replies.append((reply, value))
+    def reply_after_commit(self, reply: Reply, value: Any, jobs: tuple[str, ...] = ()) -> None:
+        """Answer ``reply`` with ``value`` once everything queued so far is committed.
+
+        If a change of one of ``jobs`` cannot be stored at all, ``reply`` gets that
+        error instead: a create is never reported for a row that was not written.
+        """
+        self.replies.append((reply, value, jobs))
 
     def latest(self, job_id: str) -> Job | None:
         """The newest version of ``job_id`` not written yet, if any."""
@@ -132,6 +140,7 @@ class Writer:
         if not self.pending:
             self._answer_waiting()
             return FlushOutcome(True)
+        self._dropped = {}
         batch = self.pending
         try:
             self.store.save_batch([(p.job, p.transitions) for p in batch])
@@ -155,24 +164,29 @@ class Writer:
         self.pending_ids.clear()
         self.commits += 1
         self._announce(batch)
-        self._answer_waiting()
-        return FlushOutcome(True, len(batch))
+        dropped, self._dropped = self._dropped, {}
+        self._answer_waiting(dropped)
+        return FlushOutcome(True, len(batch), dropped)
 
     def fail_all(self, error: BaseException) -> None:
         """Fail every reply still waiting (the supervisor is going down); drop the changes."""
         for item in self.pending:
             for reply in item.replies:
                 fail(reply, error)
-        for reply, _ in self.replies:
+        for reply, _, _ in self.replies:
             fail(reply, error)
         self.pending, self.replies = [], []
         self.pending_ids.clear()
 
     # -- internals -------------------------------------------------------------
-    def _answer_waiting(self) -> None:
+    def _answer_waiting(self, dropped: dict[str, BaseException] | None = None) -> None:
         replies, self.replies = self.replies, []
-        for reply, value in replies:
-            answer(reply, value)
+        for reply, value, jobs in replies:
+            lost = next((dropped[j] for j in jobs if j in dropped), None) if dropped else None
+            if lost is not None:
+                fail(reply, lost)
+            else:
+                answer(reply, value)
 
     def _isolate(self, batch: list[_Pending]) -> tuple[list[_Pending], list[_Pending]]:
         """Write each change alone; drop (and report) those that fail by themselves.
@@ -204,8 +218,8 @@ class Writer:
             return False
         return True
 
-    @staticmethod
-    def _drop(item: _Pending, error: Exception) -> None:
+    def _drop(self, item: _Pending, error: Exception) -> None:
+        self._dropped[item.job.id] = error
         job = item.job
         log.error("job_change_unstorable", job_id=job.id, provider=job.provider, error=str(error))
         for reply in item.replies:

@@ -170,6 +170,7 @@ class Engine:
             )
             books[name] = ProviderBook()
         bus = self._bus
+        leftovers: dict[str, list[Any]] = {}
 
         def start_supervisor(root: pykka.ActorRef[Any], initial: bool) -> pykka.ActorRef[Any]:
             return SupervisorActor.start(
@@ -183,6 +184,7 @@ class Engine:
                 handles=self._handles,
                 root=root,
                 backlog=self._backlog,
+                leftovers=leftovers,
                 initial=initial,
             )
 
@@ -479,14 +481,13 @@ class Engine:
         handle = self._supervisor
         seen = -1
         while True:
-            ref = handle.ref
-            if ref is None or handle.generation <= seen:
-                ref = handle.wait_for(seen, max(0.0, deadline - time.monotonic()))
+            ref, generation = handle.current()
+            if ref is None or generation <= seen:
+                ref, generation = handle.wait_for(seen, max(0.0, deadline - time.monotonic()))
                 if ref is None:
                     if handle.failure is not None or not self._running:
                         raise EngineNotRunning(handle.failure or "the engine stopped")
                     raise WaitTimeout(f"no supervisor answered within {timeout}s")
-            generation = handle.generation
             reply = OnceReply()
             try:
                 ref.tell(make(reply))
