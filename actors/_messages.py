@@ -270,7 +270,8 @@ class Cleanup:
     """``job_id`` ended without completing (cancelled, failed, stalled, crashed).
 
     The provider actor withdraws the job's calls still waiting for a token,
-    deletes every remote item the job owns that no other live job owns, and,
+    deletes every remote item the job owns that no other live job owns and no
+    completed job released, and,
     when ``unsure`` (a submission may have landed without its answer reaching
     the job), first looks the payload up with ``find_existing`` (excluding what
     other jobs own) and deletes what it finds. No reply.

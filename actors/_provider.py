@@ -10,16 +10,15 @@ pending cleanups) lives in a ``ProviderBook`` that outlives the actor.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import math
-import queue
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from typing import Any
 
 import attrs
 import pykka
 
+from actors._base import replies_of
 from actors._child import SupervisedActor
 from actors._handle import ProviderHandle
 from actors._messages import (
@@ -33,6 +32,7 @@ from actors._messages import (
     FindExisting,
     Found,
     GetStatus,
+    InjectCrash,
     Links,
     Op,
     PollTick,
@@ -50,6 +50,7 @@ from actors._messages import (
 )
 from actors._provider_book import PendingLookup, ProviderBook
 from actors._provider_queue import CallQueue, Lane, QueuedCall, Waiting
+from actors._replies import answer, fail
 from actors._scheduler import Scheduler
 from providers import (
     Call,
@@ -139,7 +140,14 @@ class ProviderActor(SupervisedActor):
     result to every job that owns the item. A ``ProviderError`` goes back to the
     job that asked; any other exception is a crash: the asking job is told (so
     it can retry) and the actor dies, to be restarted by the supervisor with the
-    same ``book``, whose pending cleanups the new actor queues again.
+    same ``book``, whose pending cleanups the new actor queues again. A queued
+    call whose job actor died before its turn is dropped, never run (the job's
+    successor asks again itself). When the actor stops or dies, every request
+    it still holds that carries a ``reply`` gets ``EngineNotRunning``.
+
+    A cleanup deletes an item only when, at the moment the delete runs, no live
+    job owns it and no completed job released it; an unsure cleanup's lookup
+    never finds such an item either.
 
     The provider is bound by the supervisor (``ProviderContext(blocking=False)``
     for HTTP providers, which then take their own tokens without waiting); for a
@@ -207,13 +215,22 @@ class ProviderActor(SupervisedActor):
         self._arrange()
 
     def on_stop(self) -> None:
-        """Answer every TestConnection still waiting with ``EngineNotRunning``."""
+        """Answer every request still waiting with ``EngineNotRunning``."""
         self._wind_up()
 
     def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        """Answer waiting TestConnections, then tell the supervisor (which restarts us)."""
+        """Answer waiting requests, then tell the supervisor (which restarts us)."""
         self._wind_up()
         super().on_failure(exc_type, exc, tb)
+
+    def _actor_loop_teardown(self) -> None:
+        """Answer what reached the mailbox after the wind-up, then end as Pykka does.
+
+        Only a tell that raced the stop gets here; the book is not written any
+        more (the supervisor may have started our successor on it).
+        """
+        self._drain_inbox(keep=False)
+        super()._actor_loop_teardown()
 
     # -- messages --------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
@@ -261,7 +278,9 @@ class ProviderActor(SupervisedActor):
                 if job_id is not None and job_id in self.book.lookups:
                     self._queue_lookup(job_id)
             case DescribeProvider(reply):
-                _answer(reply, self._describe())
+                answer(reply, self._describe())
+            case InjectCrash():
+                raise RuntimeError(f"injected crash in provider actor {self.name}")
             case _:
                 log.warning(
                     "unexpected_message", provider=self.name, message=type(message).__name__
@@ -294,25 +313,58 @@ class ProviderActor(SupervisedActor):
         return {"default": 1} if "default" in self.limiters else {}
 
     def _arrange(self) -> None:
-        """Make sure the next ready call runs soon, or that a Wake comes when one is due."""
-        if self._pump_pending or not self._queue:
-            return
-        selection = self._queue.select()
-        self._notify_waiting(selection.waiting)
-        if selection.ready is not None:
-            self._pump_pending = True
-            self.actor_ref.tell(_Pump())
-        elif selection.waiting:
-            self._schedule_wake(min(waiting.delay for waiting in selection.waiting))
+        """Run ready calls while nothing waits in the mailbox; else pump, or wait for a Wake.
+
+        With an empty mailbox there is nothing a call could be served after, so
+        it runs now; once a message is waiting (a Cleanup, a poll), the next call
+        waits for the mailbox's next turn, so that message is put in line first.
+        Saves a message through the mailbox per call on a busy engine.
+        """
+        while not self._pump_pending and self._queue:
+            selection = self._queue.select()
+            self._notify_waiting(selection.waiting)
+            if selection.ready is None:
+                if selection.waiting:
+                    self._schedule_wake(min(waiting.delay for waiting in selection.waiting))
+                return
+            if not self.actor_inbox.empty():
+                self._pump_pending = True
+                self.actor_ref.tell(_Pump())
+                return
+            self._run_selected(selection.ready)
+            self._report_limit()
 
     def _run_next(self) -> None:
         selection = self._queue.select()
         self._notify_waiting(selection.waiting)
-        call = selection.ready
-        if call is None:
-            return
+        if selection.ready is not None:
+            self._run_selected(selection.ready)
+
+    def _run_selected(self, call: QueuedCall) -> None:
         self._queue.pop(call)
+        if self._asker_gone(call):
+            return
         self._run(call)
+
+    def _asker_gone(self, call: QueuedCall) -> bool:
+        """True (and logged) when the job actor that asked for ``call`` is dead.
+
+        Its answer would go nowhere, and a crashed job's successor asks again
+        itself, a submission as a lookup first: running the dead one's Submit
+        after that lookup found nothing would make a second remote item. Calls
+        without an asker (cleanups, polls, TestConnection) always run.
+        """
+        message = call.message
+        if not isinstance(message, _Request) or message.reply_to.is_alive():
+            return False
+        log.info(
+            "call_dropped_dead_asker",
+            job_id=message.job_id,
+            provider=self.name,
+            op=_OPS[type(message)].value,
+            request_id=message.request_id,
+        )
+        return True
 
     def _schedule_wake(self, delay: float) -> None:
         due = self.scheduler.clock.monotonic() + delay
@@ -440,14 +492,13 @@ class ProviderActor(SupervisedActor):
         return Submitted(request_id, response, links)
 
     def _find_for(self, job_id: str, request_id: int, payload: StartJobPayload) -> Found:
-        found = self._find(payload, job_id)
+        found = self._find(payload, self.book.owned_by_others(job_id))
         if found is not None:
             self.book.own(job_id, found.remote_id)
         return Found(request_id, found)
 
-    def _find(self, payload: StartJobPayload, job_id: str | None) -> JobStatusResponse | None:
-        """``find_existing`` never giving what another live job owns or a cleanup deletes."""
-        exclude = self.book.owned_by_others(job_id)
+    def _find(self, payload: StartJobPayload, exclude: Set[str]) -> JobStatusResponse | None:
+        """``find_existing`` never giving an item of ``exclude``."""
         if self._find_takes_exclude:
             found = self.provider.find_existing(payload, exclude=exclude)
         else:
@@ -466,15 +517,15 @@ class ProviderActor(SupervisedActor):
             result = self.provider.test_connection()
         except ProviderError as error:
             self._failed(error)
-            _fail(reply, error)
+            fail(reply, error)
             return
         except LimiterClosed:
-            _fail(reply, EngineNotRunning("the engine is stopping"))
+            fail(reply, EngineNotRunning("the engine is stopping"))
             return
         except Exception as exc:
-            _fail(reply, self._crash("test_connection", exc))
+            fail(reply, self._crash("test_connection", exc))
             raise
-        _answer(reply, result)
+        answer(reply, result)
 
     # -- polling -----------------------------------------------------------------
     def _schedule_poll(self, delay: float) -> None:
@@ -590,10 +641,10 @@ class ProviderActor(SupervisedActor):
                 self.book.deletes.pop(remote_id, None)  # in use again: never delete it
                 self.book.track(job_id, remote_id, reply_to)
             case Release(job_id, remote_id):
-                self.book.untrack(job_id, remote_id)
-                self.book.disown(job_id, remote_id)
-                if job_id not in self.book.jobs:
-                    self.book.unsure.discard(job_id)
+                # Completed: the job uses nothing any more, and its items stay remote
+                # (recorded as released, so that no cleanup's lookup deletes them).
+                # A Release that comes late, or twice, finds nothing of the job left.
+                self.book.release_job(job_id, remote_id)
             case Adopt(owners):
                 for job_id, remote_id in owners:
                     self.book.own(job_id, remote_id)
@@ -604,9 +655,9 @@ class ProviderActor(SupervisedActor):
                 if remote_id is not None:
                     targets.add(remote_id)
                 for target in sorted(targets):
-                    if self.book.owners.get(target):
+                    if self.book.in_use(target):
                         log.info("remote_kept", job_id=job_id, provider=self.name, remote_id=target)
-                        continue  # another live job uses it
+                        continue  # another live job uses it, or a completed one released it
                     self.book.deletes.setdefault(target, 0)
                     fresh.append(_Delete(target))
                 if unsure and not targets:
@@ -638,8 +689,10 @@ class ProviderActor(SupervisedActor):
         self._deletes_queued.discard(remote_id)
         if remote_id not in self.book.deletes:
             return
-        if self.book.owners.get(remote_id):
-            del self.book.deletes[remote_id]  # adopted again meanwhile (a duplicate's answer)
+        if self.book.in_use(remote_id):
+            # Owned again meanwhile (a duplicate's answer), or by a job that completed.
+            del self.book.deletes[remote_id]
+            log.info("remote_kept", provider=self.name, remote_id=remote_id)
             return
         try:
             self._take(call.costs)
@@ -667,7 +720,9 @@ class ProviderActor(SupervisedActor):
             return
         try:
             self._take(call.costs)
-            found = self._find(pending.payload, None)
+            # Never an item a live job owns (this job id's included: what it owns
+            # now is a later attempt's) nor one a completed job released.
+            found = self._find(pending.payload, self.book.kept_from_cleanups())
         except ProviderError as error:
             self._cleanup_failed(error, job_id=job_id)
             return
@@ -764,24 +819,39 @@ class ProviderActor(SupervisedActor):
         )
 
     def _wind_up(self) -> None:
-        """Answer waiting TestConnections; keep what the mailbox says of owners and cleanups."""
-        stopping = EngineNotRunning(f"provider {self.name!r} stopped")
+        """Answer every waiting request; keep what the mailbox says of owners and cleanups."""
+        stopping = self._stopping()
         for call in self._queue.drain():
-            if isinstance(call.message, TestConnection):
-                _fail(call.message.reply, stopping)
+            for reply in replies_of(call.message):
+                fail(reply, stopping)
         # And those still in the mailbox, which Pykka would drop unanswered.
-        kept = []
+        self._drain_inbox(keep=True)
+
+    def _drain_inbox(self, *, keep: bool) -> None:
+        """Answer every reply the mailbox holds with ``EngineNotRunning``; with ``keep``,
+        write what its messages say of owners and cleanups into the book, for the
+        next incarnation. Asks are put back, for Pykka to answer."""
+        stopping = self._stopping()
+        asks = []
         while not self.actor_inbox.empty():  # only this thread takes from it
             envelope = self.actor_inbox.get()
             message = envelope.message
-            if isinstance(message, TestConnection):
-                _fail(message.reply, stopping)
-                continue
+            for reply in replies_of(message):
+                fail(reply, stopping)
             if isinstance(message, Track | Release | Cleanup | Adopt):
-                self._keep(message)  # for the next incarnation, which has the same book
-            kept.append(envelope)
-        for envelope in kept:
+                if keep:
+                    self._keep(message)
+                else:
+                    log.warning(
+                        "message_lost_at_stop", provider=self.name, message=type(message).__name__
+                    )
+            if envelope.reply_to is not None:
+                asks.append(envelope)
+        for envelope in asks:
             self.actor_inbox.put(envelope)
+
+    def _stopping(self) -> EngineNotRunning:
+        return EngineNotRunning(f"provider {self.name!r} stopped")
 
     # -- reports -----------------------------------------------------------------
     def _describe(self) -> ProviderReport:
@@ -833,13 +903,3 @@ def _takes_exclude(provider: Provider) -> bool:
     return "exclude" in parameters or any(
         parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()
     )
-
-
-def _answer(reply: Reply, value: Any) -> None:
-    with contextlib.suppress(queue.Full):  # answered already: exactly once
-        reply.set(value)
-
-
-def _fail(reply: Reply, error: BaseException) -> None:
-    with contextlib.suppress(queue.Full):
-        reply.set_exception((type(error), error, error.__traceback__))

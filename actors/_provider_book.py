@@ -4,11 +4,17 @@ The supervisor makes one book per provider and hands it to every incarnation of
 that provider's actor, so a crash of the actor loses no ownership, no tracking
 and no pending cleanup. Only the provider actor reads or writes it (one
 incarnation at a time, on its own thread). Every entry goes when its job or its
-remote id goes, so a daemon running for months keeps only what is live.
+remote id goes, so a daemon running for months keeps only what is live; the one
+exception is the record of released items, which is bounded instead.
+
+Every index is kept both ways (remote id -> jobs, job -> remote ids), so that
+forgetting a job or a remote id costs what that job or id has, never a walk
+through every tracked item.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Set
 
 import attrs
@@ -16,7 +22,10 @@ import attrs
 from actors._messages import Ref
 from providers import StartJobPayload
 
-__all__ = ["PendingLookup", "ProviderBook"]
+__all__ = ["RELEASED_KEPT", "PendingLookup", "ProviderBook"]
+
+#: Remote ids of completed jobs' items remembered, newest first out last.
+RELEASED_KEPT = 100_000
 
 
 @attrs.define
@@ -38,6 +47,8 @@ class ProviderBook:
     owners: dict[str, set[str]] = attrs.field(factory=dict)
     #: job id -> the remote ids it owns.
     jobs: dict[str, set[str]] = attrs.field(factory=dict)
+    #: job id -> the remote ids polled for it (``tracked`` the other way round).
+    polled: dict[str, set[str]] = attrs.field(factory=dict)
     #: Jobs whose last submission failed in a way that may have created an item.
     unsure: set[str] = attrs.field(factory=set)
     #: remote id -> failed tries so far, for items to delete that nobody owns.
@@ -46,6 +57,20 @@ class ProviderBook:
     lookups: dict[str, PendingLookup] = attrs.field(factory=dict)
     #: remote id -> polls in a row that left it out.
     misses: dict[str, int] = attrs.field(factory=dict)
+    #: Items of completed jobs (``Release``), oldest first: no cleanup deletes them,
+    #: no lookup finds them.
+    #:
+    #: A completed job's item stays remote, but nobody owns it any more, so
+    #: without this record an unsure cleanup's lookup of the same payload would
+    #: find it and delete it, and a job looking for its own lost submission would
+    #: take it and leave its own item behind. Bounded (``released_limit``, the
+    #: oldest go first, O(1) per release): a lookup runs soon after its job ends,
+    #: and the items it could meet are recent ones. Kept in memory only: a
+    #: restart of the process forgets it, and the recovery's ``Adopt`` covers
+    #: only live jobs, so after a restart lookups are kept off only the items
+    #: live jobs own.
+    released: OrderedDict[str, None] = attrs.field(factory=OrderedDict)
+    released_limit: int = attrs.field(default=RELEASED_KEPT, kw_only=True)
 
     # -- ownership ---------------------------------------------------------------
     def own(self, job_id: str, remote_id: str) -> None:
@@ -56,34 +81,61 @@ class ProviderBook:
 
     def disown(self, job_id: str, remote_id: str) -> None:
         """``job_id`` no longer uses ``remote_id``."""
-        owners = self.owners.get(remote_id)
-        if owners is not None:
-            owners.discard(job_id)
-            if not owners:
-                del self.owners[remote_id]
-        owned = self.jobs.get(job_id)
-        if owned is not None:
-            owned.discard(remote_id)
-            if not owned:
-                del self.jobs[job_id]
+        _unlink(self.owners, remote_id, job_id)
+        _unlink(self.jobs, job_id, remote_id)
 
     def owned_by_others(self, job_id: str | None) -> Set[str]:
-        """Remote ids live jobs own (``job_id`` not among them), or that wait for deletion.
-
-        Never to be handed to ``job_id``; an item it shares with another job it may find.
+        """Remote ids never to be handed to ``job_id``: what other live jobs own, what
+        waits for deletion, and what completed jobs released (a job looking for its
+        own lost submission must not take a finished twin's item instead, leaving
+        its own behind). An item ``job_id`` itself owns (shares) it may find again.
 
         A live view, not a copy: a lookup asks it about a few ids, and copying
         every owned id of a large account for each one would cost more.
         """
         return _Taken(self, job_id)
 
+    def kept_from_cleanups(self) -> Set[str]:
+        """Remote ids a cleanup's lookup must not find: every live job's item (any job,
+        the one cleaned up included: what its id owns now is a later attempt's), what
+        waits for deletion, and the items completed jobs released. A live view."""
+        return _Taken(self, None)
+
+    def in_use(self, remote_id: str) -> bool:
+        """True when ``remote_id`` may not be deleted: a live job owns it, or a
+        completed one released it."""
+        return bool(self.owners.get(remote_id)) or remote_id in self.released
+
+    def release_job(self, job_id: str, remote_id: str) -> set[str]:
+        """``job_id`` completed on ``remote_id``: forget the job, remember its items as
+        released (never to be deleted). Returns the remote ids it still owned.
+
+        A completed job uses nothing any more, so every item it owned goes with it,
+        not only the one named: an item that moved under it (its Release may name
+        the old id) would otherwise stay owned for ever.
+        """
+        owned = self.forget_job(job_id)
+        for released in sorted({remote_id, *owned}):
+            self._remember_released(released)
+            self.deletes.pop(released, None)  # a completed job's item stays remote
+        return owned
+
+    def _remember_released(self, remote_id: str) -> None:
+        released = self.released
+        released[remote_id] = None
+        released.move_to_end(remote_id)
+        while len(released) > self.released_limit:  # once per insertion, past the limit
+            released.popitem(last=False)
+
     # -- tracking ----------------------------------------------------------------
     def track(self, job_id: str, remote_id: str, ref: Ref) -> None:
         """Send ``remote_id``'s polled status to ``ref`` (the actor of ``job_id``)."""
         self.tracked.setdefault(remote_id, {})[job_id] = ref
+        self.polled.setdefault(job_id, set()).add(remote_id)
 
     def untrack(self, job_id: str, remote_id: str) -> None:
         """Stop polling ``remote_id`` for ``job_id``; the id goes when nobody polls it."""
+        _unlink(self.polled, job_id, remote_id)
         pollers = self.tracked.get(remote_id)
         if pollers is None:
             return
@@ -93,35 +145,42 @@ class ProviderBook:
             self.misses.pop(remote_id, None)
 
     def forget_job(self, job_id: str) -> set[str]:
-        """Drop every trace of ``job_id``; returns the remote ids it owned."""
-        for remote_id in [rid for rid, pollers in self.tracked.items() if job_id in pollers]:
-            self.untrack(job_id, remote_id)
+        """Drop every trace of ``job_id``; returns the remote ids it owned.
+
+        Costs what the job has (its polled and owned ids), whatever the book holds.
+        """
+        for remote_id in self.polled.pop(job_id, set()):
+            pollers = self.tracked.get(remote_id)
+            if pollers is not None:
+                pollers.pop(job_id, None)
+                if not pollers:
+                    del self.tracked[remote_id]
+                    self.misses.pop(remote_id, None)
         owned = self.jobs.pop(job_id, set())
         for remote_id in owned:
-            owners = self.owners.get(remote_id)
-            if owners is not None:
-                owners.discard(job_id)
-                if not owners:
-                    del self.owners[remote_id]
+            _unlink(self.owners, remote_id, job_id)
         self.unsure.discard(job_id)
         return owned
 
     def forget_remote(self, remote_id: str) -> None:
         """``remote_id`` is gone remotely: no owner, poller or count of it stays."""
-        self.tracked.pop(remote_id, None)
+        for job_id in self.tracked.pop(remote_id, {}):
+            _unlink(self.polled, job_id, remote_id)
         self.misses.pop(remote_id, None)
         for job_id in self.owners.pop(remote_id, set()):
-            owned = self.jobs.get(job_id)
-            if owned is not None:
-                owned.discard(remote_id)
-                if not owned:
-                    del self.jobs[job_id]
+            _unlink(self.jobs, job_id, remote_id)
 
     def move(self, old: str, new: str) -> None:
         """The item ``old`` is now known as ``new`` (a queued TorBox item that started)."""
+        if old == new:
+            return
         pollers = self.tracked.pop(old, None)
         if pollers is not None:
             self.tracked.setdefault(new, {}).update(pollers)
+            for job_id in pollers:
+                polled = self.polled.setdefault(job_id, set())
+                polled.discard(old)
+                polled.add(new)
         self.misses.pop(old, None)
         for job_id in self.owners.pop(old, set()):
             self.owners.setdefault(new, set()).add(job_id)
@@ -132,11 +191,13 @@ class ProviderBook:
             self.deletes[new] = self.deletes.pop(old)
 
     def is_empty(self) -> bool:
-        """True when nothing at all is kept (every job released or cleaned up)."""
+        """True when nothing of a live job or a cleanup is kept (every job released or
+        cleaned up). The bounded record of released items does not count."""
         return not (
             self.tracked
             or self.owners
             or self.jobs
+            or self.polled
             or self.unsure
             or self.deletes
             or self.lookups
@@ -144,8 +205,18 @@ class ProviderBook:
         )
 
 
+def _unlink(index: dict[str, set[str]], key: str, value: str) -> None:
+    """Take ``value`` out of ``index[key]``, and the key out when nothing is left."""
+    values = index.get(key)
+    if values is not None:
+        values.discard(value)
+        if not values:
+            del index[key]
+
+
 class _Taken(Set[str]):
-    """The remote ids ``book`` will not hand to ``job_id`` (see ``owned_by_others``)."""
+    """The remote ids ``book`` will not hand to ``job_id``, or with None to a cleanup
+    (see ``owned_by_others`` and ``kept_from_cleanups``)."""
 
     __slots__ = ("_book", "_job_id")
 
@@ -156,16 +227,24 @@ class _Taken(Set[str]):
     def __contains__(self, remote_id: object) -> bool:
         if not isinstance(remote_id, str):
             return False
-        if remote_id in self._book.deletes:
+        book = self._book
+        if remote_id in book.deletes:
             return True
-        owners = self._book.owners.get(remote_id)
-        # Another job's item is taken; one this job shares may be found again.
-        return owners is not None and bool(owners) and self._job_id not in owners
+        owners = book.owners.get(remote_id)
+        if owners:
+            # Another job's item is taken; one this job shares it may find again.
+            # (No job is None: for a cleanup, every owned item is taken.)
+            return self._job_id not in owners
+        return remote_id in book.released
 
     def __iter__(self) -> Iterator[str]:
-        yield from self._book.deletes
-        for remote_id in self._book.owners:
-            if remote_id not in self._book.deletes and remote_id in self:
+        book = self._book
+        yield from book.deletes
+        for remote_id in book.owners:
+            if remote_id not in book.deletes and remote_id in self:
+                yield remote_id
+        for remote_id in book.released:
+            if remote_id not in book.deletes and remote_id not in book.owners:
                 yield remote_id
 
     def __len__(self) -> int:

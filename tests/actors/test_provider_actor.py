@@ -16,6 +16,8 @@ from typing import Any
 
 import pykka
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors._messages import (
     Adopt,
@@ -28,6 +30,7 @@ from actors._messages import (
     FindExisting,
     Found,
     GetStatus,
+    InjectCrash,
     Links,
     Op,
     PollTick,
@@ -339,6 +342,12 @@ class Harness:
             self.inboxes[job_id] = Inbox()
             self.refs[job_id] = Collector.start(self.inboxes[job_id])
         return self.refs[job_id]
+
+    def restart_job(self, job_id: str) -> pykka.ActorRef[Any]:
+        """Stop ``job_id``'s actor, as a crash would, and give the job a new one."""
+        self.job(job_id).stop(block=True, timeout=TIMEOUT)
+        del self.refs[job_id]
+        return self.job(job_id)
 
     def inbox(self, job_id: str) -> Inbox:
         self.job(job_id)
@@ -1113,3 +1122,343 @@ def test_polls_faster_than_the_budget_refills_do_not_starve_the_calls_below_them
     run(2.0)
     polls = provider.log.count("list_statuses") - polls
     assert 2 <= polls <= (h.clock.monotonic() - start) / 0.5 + 1
+
+
+# -- a crashed job's calls ------------------------------------------------------------------
+def test_a_queued_call_of_a_dead_asker_is_dropped_so_a_restarted_job_submits_once(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider = Budgeted(create_rate=1 / 3600)
+    h.start(provider)
+    h.submitted("j1", h.submit("j1", payload(1)))  # spends the creation token
+    h.submit("j2", payload(2))  # waits an hour for the next one
+    assert h.describe().queued["submit"] == 1
+    h.restart_job("j2")  # its actor crashed; the new one looks before it submits
+    find = h.find("j2", payload(2))
+    assert h.inbox("j2").wait_for(Found, lambda m: m.request_id == find).response is None
+    submit = h.submit("j2", payload(2))
+    with caplog.at_level(logging.INFO, logger="debrid.actors.provider"):
+        h.advance(3600.0)
+        provider.log.wait_count("start_job", 2)
+        h.describe()  # the next Wake is scheduled before the clock moves on
+        h.advance(3600.0)
+        submitted = h.submitted("j2", submit)
+        h.idle()
+    assert provider.log.count("start_job") == 2
+    assert h.book.jobs["j2"] == {submitted.response.remote_id}
+    assert any("call_dropped_dead_asker" in r.getMessage() for r in caplog.records)
+
+
+# -- what a cleanup may delete ---------------------------------------------------------------
+def test_an_unsure_cleanup_never_deletes_the_item_a_completed_job_released(h: Harness) -> None:
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider)
+    item = h.submitted("j", h.submit("j", payload(1))).response.remote_id
+    h.track("j", item, payload(1))
+    h.tell(Release("j", item))  # j completed on it
+    h.tell(Cleanup("k", payload(1), None, unsure=True))  # same magnet, cancelled while unsure
+    provider.log.wait_count("find_existing")
+    h.idle()
+    assert provider.log.count("cancel") == 0
+    assert item in provider.items
+    excludes = [arg for op, arg in provider.log.calls if op == "find_existing"]
+    assert excludes == [frozenset({item})]
+
+
+@pytest.mark.parametrize("completed", [False, True])
+def test_a_lookup_left_by_an_earlier_attempt_spares_the_item_of_a_later_attempt(
+    h: Harness, completed: bool
+) -> None:
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider)
+    provider.faults["find_existing"] = [
+        ProviderError("down", "budgeted", code="PROVIDER_UNAVAILABLE", retryable=True)
+    ]
+    h.tell(Cleanup("j", payload(1), None, unsure=True))  # attempt 1 ends unsure
+    provider.log.wait_count("find_existing")
+    h.idle()  # the lookup is tried again in 5 s
+    item = h.submitted("j", h.submit("j", payload(1))).response.remote_id  # attempt 2
+    if completed:
+        h.tell(Release("j", item))
+    h.advance(5.0)
+    provider.log.wait_count("find_existing", 2)
+    h.idle()
+    assert provider.log.count("cancel") == 0
+    assert item in provider.items
+    assert h.book.lookups == {}
+
+
+@pytest.mark.parametrize("completed", [False, True])
+def test_a_delete_a_lookup_asked_for_spares_an_item_a_job_took_meanwhile(
+    h: Harness, completed: bool
+) -> None:
+    provider = Budgeted(create_rate=10.0, share=True)
+    h.start(provider)
+    landed = provider.start_job(payload(1)).remote_id  # k's submission landed, unanswered
+    provider.faults["cancel"] = [
+        ProviderError("down", "budgeted", code="PROVIDER_UNAVAILABLE", retryable=True)
+    ]
+    h.tell(Cleanup("k", payload(1), None, unsure=True))
+    provider.log.wait_count("cancel")  # the lookup found it; the delete failed, retried in 5 s
+    h.idle()
+    assert h.book.deletes == {landed: 1}
+    # m submits the same magnet: the service hands it that item (Real-Debrid's code 33).
+    assert h.submitted("m", h.submit("m", payload(1))).response.remote_id == landed
+    if completed:
+        h.tell(Release("m", landed))
+    h.advance(5.0)
+    h.idle()
+    h.advance(10.0)
+    h.idle()
+    assert provider.log.count("cancel") == 1
+    assert landed in provider.items
+    assert h.book.deletes == {}
+
+
+# -- replies of a dying actor -------------------------------------------------------------------
+@pytest.mark.parametrize("end", ["crash", "stop"])
+def test_requests_still_in_the_mailbox_are_answered_when_the_actor_ends(
+    h: Harness, end: str
+) -> None:
+    class Gate(Budgeted):
+        """test_connection waits for the test, then crashes or answers."""
+
+        def __init__(self) -> None:
+            super().__init__(create_rate=10.0)
+            self.entered = threading.Event()
+            self.go = threading.Event()
+
+        def test_connection(self) -> TestConnectionResponse:
+            self.entered.set()
+            assert self.go.wait(TIMEOUT)
+            if end == "crash":
+                raise RuntimeError("a bug in the provider")
+            return super().test_connection()
+
+    provider = Gate()
+    actor = h.start(provider)
+    running = CountingFuture()
+    h.tell(TestConnection(running))
+    assert provider.entered.wait(TIMEOUT)  # the actor is inside the call
+    if end == "stop":
+        actor.stop(block=False)
+    describe, test = CountingFuture(), CountingFuture()
+    h.tell(DescribeProvider(describe))
+    h.tell(TestConnection(test))
+    provider.go.set()
+    for waiting in (describe, test):
+        with pytest.raises(EngineNotRunning):
+            waiting.get(timeout=TIMEOUT)
+    if end == "crash":
+        h.supervisor.wait_for(ChildFailed)
+    assert (running.answers, describe.answers, test.answers) == (1, 1, 1)
+
+
+def test_inject_crash_kills_the_provider_actor_and_the_supervisor_hears_of_it(
+    h: Harness,
+) -> None:
+    actor = h.start(Budgeted())
+    h.tell(InjectCrash())
+    crash = h.supervisor.wait_for(ChildFailed)
+    assert (crash.key, crash.urn) == ("test", str(actor.actor_urn))
+    assert "injected crash in provider actor test" in crash.error
+    actor.actor_stopped.wait(TIMEOUT)
+    assert not actor.is_alive()
+
+
+# -- releases ------------------------------------------------------------------------------------
+def test_a_release_for_a_job_that_no_longer_owns_the_item_is_harmless(h: Harness) -> None:
+    provider = Budgeted(create_rate=10.0, share=True)
+    h.start(provider)
+    item = h.submitted("a", h.submit("a", payload(1))).response.remote_id
+    h.advance(1.0)
+    h.submitted("b", h.submit("b", payload(1)))  # shares it
+    h.track("b", item, payload(1))
+    h.tell(Cleanup("a", payload(1), item, unsure=False))  # b keeps it
+    h.tell(Release("a", item))  # late, for a job that owns nothing any more
+    h.tell(Release("never", item))  # for a job that never owned it
+    h.tell(Release("never", "unknown"))
+    report = h.idle()
+    assert h.book.owners == {item: {"b"}} and h.book.jobs == {"b": {item}}
+    assert report.tracked == 1 and set(h.book.tracked[item]) == {"b"}
+    assert provider.log.count("cancel") == 0
+    h.advance(10.0)
+    h.inbox("b").wait_for(StatusUpdate, lambda m: m.request_id is None)  # still polled
+
+
+def test_a_release_naming_the_id_an_item_had_before_it_moved_frees_the_job(
+    h: Harness,
+) -> None:
+    class Moving(Budgeted):
+        def list_statuses(self, remote_ids: Sequence[str]) -> Mapping[str, JobStatusResponse]:
+            self.log.record("list_statuses", tuple(remote_ids))
+            return {rid: JobStatusResponse(f"{rid}-started", JobStatus.COMPLETED)
+                    for rid in remote_ids if not rid.endswith("-started")}
+
+    provider = Moving(create_rate=10.0)
+    h.start(provider)
+    item = h.submitted("a", h.submit("a", payload(1))).response.remote_id
+    h.track("a", item, payload(1))
+    h.advance(10.0)
+    h.inbox("a").wait_for(StatusUpdate)
+    h.tell(Release("a", item))  # the job completed before it heard of the move
+    h.describe()
+    assert "a" not in h.book.jobs and h.book.owners == {} and h.book.tracked == {}
+    assert h.book.is_empty()
+
+
+# -- the book's indexes ------------------------------------------------------------------------
+class _CountingDict(dict[str, Any]):
+    """A dict that counts how often it was walked through."""
+
+    walks = 0
+
+    def __iter__(self) -> Iterator[str]:
+        type(self).walks += 1
+        return super().__iter__()
+
+    def items(self) -> Any:
+        type(self).walks += 1
+        return super().items()
+
+    def keys(self) -> Any:
+        type(self).walks += 1
+        return super().keys()
+
+    def values(self) -> Any:
+        type(self).walks += 1
+        return super().values()
+
+
+def test_forgetting_a_job_reads_only_that_jobs_items() -> None:
+    _CountingDict.walks = 0
+    book = ProviderBook(tracked=_CountingDict(), owners=_CountingDict())
+    ref: Any = object()
+    for n in range(1000):
+        book.own(f"j{n}", f"r{n}")
+        book.track(f"j{n}", f"r{n}", ref)
+    walks = _CountingDict.walks
+    for n in range(0, 1000, 2):
+        assert book.forget_job(f"j{n}") == {f"r{n}"}
+    assert _CountingDict.walks == walks
+    assert len(book.tracked) == len(book.owners) == 500
+
+
+_JOBS = st.sampled_from(["j0", "j1", "j2", "j3"])
+_REMOTES = st.sampled_from(["r0", "r1", "r2", "r3", "r4"])
+_STEPS = st.one_of(
+    st.tuples(st.just("own"), _JOBS, _REMOTES),
+    st.tuples(st.just("disown"), _JOBS, _REMOTES),
+    st.tuples(st.just("track"), _JOBS, _REMOTES),
+    st.tuples(st.just("untrack"), _JOBS, _REMOTES),
+    st.tuples(st.just("release"), _JOBS, _REMOTES),
+    st.tuples(st.just("cleanup"), _JOBS, st.none()),
+    st.tuples(st.just("unsure"), _JOBS, st.none()),
+    st.tuples(st.just("miss"), st.none(), _REMOTES),
+    st.tuples(st.just("gone"), st.none(), _REMOTES),
+    st.tuples(st.just("delete"), st.none(), _REMOTES),
+    st.tuples(st.just("move"), _REMOTES, _REMOTES),
+)
+
+
+def _check_book(book: ProviderBook) -> None:
+    """Every index of ``book`` agrees with the others."""
+    for remote_id, owners in book.owners.items():
+        assert owners, remote_id
+        assert all(remote_id in book.jobs.get(job, ()) for job in owners)
+    for job_id, owned in book.jobs.items():
+        assert owned, job_id
+        assert all(job_id in book.owners.get(rid, ()) for rid in owned)
+    for remote_id, pollers in book.tracked.items():
+        assert pollers, remote_id
+        assert all(remote_id in book.polled.get(job, ()) for job in pollers)
+    for job_id, polled in book.polled.items():
+        assert polled, job_id
+        assert all(job_id in book.tracked.get(rid, {}) for rid in polled)
+    assert book.misses.keys() <= book.tracked.keys()
+    assert len(book.released) <= book.released_limit
+    # What a lookup may not find: the same whether asked one by one or listed.
+    known = {*book.owners, *book.deletes, *book.released, *book.tracked}
+    for job_id in (None, *book.jobs):
+        view = book.owned_by_others(job_id)
+        listed = list(view)
+        assert len(listed) == len(set(listed)) == len(view)
+        assert set(listed) == {rid for rid in known if rid in view}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_STEPS, max_size=40))
+def test_the_books_indexes_agree_after_every_step(steps: list[tuple[Any, Any, Any]]) -> None:
+    book = ProviderBook(released_limit=3)
+    ref: Any = object()
+    for op, a, b in steps:
+        match op:
+            case "own":
+                book.own(a, b)
+            case "disown":
+                book.disown(a, b)
+            case "track":
+                book.track(a, b, ref)
+            case "untrack":
+                book.untrack(a, b)
+            case "release":
+                book.release_job(a, b)
+                assert b in book.released
+            case "cleanup":
+                book.forget_job(a)
+            case "unsure":
+                book.unsure.add(a)
+            case "miss":
+                if b in book.tracked:
+                    book.misses[b] = book.misses.get(b, 0) + 1
+            case "delete":
+                book.deletes.setdefault(b, 0)
+            case "gone":
+                book.forget_remote(b)
+                assert b not in book.owners and b not in book.tracked
+            case "move":
+                if a != b:
+                    book.move(a, b)
+        _check_book(book)
+        if op in ("cleanup", "release"):
+            assert a not in book.jobs and a not in book.polled and a not in book.unsure
+            assert all(a not in owners for owners in book.owners.values())
+            assert all(a not in pollers for pollers in book.tracked.values())
+
+
+def test_the_record_of_released_items_keeps_the_newest() -> None:
+    book = ProviderBook(released_limit=2)
+    for n in range(5):
+        book.release_job(f"j{n}", f"r{n}")
+    assert list(book.released) == ["r3", "r4"]
+    book.release_job("j9", "r3")  # seen again: the newest now
+    book.release_job("j8", "r5")
+    assert list(book.released) == ["r3", "r5"]
+
+
+def test_a_job_looking_for_its_lost_submission_never_finds_a_completed_twins_item(
+    h: Harness,
+) -> None:
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider)
+    twin = h.submitted("a", h.submit("a", payload(1))).response.remote_id
+    h.tell(Release("a", twin))  # a completed on it
+    own = provider.start_job(payload(1)).remote_id  # b's submission landed; its answer was lost
+    request = h.find("b", payload(1))
+    found = h.inbox("b").wait_for(Found, lambda m: m.request_id == request).response
+    assert found is not None and found.remote_id == own
+    assert h.book.jobs == {"b": {own}}
+
+
+def test_a_job_sharing_an_item_a_completed_job_released_may_find_it_again(h: Harness) -> None:
+    provider = Budgeted(create_rate=10.0, share=True)
+    h.start(provider)
+    item = h.submitted("a", h.submit("a", payload(1))).response.remote_id
+    h.advance(1.0)
+    h.submitted("b", h.submit("b", payload(1)))  # the service hands b the same item
+    h.tell(Release("a", item))
+    request = h.find("b", payload(1))  # after a restart of b's actor, say
+    found = h.inbox("b").wait_for(Found, lambda m: m.request_id == request).response
+    assert found is not None and found.remote_id == item
+    stranger = h.find("c", payload(1))
+    assert h.inbox("c").wait_for(Found, lambda m: m.request_id == stranger).response is None
