@@ -285,9 +285,15 @@ class Cleanup:
 
 @attrs.frozen
 class Adopt:
-    """Recovery: these (job id, remote id) pairs own their remote items (from the store)."""
+    """Recovery: these (job id, remote id) pairs own their remote items (from the store).
+
+    ``released``: items of COMPLETED jobs, most recent first: never adopted nor deleted.
+    """
 
     owners: Sequence[tuple[str, str]]
+    released: Sequence[str] = ()
+    #: Items whose delete was still owed when the engine last stopped.
+    deletes: Sequence[str] = ()
 
 
 @attrs.frozen

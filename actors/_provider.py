@@ -253,8 +253,10 @@ class ProviderActor(SupervisedActor):
                 self._keep(message)
                 if not (self._poll_scheduled or self._poll_queued):
                     self._schedule_poll(self.poll_interval)
-            case Release() | Adopt():
+            case Release():
                 self._keep(message)
+            case Adopt():
+                self._queue_cleanups(self._keep(message))
             case Cleanup(job_id=job_id):
                 # The job is finished: its calls still waiting go unanswered.
                 withdrawn = self._queue.withdraw(job_id)
@@ -645,10 +647,16 @@ class ProviderActor(SupervisedActor):
                 # (recorded as released, so that no cleanup's lookup deletes them).
                 # A Release that comes late, or twice, finds nothing of the job left.
                 self.book.release_job(job_id, remote_id)
-            case Adopt(owners):
+            case Adopt(owners, released, deletes):
+                for remote_id in reversed(released):  # oldest first: the newest are kept
+                    self.book.remember_released(remote_id)
                 for job_id, remote_id in owners:
                     self.book.own(job_id, remote_id)
                     self.book.deletes.pop(remote_id, None)
+                for remote_id in deletes:  # owed when the engine last stopped
+                    if not self.book.in_use(remote_id) and remote_id not in self.book.deletes:
+                        self.book.deletes[remote_id] = 0
+                        fresh.append(_Delete(remote_id))
             case Cleanup(job_id, payload, remote_id, unsure):
                 unsure = unsure or job_id in self.book.unsure
                 targets = self.book.forget_job(job_id)

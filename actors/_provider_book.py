@@ -120,6 +120,11 @@ class ProviderBook:
             self.deletes.pop(released, None)  # a completed job's item stays remote
         return owned
 
+    def remember_released(self, remote_id: str) -> None:
+        """``remote_id`` is a completed job's item (from the store, after a restart)."""
+        if remote_id not in self.owners:
+            self._remember_released(remote_id)
+
     def _remember_released(self, remote_id: str) -> None:
         released = self.released
         released[remote_id] = None

@@ -108,6 +108,9 @@ class SupervisorSettings:
     clear_chunk: int = 5000
 
 
+#: Completed jobs' items handed to each provider actor at start (the most recent):
+#: a lookup runs soon after its job ends, so the items it could meet are recent.
+_RELEASED_AT_START = 10_000
 #: Job actors started per turn of the mailbox.
 _SPAWN_BATCH = 256
 #: Seconds before a message that met a failing store is handled again.
@@ -204,6 +207,11 @@ class SupervisorActor(EngineActor):
     def _start(self) -> None:
         states = self.store.provider_states()  # read first: a failure here changes nothing
         owners = {name: self.store.live_remote_ids(name) for name in self.providers}
+        released = {
+            name: self.store.completed_remote_ids(name, limit=_RELEASED_AT_START)
+            for name in self.providers
+        }
+        owed = {name: self._owed_cleanups(name) for name in self.providers}
         for name, provider in self.providers.items():
             limit = provider.max_active
             if limit is None and getattr(provider, "slots_learnt_lazily", False):
@@ -213,11 +221,24 @@ class SupervisorActor(EngineActor):
             self.admission.slot_limits[name] = limit
             self.admission.open_backlog(name)
             self._start_provider(name)
-            if owners[name]:
-                self._tell_provider(name, Adopt(tuple(owners[name])))
+            deletes, lookups = owed[name]
+            if owners[name] or released[name] or deletes:
+                adopt = Adopt(tuple(owners[name]), tuple(released[name]), tuple(deletes))
+                self._tell_provider(name, adopt)
+            for lookup in lookups:
+                self._tell_provider(name, lookup)
         for name in self.providers:
             self._admit(name)
         self._request_flush()
+
+    def _owed_cleanups(self, name: str) -> tuple[list[str], list[Cleanup]]:
+        """The deletes and lookups ``name`` still owed at the last stop (read at start)."""
+        deletes, lookup_ids = self.store.pending_cleanups(name)
+        jobs = self.store.get_many(lookup_ids) if lookup_ids else {}
+        lookups = [
+            Cleanup(job.id, job.payload, None, True) for job in jobs.values() if job.terminal
+        ]
+        return deletes, lookups
 
     def on_stop(self) -> None:
         """Stop every child, then write what is still pending."""
@@ -227,6 +248,7 @@ class SupervisorActor(EngineActor):
             self.writer.flush()
         except Exception:
             log.exception("final_flush_failed")
+        self._save_owed_cleanups()
         self._fail_everything(EngineNotRunning("the engine stopped"))
 
     def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -234,6 +256,27 @@ class SupervisorActor(EngineActor):
         trace = "".join(traceback.format_exception(exc_type, exc, tb))
         log.error("supervisor_crashed", error=repr(exc), traceback=trace)
         self._went_down(exc)
+
+    def _save_owed_cleanups(self) -> None:
+        """Record the deletes and lookups the provider actors still owe, for the next start.
+
+        Read from the books once the provider actors have stopped (nothing else
+        writes them then). A delete owed for an item gone meanwhile costs one
+        request and counts as done.
+        """
+        for name, book in self.books.items():
+            deletes = list(book.deletes)
+            lookups = list(book.lookups)
+            for leftover in self.leftovers.get(name, []):
+                if isinstance(leftover, Cleanup):
+                    if leftover.remote_id is not None:
+                        deletes.append(leftover.remote_id)
+                    elif leftover.unsure:
+                        lookups.append(leftover.job_id)
+            try:
+                self.store.replace_pending_cleanups(name, deletes, lookups)
+            except StoreError as error:
+                log.error("pending_cleanups_unsaved", provider=name, error=str(error))
 
     def _went_down(self, error: BaseException) -> None:
         down = EngineNotRunning(

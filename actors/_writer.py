@@ -5,8 +5,9 @@ and only then publishes their events and answers the replies that waited for
 them, so nothing announced is ever lost by a crash. A failed write keeps every
 change for the next flush (losing one is worse than waiting); when the batch
 keeps failing while the store is reachable, the changes are written one by one
-so that one unstorable change is dropped (and its replies failed) instead of
-blocking the engine.
+so that one change the database refuses (``UnstorableValue``: a lone surrogate,
+a NUL) is dropped (and its replies failed) instead of blocking the engine; a
+store that is merely failing (down, locked, full) never costs a change.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from actors._events import JobEvent, Publish
 from actors._messages import Ref, Reply
 from actors._replies import answer, fail
 from persistence import JobStore
-from providers import Job, StoreError, Transition, ValidationError
+from providers import Job, StoreError, Transition, UnstorableValue, ValidationError
 from providers._log import get_logger
 
 __all__ = ["EventBacklog", "FlushOutcome", "Writer"]
@@ -198,25 +199,16 @@ class Writer:
         for index, item in enumerate(batch):
             try:
                 self.store.save_batch([(item.job, item.transitions)])
-            except ValidationError as error:
+            except (ValidationError, UnstorableValue) as error:
                 self._drop(item, error)
                 continue
-            except StoreError as error:
-                if self._store_reachable():
-                    self._drop(item, error)
-                    continue
-                # The store itself is down: keep what is left, try again later.
+            except StoreError:
+                # The store itself is failing (down, locked, full): a change that
+                # may well be storable is never dropped for it. Keep what is left.
                 self._announce(written)
                 return written, batch[index:]
             written.append(item)
         return written, []
-
-    def _store_reachable(self) -> bool:
-        try:
-            self.store.count()
-        except StoreError:
-            return False
-        return True
 
     def _drop(self, item: _Pending, error: Exception) -> None:
         self._dropped[item.job.id] = error

@@ -161,11 +161,42 @@ def _v3_create_provider_state(ctx: MigrationContext) -> None:
     ctx.database.create_tables([ProviderState], safe=False)
 
 
+def _v4_index_completed_items(ctx: MigrationContext) -> None:
+    # A start hands the provider actors the items of the most recently completed
+    # jobs (``completed_remote_ids``); without this the query sorts every
+    # completed job of a store that has run for months.
+    jobs = ctx.table("jobs")
+    execute(
+        ctx.database,
+        f'CREATE INDEX "{jobs}_completed_items" ON "{jobs}" '
+        "(provider, updated_at DESC, remote_id) "
+        "WHERE status = 'completed' AND remote_id IS NOT NULL",
+    )
+
+
+def _v5_create_pending_cleanups(ctx: MigrationContext) -> None:
+    # A frozen copy, as in step 1.
+    class PendingCleanup(peewee.Model):
+        provider = peewee.TextField()
+        kind = peewee.TextField()
+        key = peewee.TextField()
+
+        class Meta:
+            database = ctx.database
+            table_name = ctx.table("pending_cleanups")
+            legacy_table_names = False
+            primary_key = peewee.CompositeKey("provider", "kind", "key")
+
+    ctx.database.create_tables([PendingCleanup], safe=False)
+
+
 #: Every schema version, oldest first. Append only; never edit a released step.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create jobs and job_transitions", _v1_create_tables),
     Migration(2, "index unfinished jobs in resume order", _v2_index_live_jobs),
     Migration(3, "create provider_state", _v3_create_provider_state),
+    Migration(4, "index completed jobs' remote items", _v4_index_completed_items),
+    Migration(5, "create pending_cleanups", _v5_create_pending_cleanups),
 )
 
 #: The schema version this code reads and writes.

@@ -71,6 +71,21 @@ class ProviderStateRow(peewee.Model):
     updated_at = peewee.BigIntegerField()
 
 
+class PendingCleanupRow(peewee.Model):
+    """A remote delete or lookup a provider still owed when the engine stopped.
+
+    (table ``pending_cleanups``; ``kind`` is ``delete``, keyed by remote id, or
+    ``lookup``, keyed by the job id whose payload is looked up.)
+    """
+
+    provider = peewee.TextField()
+    kind = peewee.TextField()
+    key = peewee.TextField()
+
+    class Meta:
+        primary_key = peewee.CompositeKey("provider", "kind", "key")
+
+
 class SchemaVersionRow(peewee.Model):
     """The single row of table ``schema_version``: which migrations have run."""
 
@@ -86,6 +101,7 @@ TABLE_NAMES: dict[type[peewee.Model], str] = {
     TransitionRow: "job_transitions",
     SchemaVersionRow: "schema_version",
     ProviderStateRow: "provider_state",
+    PendingCleanupRow: "pending_cleanups",
 }
 
 
@@ -97,12 +113,19 @@ class Tables:
     transitions: type[TransitionRow]
     schema_version: type[SchemaVersionRow]
     provider_state: type[ProviderStateRow]
+    pending_cleanups: type[PendingCleanupRow]
     prefix: str = ""
 
     @property
     def all(self) -> tuple[type[peewee.Model], ...]:
         """Every model, parents before children (the order to create tables in)."""
-        return (self.schema_version, self.jobs, self.transitions, self.provider_state)
+        return (
+            self.schema_version,
+            self.jobs,
+            self.transitions,
+            self.provider_state,
+            self.pending_cleanups,
+        )
 
 
 def bind_tables(database: peewee.Database, prefix: str = "") -> Tables:
@@ -112,6 +135,7 @@ def bind_tables(database: peewee.Database, prefix: str = "") -> Tables:
         transitions=_bound(TransitionRow, database, prefix),
         schema_version=_bound(SchemaVersionRow, database, prefix),
         provider_state=_bound(ProviderStateRow, database, prefix),
+        pending_cleanups=_bound(PendingCleanupRow, database, prefix),
         prefix=prefix,
     )
 

@@ -67,7 +67,7 @@ from persistence._rows import (
     transition_from_row,
     transition_to_row,
 )
-from providers._errors import JobNotFound, StoreError, ValidationError
+from providers._errors import JobNotFound, StoreError, UnstorableValue, ValidationError
 from providers._job import Job, Transition
 from providers._status import TERMINAL, JobStatus
 
@@ -465,6 +465,28 @@ class JobStore:
             rows = _tuples(query)
         return [(str(job_id), str(remote_id)) for job_id, remote_id in rows]
 
+    def completed_remote_ids(self, provider: str, *, limit: int) -> builtins.list[str]:
+        """Remote ids of ``provider``'s COMPLETED jobs, the most recently finished first.
+
+        Their items stay on the account: a start hands them to the provider actor,
+        so that no lookup adopts or deletes a completed job's item after a restart.
+        """
+        _check_limit(limit)
+        jobs = self._tables.jobs
+        query = (
+            jobs.select(jobs.remote_id)
+            .where(
+                jobs.provider == provider,
+                jobs.status == JobStatus.COMPLETED.value,
+                jobs.remote_id.is_null(False),
+            )
+            .order_by(jobs.updated_at.desc())
+            .limit(limit)
+        )
+        with self._reading("list completed remote ids"):
+            rows = _tuples(query)
+        return [str(remote_id) for (remote_id,) in rows]
+
     def counts_by_status(self, provider: str | None = None) -> dict[JobStatus, int]:
         """How many jobs (of ``provider``, or of all) are in each status; one GROUP BY query.
 
@@ -484,6 +506,31 @@ class JobStore:
             except ValueError:
                 continue
         return counts
+
+    def replace_pending_cleanups(
+        self, provider: str, deletes: Iterable[str], lookups: Iterable[str]
+    ) -> None:
+        """Record the remote deletes (by remote id) and lookups (by job id) ``provider``
+        still owes, replacing what was recorded: written at stop, read at start."""
+        table = self._tables.pending_cleanups
+        rows = [(provider, "delete", key) for key in dict.fromkeys(deletes)]
+        rows += [(provider, "lookup", key) for key in dict.fromkeys(lookups)]
+        with self._writing("save pending cleanups"):
+            table.delete().where(table.provider == provider).execute()
+            for start in range(0, len(rows), 300):
+                table.insert_many(
+                    rows[start : start + 300], fields=[table.provider, table.kind, table.key]
+                ).execute()
+
+    def pending_cleanups(self, provider: str) -> tuple[builtins.list[str], builtins.list[str]]:
+        """The deletes (remote ids) and lookups (job ids) ``provider`` owed at the last stop."""
+        table = self._tables.pending_cleanups
+        query = table.select(table.kind, table.key).where(table.provider == provider)
+        with self._reading("read pending cleanups"):
+            rows = _tuples(query.order_by(table.kind, table.key))
+        deletes = [str(key) for kind, key in rows if kind == "delete"]
+        lookups = [str(key) for kind, key in rows if kind == "lookup"]
+        return deletes, lookups
 
     def provider_states(self) -> dict[str, int | None]:
         """The slot limit each provider taught (``save_provider_state``), by provider name."""
@@ -554,8 +601,15 @@ class JobStore:
             # Values the driver refuses before they reach the database: a lone
             # surrogate in a plain text column (an id, a provider's message),
             # or an int beyond 64 bits.
-            raise StoreError(
+            raise UnstorableValue(
                 f"cannot {action} in job store {self._where!r}: a value it cannot store: {exc}"
+            ) from exc
+        except (peewee.DataError, peewee.IntegrityError) as exc:
+            # The database refused the data itself (PostgreSQL: a NUL in text, a
+            # value out of range): writing it again cannot help.
+            raise UnstorableValue(
+                f"cannot {action} in job store {self._where!r}: a value it cannot store: "
+                f"{describe_error(exc)}"
             ) from exc
         except Exception as exc:
             if not is_database_error(exc):

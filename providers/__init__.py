@@ -19,6 +19,7 @@ from providers._errors import (
     ProviderError,
     StoreError,
     UnknownProvider,
+    UnstorableValue,
     ValidationError,
     WaitTimeout,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "TestConnectionResponse",
     "Transition",
     "UnknownProvider",
+    "UnstorableValue",
     "ValidationError",
     "WaitTimeout",
     "acquire_all",

@@ -10,6 +10,7 @@ Every error the engine raises on purpose is an ``EngineError``::
      ├── UnknownProvider        no provider registered under that name
      ├── DuplicateProvider      a provider name registered twice
      ├── StoreError             the job store cannot be opened, read or written
+     │    └── UnstorableValue   one change holds a value the database refuses
      ├── EngineNotRunning       a call on an engine that is not started (or already stopped)
      └── WaitTimeout            a blocking call ran out of time (also a ``TimeoutError``)
 
@@ -30,6 +31,7 @@ __all__ = [
     "ProviderError",
     "StoreError",
     "UnknownProvider",
+    "UnstorableValue",
     "ValidationError",
     "WaitTimeout",
 ]
@@ -167,6 +169,14 @@ class DuplicateProvider(EngineError):
 
 class StoreError(EngineError):
     """The job store cannot be opened, read or written (corrupt, locked, unreachable)."""
+
+
+class UnstorableValue(StoreError):
+    """One change holds a value the database refuses (a lone surrogate, a NUL, a huge int).
+
+    Unlike any other ``StoreError``, trying again cannot help: the engine drops
+    that change alone (and fails its replies) rather than hold every other one.
+    """
 
 
 class EngineNotRunning(EngineError):

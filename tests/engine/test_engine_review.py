@@ -19,7 +19,14 @@ from actors._handle import ProviderDown, ProviderHandle
 from engine import Engine, EngineConfig, JobStatus, StoreError
 from engine.testing import ClockDriver, advance_until, inject_job_crash
 from persistence import JobStore
-from providers import FakeClock, MockProvider, ProviderError, ProviderRegistry, StartJobPayload
+from providers import (
+    FakeClock,
+    MockProvider,
+    ProviderError,
+    ProviderRegistry,
+    StartJobPayload,
+    UnstorableValue,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 from faulty_store import FaultyStore
@@ -36,11 +43,14 @@ class RefusingStore(FaultyStore):
 
     def save_batch(self, changes: Any) -> None:
         for job, _ in changes:
-            if job.status is self.refuse_status or job.id == self.refuse_id:
-                if self.refuse_status is not None:
-                    self.refuse_status = None
+            if job.status is self.refuse_status:
+                self.refuse_status = None
                 self.refusals += 1
                 raise StoreError("injected: this batch cannot be written")
+            if job.id == self.refuse_id:
+                # What the store raises for a value the database refuses.
+                self.refusals += 1
+                raise UnstorableValue("injected: this job cannot be stored")
         self._store.save_batch(changes)
 
 

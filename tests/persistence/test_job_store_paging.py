@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +21,7 @@ from persistence import JobStore
 from persistence._database import execute
 from persistence._migrations import LIVE_JOBS
 from persistence._resume import page_query
+from providers import StartJobPayload
 from providers._errors import ValidationError
 from providers._job import Job
 from providers._status import JobStatus
@@ -256,3 +258,23 @@ def test_paging_returns_each_unfinished_job_once_in_order(
             if kind is None or (job.remote_id is not None) == kind
         ]
         assert [job for page in every_page(store, "mock", limit, kind) for job in page] == expected
+
+
+def test_completed_remote_ids_come_most_recent_first_and_only_with_an_id(tmp_path: Path) -> None:
+    with JobStore(tmp_path / "jobs.db") as store:
+        jobs = [
+            Job(
+                id=f"c{n}",
+                provider="mock",
+                status=JobStatus.COMPLETED if n != 2 else JobStatus.FAILED,
+                payload=StartJobPayload(url=f"https://example.com/{n}"),
+                remote_id=None if n == 3 else f"r{n}",
+                created_at=n,
+                updated_at=100 - n,
+            )
+            for n in range(6)
+        ]
+        store.save_batch([(job, ()) for job in jobs])
+        assert store.completed_remote_ids("mock", limit=10) == ["r0", "r1", "r4", "r5"]
+        assert store.completed_remote_ids("mock", limit=2) == ["r0", "r1"]
+        assert store.completed_remote_ids("other", limit=10) == []

@@ -43,7 +43,7 @@ def index_names(path: Path) -> set[str]:
 
 def test_a_new_database_is_at_the_current_version(db_path: Path) -> None:
     with JobStore(db_path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 5
     assert stored_version(db_path) == [SCHEMA_VERSION]
 
 
@@ -195,7 +195,7 @@ def test_version_1_store_gains_the_resume_indexes_and_provider_state(db_path: Pa
     }
 
     with JobStore(db_path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 5
         assert [job.id for job in store.non_terminal_page("mock", after=None, limit=9)] == [
             "j1",
             "j3",
@@ -204,8 +204,10 @@ def test_version_1_store_gains_the_resume_indexes_and_provider_state(db_path: Pa
         assert store.live_remote_ids("mock") == [("j1", "R1"), ("j3", "R3")]
         store.save_provider_state("mock", 4)
         assert store.provider_states() == {"mock": 4}
-    assert stored_version(db_path) == [3]
-    assert {"jobs_resume_remote", "jobs_resume_local"} <= index_names(db_path)
+    assert stored_version(db_path) == [SCHEMA_VERSION]
+    assert {"jobs_resume_remote", "jobs_resume_local", "jobs_completed_items"} <= index_names(
+        db_path
+    )
     assert set(columns(db_path, "provider_state")) == {"name", "slot_limit", "updated_at"}
 
 
