@@ -24,6 +24,7 @@ An older mock kept its items in one JSON file; such a file is migrated in place
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import os
 import shutil
@@ -357,3 +358,130 @@ def _migrate_json(path: Path, step_seconds: float) -> None:
     with staging.open("rb") as handle:
         os.fsync(handle.fileno())
     os.replace(staging, path)
+
+
+class MemoryRemote:
+    """The same table as ``MockRemote``, in plain Python objects, for a mock without a file.
+
+    SQLite in memory would do too, but every statement releases and takes back
+    the GIL, and in an engine of many busy threads each take can wait a whole
+    switch interval: a submission cost a few hundred microseconds where these
+    dictionaries cost a few. Same answers as ``MockRemote`` (the mock's tests run
+    against both).
+    """
+
+    path: Path | None = None
+
+    def __init__(self, step_seconds: float) -> None:
+        self.step_seconds = step_seconds
+        self._items: dict[str, MockItem] = {}  # insertion order is ``seq`` order
+        self._by_key: dict[str, dict[str, None]] = {}  # live (not cancelled), oldest first
+        self._active: dict[str, float] = {}  # not cancelled and not ended when last counted
+        self._ends: list[tuple[float, str]] = []  # heap of every item's end (stale ones skipped)
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Changes are made in place: nothing to commit."""
+        yield
+
+    def get(self, remote_id: str) -> MockItem | None:
+        """The item with this id (cancelled or not), or None."""
+        return self._items.get(remote_id)
+
+    def get_many(self, remote_ids: Sequence[str]) -> dict[str, MockItem]:
+        """The items among ``remote_ids`` that exist, by id."""
+        items = self._items
+        return {rid: items[rid] for rid in remote_ids if rid in items}
+
+    def live_with_key(self, key: str, exclude: Collection[str]) -> MockItem | None:
+        """The oldest item not cancelled with this source key whose id is not in ``exclude``."""
+        for remote_id in self._by_key.get(key, ()):
+            if remote_id not in exclude:
+                return self._items[remote_id]
+        return None
+
+    def count_ending_after(self, when: float) -> int:
+        """How many items not cancelled have ``ends`` after ``when``.
+
+        Items that ended a minute before ``when`` leave the index for good (the
+        clock only goes forward; ``ending_between`` asks about a hair around
+        now), so the cost is that of the active items.
+        """
+        active = self._active
+        for remote_id in [rid for rid, ends in active.items() if ends <= when - 60.0]:
+            del active[remote_id]
+        return sum(1 for ends in active.values() if ends > when)
+
+    def ending_between(self, after: float, until: float) -> list[MockItem]:
+        """Items not cancelled with ``after < ends <= until``."""
+        items = self._items
+        return [
+            items[rid]
+            for rid, ends in self._active.items()
+            if after < ends <= until and rid in items
+        ]
+
+    def earliest_end(self) -> float | None:
+        """The smallest ``ends`` of any item (the next one to outlive the retention)."""
+        heap = self._ends
+        while heap and self._stale(heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def counts_by_key(self) -> Counter[str]:
+        """How many items (cancelled ones too) exist per source key."""
+        return Counter(item.key for item in self._items.values())
+
+    def all_items(self) -> list[MockItem]:
+        """Every item, oldest first."""
+        return list(self._items.values())
+
+    def insert(self, item: MockItem) -> None:
+        """Store a new item."""
+        self._items[item.id] = item
+        if not item.cancelled:
+            self._by_key.setdefault(item.key, {})[item.id] = None
+            self._active[item.id] = item.ends
+        heapq.heappush(self._ends, (item.ends, item.id))
+
+    def cancel(self, remote_id: str, now: float) -> float | None:
+        """Mark the item cancelled at ``now``; its new ``ends``, or None when it is unknown
+        or already cancelled. An item that had already ended keeps its end."""
+        item = self._items.get(remote_id)
+        if item is None or item.cancelled:
+            return None
+        ends = min(item.ends, now)
+        self._items[remote_id] = item._replace(cancelled=True, ends=ends)
+        live = self._by_key.get(item.key)
+        if live is not None:
+            live.pop(remote_id, None)
+            if not live:
+                del self._by_key[item.key]
+        self._active.pop(remote_id, None)
+        heapq.heappush(self._ends, (ends, remote_id))
+        return ends
+
+    def prune(self, ended_by: float, batch: int) -> int:
+        """Forget at most ``batch`` items that ended by ``ended_by``, oldest first; how many."""
+        heap = self._ends
+        removed = 0
+        while heap and removed < batch and heap[0][0] <= ended_by:
+            entry = heapq.heappop(heap)
+            if self._stale(entry):
+                continue
+            item = self._items.pop(entry[1])
+            live = self._by_key.get(item.key)
+            if live is not None:
+                live.pop(item.id, None)
+                if not live:
+                    del self._by_key[item.key]
+            self._active.pop(item.id, None)
+            removed += 1
+        return removed
+
+    def _stale(self, entry: tuple[float, str]) -> bool:
+        item = self._items.get(entry[1])
+        return item is None or item.ends != entry[0]

@@ -42,7 +42,7 @@ import attrs
 
 from providers._errors import ProviderError
 from providers._job import JobFile
-from providers._mock_remote import MockItem, MockRemote, end_time
+from providers._mock_remote import MemoryRemote, MockItem, MockRemote, end_time
 from providers._payload import StartJobPayload
 from providers._protocol import BaseProvider
 from providers._responses import (
@@ -132,7 +132,11 @@ class MockProvider(BaseProvider):
         self._burst = burst
         self._lock = threading.RLock()
         self._faults: list[MockFault] = []
-        self._remote = MockRemote(state_file, self._step_seconds)
+        self._remote: MockRemote | MemoryRemote = (
+            MockRemote(state_file, self._step_seconds)
+            if state_file is not None
+            else MemoryRemote(self._step_seconds)
+        )
         #: The state file the remote side is kept in (None: in memory).
         self.state_file = self._remote.path
         # Clock time of the next item to outlive the retention (-inf: look now).

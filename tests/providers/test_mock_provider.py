@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from providers import FakeClock, JobStatus, MockProvider, ProviderContext, ProviderError
+from providers._mock_remote import MemoryRemote
 from providers._validation import parse_start_job_payload
 from providers.mock import _FILE_CACHE_SIZE, _PRUNE_BATCH, DEFAULT_RETENTION
 
@@ -251,11 +252,12 @@ def test_with_step_zero_nothing_stays_active(make: Callable[..., MockProvider]) 
 
 
 def test_a_submit_at_20000_cancelled_items_does_not_read_them(
-    make: Callable[..., MockProvider],
+    make: Callable[..., MockProvider], tmp_path: Path
 ) -> None:
     job = parse_start_job_payload({"magnet": magnet(0)})
     other = parse_start_job_payload({"magnet": magnet(1)})
-    empty, full = make(100.0, max_active=10), make(100.0, max_active=10)
+    empty = make(100.0, max_active=10, state_file=tmp_path / "empty.sqlite3")
+    full = make(100.0, max_active=10, state_file=tmp_path / "full.sqlite3")
     for _ in range(20_000):  # all under the same key, to load find_existing too
         full.cancel(full.start_job(job).remote_id)
     assert sum(full.submissions().values()) == 20_000
@@ -334,9 +336,9 @@ def test_pruning_goes_in_small_batches_on_ordinary_calls(
 
 
 def test_an_idle_mock_does_not_look_for_items_to_forget_on_every_call(
-    make: Callable[..., MockProvider], clock: FakeClock
+    make: Callable[..., MockProvider], clock: FakeClock, tmp_path: Path
 ) -> None:
-    mock = make(1.0, retention_seconds=1000.0)
+    mock = make(1.0, retention_seconds=1000.0, state_file=tmp_path / "mock.sqlite3")
     first = mock.start_job(parse_start_job_payload({"magnet": magnet(1)}))
     mock.get_status(first.remote_id)  # the first look found nothing due before 1003
     clock.advance(500.0)
@@ -345,3 +347,24 @@ def test_an_idle_mock_does_not_look_for_items_to_forget_on_every_call(
     clock.advance(504.0)
     mock.list_statuses([])
     assert mock.pruned == 1
+
+
+def test_in_memory_a_submit_at_20000_cancelled_items_does_not_read_them(
+    make: Callable[..., MockProvider], clock: FakeClock
+) -> None:
+    # Without a file the mock keeps plain dictionaries (no SQLite statement, no
+    # GIL handoff per call): its indexes hold only live items.
+    job = parse_start_job_payload({"magnet": magnet(0)})
+    mock = make(100.0, max_active=10)
+    for _ in range(20_000):
+        mock.cancel(mock.start_job(job).remote_id)
+    remote = mock._remote
+    assert isinstance(remote, MemoryRemote)
+    assert mock.find_existing(job) is None
+    assert remote._by_key == {} and remote._active == {}
+    kept = mock.start_job(job)
+    assert mock.find_existing(job) == mock.get_status(kept.remote_id)
+    clock.advance(8 * 86400.0)  # past the retention: the cancelled ones are forgotten
+    for _ in range(250):
+        mock.list_statuses([])
+    assert len(remote.all_items()) < 20_001
