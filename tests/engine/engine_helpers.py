@@ -95,3 +95,128 @@ def finish_with_crashing_submissions(
         jobs = engine.create_jobs(provider, payloads)
         with ClockDriver(clock, step=step):
             return crashing, [engine.wait(j.id, timeout=120) for j in jobs]
+
+
+# -- checks shared by the fault simulation and its regression tests -------------------
+
+
+def history_problems(store: Any, job_id: str) -> list[str]:
+    """What is wrong with ``job_id``'s stored history (empty: it is a legal path).
+
+    Each step starts where the one before ended; an attempt starts at QUEUED,
+    from nothing (attempt 1) or from FAILED/CANCELLED (a retry, attempt + 1);
+    every other step is in ``TRANSITIONS`` and keeps the attempt.
+    """
+    from providers._status import TRANSITIONS  # noqa: PLC0415
+
+    problems: list[str] = []
+    previous: JobStatus | None = None
+    attempt = 0
+    for index, step in enumerate(store.transitions(job_id)):
+        where = f"job {job_id} step {index} ({step.from_status} -> {step.to_status})"
+        if step.from_status != previous:
+            problems.append(f"{where}: starts from {step.from_status}, not from {previous}")
+        if previous is None or previous in (JobStatus.FAILED, JobStatus.CANCELLED):
+            if step.to_status is not JobStatus.QUEUED:
+                problems.append(f"{where}: an attempt must start at QUEUED")
+            if step.attempt != attempt + 1:
+                problems.append(f"{where}: attempt {step.attempt}, expected {attempt + 1}")
+            attempt = step.attempt
+        elif step.to_status not in TRANSITIONS[previous]:
+            problems.append(f"{where}: not an allowed move")
+        elif step.attempt != attempt:
+            problems.append(f"{where}: attempt {step.attempt} within attempt {attempt}")
+        previous = step.to_status
+    return problems
+
+
+def live_job_actors() -> dict[str, int]:
+    """Job id -> how many job actors are registered (alive) for it.
+
+    A finished actor (``done``) counts until it has stopped: a successor started
+    while it is still registered is a second actor all the same.
+    """
+    import pykka  # noqa: PLC0415
+
+    from actors import JobActor  # noqa: PLC0415
+
+    counts: dict[str, int] = {}
+    for ref in pykka.ActorRegistry.get_by_class(JobActor):
+        actor = ref._actor_weakref()
+        if actor is None:
+            continue
+        counts[actor.job.id] = counts.get(actor.job.id, 0) + 1
+    return counts
+
+
+def remote_problems(
+    jobs: list[Job], items: list[Any], submissions: dict[str, int], *, foreign: str = ""
+) -> list[str]:
+    """What is wrong with the mock's remote side once every job has ended.
+
+    ``items`` is ``MockProvider.remote_items()``, ``submissions`` its
+    ``submissions()``; items whose key starts with ``foreign`` (another client of
+    the account) are nobody's business here. The rules:
+
+    - every job is terminal;
+    - every live (not cancelled) item is the remote item of a COMPLETED job: none
+      is left over by a CANCELLED or FAILED job, none belongs to no job;
+    - every COMPLETED job's item is still there (its files stay);
+    - an item shared by jobs is known to each of them (``remote_id``), and they
+      have its source;
+    - a source is submitted at most once per attempt of the jobs that have it:
+      an attempt submits at most once (a lookup comes before every second try),
+      and a retry is a new attempt, so ``submissions[key] <= sum(job.attempt)``.
+    """
+    problems = [f"job {j.id} still {j.status.value}" for j in jobs if not j.terminal]
+    by_key: dict[str, list[Job]] = {}
+    for job in jobs:
+        by_key.setdefault(job.payload.source_key, []).append(job)
+    items_by_id = {item.id: item for item in items}
+    completed_by_remote: dict[str, list[Job]] = {}
+    for job in jobs:
+        if job.status is JobStatus.COMPLETED and job.remote_id is not None:
+            completed_by_remote.setdefault(job.remote_id, []).append(job)
+
+    def describe(key: str) -> str:
+        return ", ".join(
+            f"{j.id[:8]}:{j.status.value}/attempt {j.attempt}/remote {j.remote_id}"
+            for j in by_key.get(key, [])
+        )
+
+    for item in items:
+        if foreign and item.key.startswith(foreign):
+            continue
+        if not item.cancelled and item.id not in completed_by_remote:
+            holders = [j for j in jobs if j.remote_id == item.id]
+            what = (
+                f"the remote item of {', '.join(f'{j.id[:8]} ({j.status.value})' for j in holders)}"
+                if holders
+                else "known to no job"
+            )
+            problems.append(
+                f"live remote item {item.id} (key {item.key}) is {what}; "
+                f"jobs with its source: {describe(item.key)}"
+            )
+    for remote_id, owners in completed_by_remote.items():
+        found = items_by_id.get(remote_id)
+        if found is None or found.cancelled:
+            state = "gone" if found is None else "cancelled"
+            problems.append(
+                f"remote item {remote_id} of COMPLETED job(s) "
+                f"{', '.join(j.id[:8] for j in owners)} is {state}"
+            )
+        elif any(j.payload.source_key != found.key for j in owners):
+            problems.append(f"remote item {remote_id} is shared by jobs of another source")
+    for job in jobs:
+        if job.status is JobStatus.COMPLETED and job.remote_id is None:
+            problems.append(f"COMPLETED job {job.id} has no remote id")
+    for key, count in submissions.items():
+        if foreign and key.startswith(foreign):
+            continue
+        attempts = sum(j.attempt for j in by_key.get(key, []))
+        if count > attempts:
+            problems.append(
+                f"source {key} submitted {count} times for {attempts} attempt(s): {describe(key)}"
+            )
+    return problems
