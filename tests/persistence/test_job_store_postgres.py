@@ -123,7 +123,7 @@ def test_a_version_1_store_is_migrated_on_postgresql(postgres_prefix: str) -> No
     finally:
         close_database(database)
     with JobStore(POSTGRES_URL, table_prefix=postgres_prefix) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 5
         store.save_batch([(make_job("a", remote_id="R"), ()), (make_job("b"), ())])
         assert store.live_remote_ids("mock") == [("a", "R")]
         store.save_provider_state("mock", 2)
@@ -131,3 +131,13 @@ def test_a_version_1_store_is_migrated_on_postgresql(postgres_prefix: str) -> No
         table = store.tables.jobs._meta.table_name
         indexes = {index.name for index in store.database.get_indexes(table)}
     assert {f"{table}_resume_remote", f"{table}_resume_local"} <= indexes
+
+
+@needs_postgres
+def test_pending_cleanups_and_completed_items_on_postgresql(postgres_prefix: str) -> None:
+    with JobStore(POSTGRES_URL, table_prefix=postgres_prefix) as store:
+        store.replace_pending_cleanups("mock", ["r1", "r2", "r1"], ["j1"])
+        assert store.pending_cleanups("mock") == (["r1", "r2"], ["j1"])
+        store.replace_pending_cleanups("mock", [], [])
+        assert store.pending_cleanups("mock") == ([], [])
+        assert store.completed_remote_ids("mock", limit=10) == []
