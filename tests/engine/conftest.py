@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,13 @@ from typing import Any
 import pytest
 from engine_helpers import MakeEngine
 
+import engine._engine as engine_module
 from engine import Engine, EngineConfig
+from persistence import JobStore
 from providers import FakeClock, MockProvider, ProviderRegistry
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
+from faulty_store import FaultyStore
 
 
 @pytest.fixture
@@ -56,3 +62,17 @@ def make_engine(tmp_path: Path, clock: FakeClock) -> Iterator[MakeEngine]:
     yield make
     for engine in started:
         engine.stop()
+
+
+@pytest.fixture
+def faulty(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[FaultyStore]]:
+    """Every engine started in the test opens its store wrapped in a FaultyStore."""
+    made: list[FaultyStore] = []
+
+    def open_store(target: Any, **options: Any) -> Any:
+        wrapped = FaultyStore(JobStore(target, **options))
+        made.append(wrapped)
+        return wrapped
+
+    monkeypatch.setattr(engine_module, "JobStore", open_store)
+    yield made

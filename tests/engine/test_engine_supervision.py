@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ import pykka
 import pytest
 from engine_helpers import MakeEngine, magnet
 
-import engine._engine as engine_module
 from engine import Engine, EngineConfig, EngineNotRunning, JobStatus, StoreError
 from engine.testing import (
     ClockDriver,
@@ -24,7 +22,6 @@ from engine.testing import (
     inject_job_crash,
     inject_supervisor_crash,
 )
-from persistence import JobStore
 from providers import (
     FakeClock,
     JobStatusResponse,
@@ -39,20 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 from faulty_store import FaultyStore
 
 FAST_RETRY = RetryPolicy(max_retries=8, initial_delay=0.1, max_delay=0.5)
-
-
-@pytest.fixture
-def faulty(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[FaultyStore]]:
-    """Every engine started in the test opens its store wrapped in a FaultyStore."""
-    made: list[FaultyStore] = []
-
-    def open_store(target: Any, **options: Any) -> Any:
-        wrapped = FaultyStore(JobStore(target, **options))
-        made.append(wrapped)
-        return wrapped
-
-    monkeypatch.setattr(engine_module, "JobStore", open_store)
-    yield made
 
 
 def history_is_legal(store: Any, job_id: str) -> bool:

@@ -7,17 +7,13 @@ finding; its docstring says what the simulation saw.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from engine_helpers import MakeEngine, history_problems, magnet, remote_problems
 
-import engine._engine as engine_module
 from engine import Engine, JobStatus, StoreError
 from engine.testing import ClockDriver, advance_until, inject_provider_crash
-from persistence import JobStore
 from providers import (
     FakeClock,
     JobStatusResponse,
@@ -41,20 +37,6 @@ def settle(engine: Engine, clock: FakeClock, seconds: float = 30.0) -> None:
     end = clock.monotonic() + seconds
     while clock.monotonic() < end:
         engine.health()
-
-
-@pytest.fixture
-def faulty(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[FaultyStore]]:
-    """Every engine started in the test opens its store wrapped in a FaultyStore."""
-    made: list[FaultyStore] = []
-
-    def open_store(target: Any, **options: Any) -> Any:
-        wrapped = FaultyStore(JobStore(target, **options))
-        made.append(wrapped)
-        return wrapped
-
-    monkeypatch.setattr(engine_module, "JobStore", open_store)
-    yield made
 
 
 def test_an_injected_provider_crash_restarts_the_provider_actor(
