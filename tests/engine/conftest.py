@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import MakeEngine
+from engine_helpers import MakeEngine, wrap_stores
 
-import engine._engine as engine_module
 from engine import Engine, EngineConfig
-from persistence import JobStore
 from providers import FakeClock, MockProvider, ProviderRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
@@ -65,14 +63,6 @@ def make_engine(tmp_path: Path, clock: FakeClock) -> Iterator[MakeEngine]:
 
 
 @pytest.fixture
-def faulty(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[FaultyStore]]:
+def faulty(monkeypatch: pytest.MonkeyPatch) -> list[FaultyStore]:
     """Every engine started in the test opens its store wrapped in a FaultyStore."""
-    made: list[FaultyStore] = []
-
-    def open_store(target: Any, **options: Any) -> Any:
-        wrapped = FaultyStore(JobStore(target, **options))
-        made.append(wrapped)
-        return wrapped
-
-    monkeypatch.setattr(engine_module, "JobStore", open_store)
-    yield made
+    return wrap_stores(monkeypatch, FaultyStore)

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import engine._engine as engine_module
 from engine import Engine, EngineConfig, Job, JobStatus
 from engine.testing import ClockDriver, advance_until
+from persistence import JobStore
 from providers import FakeClock, ProviderRegistry, RetryPolicy
 
 MakeEngine = Callable[..., Engine]
@@ -220,3 +222,15 @@ def remote_problems(
                 f"source {key} submitted {count} times for {attempts} attempt(s): {describe(key)}"
             )
     return problems
+
+
+def wrap_stores(monkeypatch: Any, wrapper: type[Any]) -> list[Any]:
+    """From now on every engine opens its store wrapped in ``wrapper``; returns them all."""
+    made: list[Any] = []
+
+    def open_store(target: Any, **options: Any) -> Any:
+        made.append(wrapper(JobStore(target, **options)))
+        return made[-1]
+
+    monkeypatch.setattr(engine_module, "JobStore", open_store)
+    return made

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pykka
 import pytest
-from engine_helpers import MakeEngine, magnet
+from engine_helpers import MakeEngine, magnet, wrap_stores
 
 import actors._supervisor as supervisor_module
 import engine._engine as engine_module
@@ -55,16 +54,8 @@ class RefusingStore(FaultyStore):
 
 
 @pytest.fixture
-def refusing(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[RefusingStore]]:
-    made: list[RefusingStore] = []
-
-    def open_store(target: Any, **options: Any) -> Any:
-        wrapped = RefusingStore(JobStore(target, **options))
-        made.append(wrapped)
-        return wrapped
-
-    monkeypatch.setattr(engine_module, "JobStore", open_store)
-    yield made
+def refusing(monkeypatch: pytest.MonkeyPatch) -> list[RefusingStore]:
+    return wrap_stores(monkeypatch, RefusingStore)
 
 
 def config(tmp_path: Path, clock: FakeClock, **providers: MockProvider) -> EngineConfig:
@@ -233,13 +224,7 @@ def test_a_job_crash_meeting_a_failed_read_does_not_spin_a_cancel(
         original(self, job_id, reply)
 
     monkeypatch.setattr(supervisor_module.SupervisorActor, "_cancel", counting)
-    made: list[FaultyStore] = []
-
-    def open_store(target: Any, **options: Any) -> Any:
-        made.append(FaultyStore(JobStore(target, **options)))
-        return made[-1]
-
-    monkeypatch.setattr(engine_module, "JobStore", open_store)
+    made: list[FaultyStore] = wrap_stores(monkeypatch, FaultyStore)
     engine = make_engine(MockProvider(1000.0))
     job = engine.create_job("mock", magnet(1))
     advance_until(clock, lambda: engine.get_job(job.id).remote_id is not None, step=0)
