@@ -30,7 +30,6 @@ from actors._messages import (
     Op,
     ProviderRestarted,
     Ref,
-    Release,
     Reply,
     RetryOp,
     SlotRefused,
@@ -523,18 +522,18 @@ class JobActor(SupervisedActor):
         self._stop_now()
 
     def _hand_back(self, job: Job) -> None:
-        """Tell the provider actor what this job leaves behind remotely."""
-        message: Cleanup | Release
+        """Tell the provider actor what this job leaves behind remotely.
+
+        A completed job's item stays remote; the supervisor releases it once the
+        completion is committed (``Released``), so nothing goes from here.
+        """
         if job.status is JobStatus.COMPLETED:
-            if job.remote_id is None:
-                return
-            message = Release(job.id, job.remote_id)
-        else:
-            submitting = self.request is not None and self.request.op in (Op.SUBMIT, Op.FIND)
-            unsure = self.unsure or submitting
-            if job.remote_id is None and not unsure:
-                return
-            message = Cleanup(job.id, job.payload, job.remote_id, unsure)
+            return
+        submitting = self.request is not None and self.request.op in (Op.SUBMIT, Op.FIND)
+        unsure = self.unsure or submitting
+        if job.remote_id is None and not unsure:
+            return
+        message = Cleanup(job.id, job.payload, job.remote_id, unsure)
         try:
             self.provider.tell(message)
         except pykka.ActorDeadError:

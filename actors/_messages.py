@@ -135,14 +135,14 @@ class AdmitTick:
 
 @attrs.frozen
 class Leftover:
-    """A finished job's ``Cleanup`` or ``Release`` that found its provider actor down.
+    """A finished job's ``Cleanup`` that found its provider actor down.
 
     The supervisor keeps it (in a place that outlives the supervisor itself) and
     hands it to the provider's next actor.
     """
 
     provider: str
-    message: Cleanup | Release
+    message: Cleanup
 
 
 @attrs.frozen
@@ -263,6 +263,19 @@ class Release:
 
     job_id: str
     remote_id: str
+
+
+@attrs.frozen
+class Released:
+    """The ``Release`` of every job of one provider whose completion one commit wrote.
+
+    Sent by the supervisor once the completions are durable, one message per
+    provider and flush instead of one per job: a job that completes is never
+    released before the store says so, and a job crash before the commit leaves
+    its item owned by its id, for its successor's lookup to find again.
+    """
+
+    releases: tuple[Release, ...]
 
 
 @attrs.frozen

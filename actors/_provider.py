@@ -39,6 +39,7 @@ from actors._messages import (
     ProviderReport,
     Ref,
     Release,
+    Released,
     Reply,
     SlotLimit,
     StatusUpdate,
@@ -253,7 +254,7 @@ class ProviderActor(SupervisedActor):
                 self._keep(message)
                 if not (self._poll_scheduled or self._poll_queued):
                     self._schedule_poll(self.poll_interval)
-            case Release():
+            case Release() | Released():
                 self._keep(message)
             case Adopt():
                 self._queue_cleanups(self._keep(message))
@@ -626,7 +627,9 @@ class ProviderActor(SupervisedActor):
             self._tell(ref, message)
 
     # -- cleanups ----------------------------------------------------------------
-    def _keep(self, message: Track | Release | Cleanup | Adopt) -> list[_Delete | _Lookup]:
+    def _keep(
+        self, message: Track | Release | Released | Cleanup | Adopt
+    ) -> list[_Delete | _Lookup]:
         """Write what ``message`` says into the book; no provider call, nothing queued.
 
         Returns the cleanups it added, for the caller to queue. Also used for these
@@ -647,6 +650,9 @@ class ProviderActor(SupervisedActor):
                 # (recorded as released, so that no cleanup's lookup deletes them).
                 # A Release that comes late, or twice, finds nothing of the job left.
                 self.book.release_job(job_id, remote_id)
+            case Released(releases):
+                for release in releases:
+                    self.book.release_job(release.job_id, release.remote_id)
             case Adopt(owners, released, deletes):
                 for remote_id in reversed(released):  # oldest first: the newest are kept
                     self.book.remember_released(remote_id)
@@ -846,7 +852,7 @@ class ProviderActor(SupervisedActor):
             message = envelope.message
             for reply in replies_of(message):
                 fail(reply, stopping)
-            if isinstance(message, Track | Release | Cleanup | Adopt):
+            if isinstance(message, Track | Release | Released | Cleanup | Adopt):
                 if keep:
                     self._keep(message)
                 else:

@@ -49,6 +49,7 @@ from actors._messages import (
     Ready,
     Ref,
     Release,
+    Released,
     Reply,
     RestartProvider,
     RetryJob,
@@ -148,7 +149,7 @@ class SupervisorActor(EngineActor):
         handles: dict[str, ProviderHandle],
         root: Ref | None = None,
         backlog: EventBacklog | None = None,
-        leftovers: dict[str, list[Cleanup | Release]] | None = None,
+        leftovers: dict[str, list[Cleanup | Release | Released]] | None = None,
         initial: bool = True,
     ) -> None:
         super().__init__()
@@ -179,6 +180,8 @@ class SupervisorActor(EngineActor):
         #: Cleanups and releases that reached us while their provider actor was down
         #: (the Engine's: they outlive a supervisor restart).
         self.leftovers = leftovers if leftovers is not None else {}
+        #: Completions waiting for their commit, then released to their provider.
+        self.releases: dict[str, list[Release]] = {}
         self.flush_scheduled = False
         self.to_spawn: list[tuple[Job, bool]] = []
         self.clearing: _Clearing | None = None
@@ -362,6 +365,10 @@ class SupervisorActor(EngineActor):
                 if replies:
                     self._answered_by_actor(job.id, tuple(replies))
                 if finished:
+                    if job.status is JobStatus.COMPLETED and job.remote_id is not None:
+                        self.releases.setdefault(job.provider, []).append(
+                            Release(job.id, job.remote_id)
+                        )
                     self._finished(job)
             case Flush():
                 self.flush_scheduled = False
@@ -429,6 +436,7 @@ class SupervisorActor(EngineActor):
         if not outcome.committed:
             self.scheduler.schedule(_STORE_RETRY, self.actor_ref, Flush())
             return False
+        self._release_committed(outcome.dropped)
         # A few hundred at a time: the changes of jobs already running get written
         # (and announced) in between, instead of after ten thousand thread starts.
         spawns, self.to_spawn = self.to_spawn[:_SPAWN_BATCH], self.to_spawn[_SPAWN_BATCH:]
@@ -439,6 +447,14 @@ class SupervisorActor(EngineActor):
         if self.clearing is not None:
             self._clear_chunk()
         return True
+
+    def _release_committed(self, dropped: Mapping[str, BaseException]) -> None:
+        """Tell each provider which of its jobs' completions are now durable."""
+        releases, self.releases = self.releases, {}
+        for name, items in releases.items():
+            kept = tuple(r for r in items if r.job_id not in dropped)
+            if kept:
+                self._hand_to_provider(name, Released(kept))
 
     def _committed(self, job_id: str) -> Job:
         """The job as committed, for an answer to a caller: nothing is told before it is durable."""
@@ -773,7 +789,7 @@ class SupervisorActor(EngineActor):
         """Hand a finished job's remote leftovers to its provider actor (or keep them)."""
         self._hand_to_provider(name, cleanup)
 
-    def _hand_to_provider(self, name: str, message: Cleanup | Release) -> None:
+    def _hand_to_provider(self, name: str, message: Cleanup | Release | Released) -> None:
         handle = self.provider_refs.get(name)
         try:
             if handle is None:
