@@ -78,9 +78,11 @@ class Admission:
 
     def backlog_open(self, provider: str) -> bool:
         """True while the store may hold waiting jobs of ``provider`` not read yet."""
-        return any(
-            b.open for (name, _), b in self._backlogs.items() if name == provider
-        )
+        for holds_slot in (True, False):
+            backlog = self._backlogs.get((provider, holds_slot))
+            if backlog is not None and backlog.open:
+                return True
+        return False
 
     def refill(self, provider: str) -> None:
         """Read pages of ``provider``'s backlog until the line in memory has a head.

@@ -301,7 +301,17 @@ class ProviderActor(SupervisedActor):
         payload: StartJobPayload | None,
         job_id: str | None,
     ) -> None:
-        queued = self._queue.push(message, lane, self._costs(call, payload), job_id)
+        costs = self._costs(call, payload)
+        now = self._queue.run_now(message, lane, costs, job_id)
+        # The line is empty and the tokens are there, so nothing queued could go
+        # first. A call that costs tokens still waits while messages are in the
+        # mailbox (a cancel there is served first and may want the same token); one
+        # that costs none takes nothing from them and runs in mailbox order.
+        if now is not None and (not now.costs or self.actor_inbox.empty()):
+            if not self._asker_gone(now):
+                self._run(now)
+            return
+        queued = self._queue.push(message, lane, costs, job_id)
         if job_id is None:
             return
         estimate = self._queue.estimate(queued)

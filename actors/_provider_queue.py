@@ -89,9 +89,10 @@ class CallQueue:
         #: Tokens per bucket wanted by the live calls of each lane.
         self._demand: dict[Lane, Counter[str]] = {lane: Counter() for lane in LANES}
         self._seq = 0
+        self._count = 0  #: live calls in all lanes
 
     def __len__(self) -> int:
-        return sum(self._live.values())
+        return self._count
 
     def __iter__(self) -> Iterator[QueuedCall]:
         for lane in LANES:
@@ -107,14 +108,29 @@ class CallQueue:
     ) -> QueuedCall:
         """Queue a call at the end of its lane (and of its group)."""
         self._seq += 1
-        known = {name: cost for name, cost in costs.items() if cost > 0 and name in self._limiters}
-        call = QueuedCall(message, lane, known, self._seq, job_id)
+        call = QueuedCall(message, lane, self._known(costs), self._seq, job_id)
         self._groups[lane].setdefault(call.buckets, deque()).append(call)
         if job_id is not None:
             self._by_job.setdefault(job_id, []).append(call)
         self._live[lane] += 1
-        self._demand[lane].update(known)
+        self._count += 1
+        self._demand[lane].update(call.costs)
         return call
+
+    def run_now(
+        self, message: Any, lane: Lane, costs: Mapping[str, int], job_id: str | None = None
+    ) -> QueuedCall | None:
+        """The call, never queued, when it may run at once: nothing waits in the line
+        (so nothing could be served before it) and every bucket it needs holds its
+        cost now. None otherwise: ``push`` it. What ``push`` then ``select`` would
+        give on an empty line, without the bookkeeping of either."""
+        if self._count:
+            return None
+        known = self._known(costs)
+        for name, cost in known.items():
+            if self._delay(name, cost) > _EPSILON:
+                return None
+        return QueuedCall(message, lane, known, 0, job_id)
 
     def estimate(self, call: QueuedCall) -> tuple[str, float] | None:
         """The bucket ``call`` will wait longest for, and about how long, behind the calls
@@ -179,13 +195,18 @@ class CallQueue:
             groups.clear()
         self._by_job.clear()
         self._live.clear()
+        self._count = 0
         for demand in self._demand.values():
             demand.clear()
         return calls
 
     # -- internals -------------------------------------------------------------
+    def _known(self, costs: Mapping[str, int]) -> dict[str, int]:
+        return {name: cost for name, cost in costs.items() if cost > 0 and name in self._limiters}
+
     def _forget(self, call: QueuedCall) -> None:
         self._live[call.lane] -= 1
+        self._count -= 1
         self._demand[call.lane].subtract(call.costs)
 
     def _heads(self, lane: Lane) -> list[QueuedCall]:
