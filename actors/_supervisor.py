@@ -116,6 +116,9 @@ _RELEASED_AT_START = 10_000
 _SPAWN_BATCH = 256
 #: Seconds before a message that met a failing store is handled again.
 _STORE_RETRY = 1.0
+#: Tries, at stop, of the write of the cleanups still owed: nothing else records them,
+#: so one failure of a store that fails for a moment (a lock held) must not lose them.
+_OWED_SAVE_TRIES = 3
 
 
 class _Placeholder:
@@ -276,10 +279,15 @@ class SupervisorActor(EngineActor):
                         deletes.append(leftover.remote_id)
                     elif leftover.unsure:
                         lookups.append(leftover.job_id)
-            try:
-                self.store.replace_pending_cleanups(name, deletes, lookups)
-            except StoreError as error:
-                log.error("pending_cleanups_unsaved", provider=name, error=str(error))
+            for tries in range(1, _OWED_SAVE_TRIES + 1):
+                try:
+                    self.store.replace_pending_cleanups(name, deletes, lookups)
+                except StoreError as error:
+                    if tries < _OWED_SAVE_TRIES:
+                        log.warning("pending_cleanups_retry", provider=name, error=str(error))
+                        continue
+                    log.error("pending_cleanups_unsaved", provider=name, error=str(error))
+                break
 
     def _went_down(self, error: BaseException) -> None:
         down = EngineNotRunning(
@@ -653,6 +661,13 @@ class SupervisorActor(EngineActor):
             fail(reply, error)
             return
         self.restarts.forget(job_id)
+        if job.remote_id is not None:
+            # The new attempt forgets the last one's item and submits afresh. That
+            # item's cleanup may be lost (a stop that could not record it, a killed
+            # process, a delete given up): hand it over again, ahead of the new
+            # attempt's requests. An item gone already costs one request; one that
+            # another live job owns, or a completed one released, is kept.
+            self._cleanup(job.provider, Cleanup(job.id, job.payload, job.remote_id, False))
         self._write(again, (transition,), (reply,), created=True)
         self.admission.enqueue(again)
         self._admit(again.provider)

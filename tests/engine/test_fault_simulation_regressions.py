@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from engine_helpers import MakeEngine, history_problems, magnet, remote_problems
 
-from engine import Engine, JobStatus, StoreError
+from engine import Engine, Job, JobStatus, StoreError
 from engine.testing import ClockDriver, advance_until, inject_provider_crash
 from providers import (
     FakeClock,
@@ -247,3 +247,77 @@ def test_after_a_restart_cancelling_an_unsure_duplicate_keeps_its_completed_twin
     jobs = [second.get_job(done.id), second.get_job(twin.id)]
     assert remote_problems(jobs, mock.remote_items(), mock.submissions()) == []
     assert mock.get_status(done.remote_id).status is JobStatus.COMPLETED
+
+
+def _cancel_with_its_delete_owed(engine: Engine, mock: MockProvider, clock: FakeClock) -> Job:
+    """Create a link job, let it make its remote item, cancel it while the item's
+    delete fails (a 503 on ``cancel``): the delete waits for its retry, 5 s away,
+    owed in the provider's book only. Returns the job as it was cancelled."""
+    job = engine.create_job("mock", {"url": "https://example.com/file3.zip"})
+    advance_until(clock, lambda: engine.get_job(job.id).remote_id is not None, step=0)
+    mock.inject("transient", op="cancel")
+    engine.cancel_job(job.id)
+    advance_until(clock, lambda: mock.calls["cancel"] >= 1, step=0)  # failed; retried in 5 s
+    cancelled = engine.get_job(job.id)
+    assert cancelled.status is JobStatus.CANCELLED and cancelled.remote_id is not None
+    return cancelled
+
+
+def test_a_retry_never_leaves_its_last_attempts_item_behind(
+    make_engine: MakeEngine, clock: FakeClock, faulty: list[FaultyStore]
+) -> None:
+    """The simulation (``DEBRID_SIM_SEED=7``, now and then) ended with ``live remote
+    item X (key https://example.com/file3.zip) is known to no job; jobs with its
+    source: J:completed/attempt 2/remote Y``. Job J made X, was cancelled, and X's
+    delete failed (a transient fault on ``cancel``) and waited for its retry; the
+    engine was stopped then (``restart_engine``), and the one write that records
+    owed cleanups at stop (``replace_pending_cleanups``) met the store fault the
+    simulation had queued (``fail_store``), so the owed delete was logged
+    (``pending_cleanups_unsaved``) and forgotten. The next engine knew X only as
+    the ``remote_id`` of the CANCELLED row, and ``retry_job`` (a new attempt: no
+    remote id, not submitted) wiped that too: attempt 2 submitted Y and completed,
+    and X stayed on the account, owned by nobody, for ever. Here the store stays
+    down through the whole stop, so however the stop tries, the record is lost:
+    the retry itself must hand the last attempt's item to a cleanup."""
+    mock = MockProvider(2.0)
+    first = make_engine(mock)
+    cancelled = _cancel_with_its_delete_owed(first, mock, clock)
+    store = faulty[0]
+    store.only_thread = "SupervisorActor"
+    store.fail_next("replace_pending_cleanups", 10)  # down for the whole stop
+    first.stop()
+    assert store.raised["replace_pending_cleanups"] >= 1
+    second = make_engine(mock)
+    second.retry_job(cancelled.id)
+    with ClockDriver(clock, step=0.25):
+        done = second.wait(cancelled.id, timeout=30)
+        settle(second, clock)
+    assert done.status is JobStatus.COMPLETED and done.attempt == 2
+    assert done.remote_id != cancelled.remote_id
+    assert remote_problems([done], mock.remote_items(), mock.submissions()) == []
+
+
+def test_owed_cleanups_survive_a_store_failure_at_stop(
+    make_engine: MakeEngine, clock: FakeClock, faulty: list[FaultyStore]
+) -> None:
+    """The same run without the retry: the cancelled job's item stays live for ever
+    (``live remote item X ... is the remote item of J (cancelled)``) when the one
+    write of the owed cleanups at stop meets a single store failure (a lock held a
+    moment too long): the stop gave up after that one try (``pending_cleanups_unsaved``)
+    and the next engine owed nothing. (The simulation saw this too: the same seed,
+    with no retry of the job after the stop.)"""
+    mock = MockProvider(2.0)
+    first = make_engine(mock)
+    cancelled = _cancel_with_its_delete_owed(first, mock, clock)
+    store = faulty[0]
+    store.only_thread = "SupervisorActor"
+    store.fail_next("replace_pending_cleanups", 1)
+    first.stop()
+    assert store.raised["replace_pending_cleanups"] == 1
+    second = make_engine(mock)
+    with ClockDriver(clock, step=0.25):
+        settle(second, clock)
+    jobs = [second.get_job(cancelled.id)]
+    assert remote_problems(jobs, mock.remote_items(), mock.submissions()) == []
+    with pytest.raises(ProviderError, match="no remote job"):
+        mock.get_status(cancelled.remote_id or "")

@@ -10,7 +10,16 @@ from persistence import JobStore
 from providers import StoreError
 
 #: Methods that write; every other public method reads.
-WRITES = frozenset({"save", "save_batch", "delete", "delete_terminal", "save_provider_state"})
+WRITES = frozenset(
+    {
+        "save",
+        "save_batch",
+        "delete",
+        "delete_terminal",
+        "save_provider_state",
+        "replace_pending_cleanups",
+    }
+)
 
 
 class FaultyStore:
