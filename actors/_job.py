@@ -515,30 +515,36 @@ class JobActor(SupervisedActor):
         # Waiting syncs are answered by the same (last) change.
         replies = (*((reply,) if reply is not None else ()), *self.pending_syncs)
         self.pending_syncs.clear()
-        self._save(job, transitions, replies, finished=True)
+        cleanup = self._cleanup_of(job)
+        self._save(job, transitions, replies, finished=True, cleanup=cleanup)
         if self.stall_timer is not None:
             self.stall_timer.cancel()
-        self._hand_back(job)
+        if cleanup is not None:
+            self._hand_back(cleanup)
         self._stop_now()
 
-    def _hand_back(self, job: Job) -> None:
-        """Tell the provider actor what this job leaves behind remotely.
+    def _cleanup_of(self, job: Job) -> Cleanup | None:
+        """What this job leaves behind remotely, if anything.
 
         A completed job's item stays remote; the supervisor releases it once the
-        completion is committed (``Released``), so nothing goes from here.
+        completion is committed (``Released``), so a completed job leaves nothing.
         """
         if job.status is JobStatus.COMPLETED:
-            return
+            return None
         submitting = self.request is not None and self.request.op in (Op.SUBMIT, Op.FIND)
         unsure = self.unsure or submitting
         if job.remote_id is None and not unsure:
-            return
-        message = Cleanup(job.id, job.payload, job.remote_id, unsure)
+            return None
+        return Cleanup(job.id, job.payload, job.remote_id, unsure)
+
+    def _hand_back(self, message: Cleanup) -> None:
+        """Tell the provider actor what this job leaves behind (after the supervisor,
+        which records it as owed with the job's last state)."""
         try:
             self.provider.tell(message)
         except pykka.ActorDeadError:
             # The provider actor is down: the supervisor hands it to the next one.
-            self._tell(self.supervisor, Leftover(job.provider, message))
+            self._tell(self.supervisor, Leftover(self.job.provider, message))
 
     def _stop_now(self) -> None:
         self.done = True
@@ -574,6 +580,7 @@ class JobActor(SupervisedActor):
         replies: tuple[Reply, ...] = (),
         *,
         finished: bool = False,
+        cleanup: Cleanup | None = None,
     ) -> None:
         if WAITING_FOR in job.metadata and self.request is None and self.status_request is None:
             # Nothing waits for a budget any more: the note goes with this change.
@@ -583,7 +590,7 @@ class JobActor(SupervisedActor):
         steps = (*self.unsaved, *transitions)
         self.unsaved.clear()
         self.deferred = False
-        self._tell(self.supervisor, JobChanged(job, steps, replies, finished))
+        self._tell(self.supervisor, JobChanged(job, steps, replies, finished, cleanup))
 
     def _tell(self, ref: Ref | ProviderHandle, message: Any) -> None:
         try:

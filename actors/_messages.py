@@ -46,6 +46,9 @@ class JobChanged:
     transitions: Sequence[Transition] = ()
     replies: tuple[Reply, ...] = ()  # resolved with the job once committed
     finished: bool = False  # terminal: the slot is free (the actor stops itself)
+    #: What a job that ended without completing hands its provider actor: the
+    #: supervisor records it as owed in the same commit as the job's last state.
+    cleanup: Cleanup | None = None
 
 
 @attrs.frozen
@@ -278,6 +281,42 @@ class Released:
     releases: tuple[Release, ...]
 
 
+class CleanupKind(enum.Enum):
+    """What a provider actor owes for a finished job: a delete, or a lookup then a delete."""
+
+    DELETE = "delete"  #: keyed by remote id
+    LOOKUP = "lookup"  #: keyed by job id (its payload is looked up)
+
+
+#: One owed cleanup of a provider, as the store records it.
+CleanupKey = tuple[CleanupKind, str]
+
+
+def owed_by(cleanup: Cleanup) -> CleanupKey | None:
+    """The cleanup the store records for ``cleanup`` (the provider actor uses the same rule).
+
+    A known remote id is deleted (a lookup is owed only when there is none).
+    """
+    if cleanup.remote_id is not None:
+        return (CleanupKind.DELETE, cleanup.remote_id)
+    if cleanup.unsure:
+        return (CleanupKind.LOOKUP, cleanup.job_id)
+    return None
+
+
+@attrs.frozen
+class CleanupsChanged:
+    """A provider actor's owed cleanups changed: record ``owed``, forget ``settled``.
+
+    Sent after the message that changed them; the supervisor writes it with its
+    next commit, so an owed delete survives a killed process.
+    """
+
+    provider: str
+    owed: tuple[CleanupKey, ...]
+    settled: tuple[CleanupKey, ...]
+
+
 @attrs.frozen
 class Cleanup:
     """``job_id`` ended without completing (cancelled, failed, stalled, crashed).
@@ -307,6 +346,9 @@ class Adopt:
     released: Sequence[str] = ()
     #: Items whose delete was still owed when the engine last stopped.
     deletes: Sequence[str] = ()
+    #: Every cleanup the store records as owed for this provider now (the provider
+    #: actor reports what changes against it, see ``CleanupsChanged``).
+    recorded: Sequence[CleanupKey] = ()
 
 
 @attrs.frozen

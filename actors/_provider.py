@@ -27,6 +27,7 @@ from actors._messages import (
     CallFailed,
     ChildKind,
     Cleanup,
+    CleanupsChanged,
     DescribeProvider,
     FetchLinks,
     FindExisting,
@@ -48,6 +49,7 @@ from actors._messages import (
     TestConnection,
     Track,
     Wake,
+    owed_by,
 )
 from actors._provider_book import PendingLookup, ProviderBook
 from actors._provider_queue import CallQueue, Lane, QueuedCall, Waiting
@@ -235,7 +237,15 @@ class ProviderActor(SupervisedActor):
 
     # -- messages --------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
-        """Dispatch one message; at most one provider call runs per message."""
+        """Dispatch one message; then run what is ready, and report what changed."""
+        self._dispatch(message)
+        self._report_limit()
+        self._arrange()
+        self._report_cleanups()
+        return None
+
+    def _dispatch(self, message: Any) -> None:
+        """Handle one message; at most one provider call runs for it."""
         match message:
             case _Pump():
                 self._pump_pending = False
@@ -288,9 +298,12 @@ class ProviderActor(SupervisedActor):
                 log.warning(
                     "unexpected_message", provider=self.name, message=type(message).__name__
                 )
-        self._report_limit()
-        self._arrange()
-        return None
+
+    def _report_cleanups(self) -> None:
+        """Tell the supervisor how the owed cleanups changed, for its next commit."""
+        changes = self.book.owed_changes()
+        if changes is not None:
+            self._tell(self.supervisor, CleanupsChanged(self.name, *changes))
 
     # -- the waiting line ------------------------------------------------------
     def _enqueue(
@@ -663,7 +676,10 @@ class ProviderActor(SupervisedActor):
             case Released(releases):
                 for release in releases:
                     self.book.release_job(release.job_id, release.remote_id)
-            case Adopt(owners, released, deletes):
+            case Adopt(owners, released, deletes, recorded):
+                # What the store holds now (a new supervisor read it): the next
+                # report is made against that.
+                self.book.recorded = set(recorded)
                 for remote_id in reversed(released):  # oldest first: the newest are kept
                     self.book.remember_released(remote_id)
                 for job_id, remote_id in owners:
@@ -674,6 +690,9 @@ class ProviderActor(SupervisedActor):
                         self.book.deletes[remote_id] = 0
                         fresh.append(_Delete(remote_id))
             case Cleanup(job_id, payload, remote_id, unsure):
+                key = owed_by(message)
+                if key is not None:  # the supervisor wrote it with the job's end
+                    self.book.recorded.add(key)
                 unsure = unsure or job_id in self.book.unsure
                 targets = self.book.forget_job(job_id)
                 if remote_id is not None:
@@ -850,6 +869,7 @@ class ProviderActor(SupervisedActor):
                 fail(reply, stopping)
         # And those still in the mailbox, which Pykka would drop unanswered.
         self._drain_inbox(keep=True)
+        self._report_cleanups()
 
     def _drain_inbox(self, *, keep: bool) -> None:
         """Answer every reply the mailbox holds with ``EngineNotRunning``; with ``keep``,

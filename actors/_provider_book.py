@@ -19,7 +19,7 @@ from collections.abc import Iterator, Set
 
 import attrs
 
-from actors._messages import Ref
+from actors._messages import CleanupKey, CleanupKind, Ref
 from providers import StartJobPayload
 
 __all__ = ["RELEASED_KEPT", "PendingLookup", "ProviderBook"]
@@ -70,7 +70,25 @@ class ProviderBook:
     #: only live jobs, so after a restart lookups are kept off only the items
     #: live jobs own.
     released: OrderedDict[str, None] = attrs.field(factory=OrderedDict)
+    #: The owed cleanups (``deletes`` and ``lookups``) the store records, as far as
+    #: the provider actor has told the supervisor (``CleanupsChanged``).
+    recorded: set[CleanupKey] = attrs.field(factory=set)
     released_limit: int = attrs.field(default=RELEASED_KEPT, kw_only=True)
+
+    # -- owed cleanups, as recorded -----------------------------------------------
+    def owed_changes(self) -> tuple[tuple[CleanupKey, ...], tuple[CleanupKey, ...]] | None:
+        """What the store must record and forget so that it holds exactly the cleanups
+        owed now (``deletes`` and ``lookups``); None when it does already. Taken as
+        recorded from now on. Costs nothing while nothing is owed or recorded."""
+        if not (self.deletes or self.lookups or self.recorded):
+            return None
+        now = {(CleanupKind.DELETE, remote_id) for remote_id in self.deletes}
+        now.update((CleanupKind.LOOKUP, job_id) for job_id in self.lookups)
+        if now == self.recorded:
+            return None
+        owed, settled = tuple(now - self.recorded), tuple(self.recorded - now)
+        self.recorded = now
+        return owed, settled
 
     # -- ownership ---------------------------------------------------------------
     def own(self, job_id: str, remote_id: str) -> None:

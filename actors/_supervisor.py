@@ -38,6 +38,9 @@ from actors._messages import (
     ChildFailed,
     ChildKind,
     Cleanup,
+    CleanupKey,
+    CleanupKind,
+    CleanupsChanged,
     ClearCompleted,
     CreateJob,
     Describe,
@@ -60,6 +63,7 @@ from actors._messages import (
     Sync,
     SyncFailed,
     SyncJob,
+    owed_by,
 )
 from actors._provider import ProviderActor
 from actors._provider_book import ProviderBook
@@ -227,24 +231,31 @@ class SupervisorActor(EngineActor):
             self.admission.slot_limits[name] = limit
             self.admission.open_backlog(name)
             self._start_provider(name)
-            deletes, lookups = owed[name]
-            if owners[name] or released[name] or deletes:
-                adopt = Adopt(tuple(owners[name]), tuple(released[name]), tuple(deletes))
-                self._tell_provider(name, adopt)
+            deletes, lookups, recorded = owed[name]
+            adopt = Adopt(tuple(owners[name]), tuple(released[name]), tuple(deletes), recorded)
+            self._tell_provider(name, adopt)
             for lookup in lookups:
                 self._tell_provider(name, lookup)
         for name in self.providers:
             self._admit(name)
         self._request_flush()
 
-    def _owed_cleanups(self, name: str) -> tuple[list[str], list[Cleanup]]:
-        """The deletes and lookups ``name`` still owed at the last stop (read at start)."""
+    def _owed_cleanups(
+        self, name: str
+    ) -> tuple[list[str], list[Cleanup], tuple[CleanupKey, ...]]:
+        """The deletes and lookups ``name`` owes as the store records them (read at
+        start), and every recorded key (a lookup of a job not finished any more, or
+        gone, is recorded but not owed: the provider actor reports it settled)."""
         deletes, lookup_ids = self.store.pending_cleanups(name)
         jobs = self.store.get_many(lookup_ids) if lookup_ids else {}
         lookups = [
             Cleanup(job.id, job.payload, None, True) for job in jobs.values() if job.terminal
         ]
-        return deletes, lookups
+        recorded = tuple(
+            [(CleanupKind.DELETE, remote_id) for remote_id in deletes]
+            + [(CleanupKind.LOOKUP, job_id) for job_id in lookup_ids]
+        )
+        return deletes, lookups, recorded
 
     def on_stop(self) -> None:
         """Stop every child, then write what is still pending."""
@@ -368,16 +379,8 @@ class SupervisorActor(EngineActor):
 
     def _dispatch(self, message: Any) -> None:
         match message:
-            case JobChanged(job, transitions, replies, finished):
-                self._write(job, tuple(transitions), tuple(replies))
-                if replies:
-                    self._answered_by_actor(job.id, tuple(replies))
-                if finished:
-                    if job.status is JobStatus.COMPLETED and job.remote_id is not None:
-                        self.releases.setdefault(job.provider, []).append(
-                            Release(job.id, job.remote_id)
-                        )
-                    self._finished(job)
+            case JobChanged():
+                self._job_changed(message)
             case Flush():
                 self.flush_scheduled = False
                 self._flush()
@@ -403,6 +406,9 @@ class SupervisorActor(EngineActor):
                 self._sync(job_id, reply)
             case ClearCompleted(reply):
                 self._clear(reply)
+            case CleanupsChanged(provider, owed, settled):
+                self.writer.note_cleanups(provider, owed, settled)
+                self._request_flush()
             case Leftover(provider, leftover):
                 self._hand_to_provider(provider, leftover)
             case SyncFailed(job_id, replies, error):
@@ -421,6 +427,19 @@ class SupervisorActor(EngineActor):
                 log.warning("unexpected_message", message=type(message).__name__)
 
     # -- writing -------------------------------------------------------------------
+    def _job_changed(self, message: JobChanged) -> None:
+        """A job actor's change: written with the next commit, with what it owes remotely."""
+        job, replies = message.job, tuple(message.replies)
+        if message.cleanup is not None:
+            self._record_cleanup(job.provider, message.cleanup)
+        self._write(job, tuple(message.transitions), replies)
+        if replies:
+            self._answered_by_actor(job.id, replies)
+        if message.finished:
+            if job.status is JobStatus.COMPLETED and job.remote_id is not None:
+                self.releases.setdefault(job.provider, []).append(Release(job.id, job.remote_id))
+            self._finished(job)
+
     def _write(
         self,
         job: Job,
@@ -802,7 +821,16 @@ class SupervisorActor(EngineActor):
 
     def _cleanup(self, name: str, cleanup: Cleanup) -> None:
         """Hand a finished job's remote leftovers to its provider actor (or keep them)."""
+        self._record_cleanup(name, cleanup)
+        self._request_flush()
         self._hand_to_provider(name, cleanup)
+
+    def _record_cleanup(self, name: str, cleanup: Cleanup) -> None:
+        """Record what ``cleanup`` owes with the next commit (the provider actor reports
+        when it is done), so that a killed process still owes it at the next start."""
+        key = owed_by(cleanup)
+        if key is not None:
+            self.writer.note_cleanups(name, owed=(key,))
 
     def _hand_to_provider(self, name: str, message: Cleanup | Release | Released) -> None:
         handle = self.provider_refs.get(name)

@@ -13,12 +13,13 @@ store that is merely failing (down, locked, full) never costs a change.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
 from actors._events import JobEvent, Publish
-from actors._messages import Ref, Reply
+from actors._messages import CleanupKey, Ref, Reply
 from actors._replies import answer, fail
 from persistence import JobStore
 from providers import Job, StoreError, Transition, UnstorableValue, ValidationError
@@ -100,6 +101,9 @@ class Writer:
         #: jobs whose changes they announce.
         self.replies: list[tuple[Reply, Any, tuple[str, ...]]] = []
         self._dropped: dict[str, BaseException] = {}
+        #: Owed remote cleanups to record (True) or forget (False), the last word
+        #: on each (provider, kind, key) kept; written with the next commit.
+        self.cleanups: dict[tuple[str, str, str], bool] = {}
         self.failures = 0
         self.commits = 0
 
@@ -114,6 +118,19 @@ class Writer:
         """Queue a change of ``job`` (its replies get the job once committed)."""
         self.pending.append(_Pending(job, transitions, replies, created))
         self.pending_ids.add(job.id)
+
+    def note_cleanups(
+        self,
+        provider: str,
+        owed: Iterable[CleanupKey] = (),
+        settled: Iterable[CleanupKey] = (),
+    ) -> None:
+        """Record ``owed`` cleanups of ``provider`` and forget ``settled`` ones, with the
+        next commit (a later word on the same cleanup replaces an earlier one)."""
+        for kind, key in owed:
+            self.cleanups[(provider, kind.value, key)] = True
+        for kind, key in settled:
+            self.cleanups[(provider, kind.value, key)] = False
 
     def reply_after_commit(self, reply: Reply, value: Any, jobs: tuple[str, ...] = ()) -> None:
         """Answer ``reply`` with ``value`` once everything queued so far is committed.
@@ -138,13 +155,13 @@ class Writer:
 
     def flush(self) -> FlushOutcome:
         """Write everything pending in one transaction, then announce it."""
-        if not self.pending:
+        if not self.pending and not self.cleanups:
             self._answer_waiting()
             return FlushOutcome(True)
         self._dropped = {}
         batch = self.pending
         try:
-            self.store.save_batch([(p.job, p.transitions) for p in batch])
+            self.store.save_batch([(p.job, p.transitions) for p in batch], self._cleanup_rows())
         except (StoreError, ValidationError) as error:
             self.failures += 1
             log.error(
@@ -155,7 +172,7 @@ class Writer:
             # Still failing: perhaps one change cannot be stored at all. Write them
             # one by one so that it alone is left out, not the whole engine.
             batch, left = self._isolate(batch)
-            if left:
+            if left or self.cleanups:
                 # The store went down half-way: the rest waits for the next flush.
                 self.pending = left
                 self.pending_ids = {p.job.id for p in left}
@@ -163,6 +180,7 @@ class Writer:
         self.failures = 0
         self.pending = []
         self.pending_ids.clear()
+        self.cleanups = {}
         self.commits += 1
         self._announce(batch)
         dropped, self._dropped = self._dropped, {}
@@ -196,6 +214,14 @@ class Writer:
         store itself went down half-way. What was written is never written again.
         """
         written: list[_Pending] = []
+        if self.cleanups:
+            try:
+                self.store.save_batch([], self._cleanup_rows())
+            except (ValidationError, UnstorableValue) as error:
+                log.error("owed_cleanups_unstorable", count=len(self.cleanups), error=str(error))
+            except StoreError:
+                return written, batch
+            self.cleanups = {}
         for index, item in enumerate(batch):
             try:
                 self.store.save_batch([(item.job, item.transitions)])
@@ -209,6 +235,9 @@ class Writer:
                 return written, batch[index:]
             written.append(item)
         return written, []
+
+    def _cleanup_rows(self) -> list[tuple[str, str, str, bool]]:
+        return [(p, kind, key, owed) for (p, kind, key), owed in self.cleanups.items()]
 
     def _drop(self, item: _Pending, error: Exception) -> None:
         self._dropped[item.job.id] = error

@@ -26,6 +26,7 @@ a failed write leaves nothing of itself behind (one transaction per call).
 from __future__ import annotations
 
 import builtins
+import itertools
 import os
 import re
 import threading
@@ -71,7 +72,12 @@ from providers._errors import JobNotFound, StoreError, UnstorableValue, Validati
 from providers._job import Job, Transition
 from providers._status import TERMINAL, JobStatus
 
-__all__ = ["ORDER_COLUMNS", "JobStore"]
+__all__ = ["CLEANUP_KINDS", "ORDER_COLUMNS", "CleanupChange", "JobStore"]
+
+#: One owed remote cleanup to record (``owed``) or forget: (provider, kind, key, owed).
+CleanupChange = tuple[str, str, str, bool]
+#: The kinds of owed cleanup: a delete by remote id, a lookup by job id.
+CLEANUP_KINDS = frozenset({"delete", "lookup"})
 
 #: Columns ``JobStore.list`` may order by.
 ORDER_COLUMNS = frozenset(
@@ -201,12 +207,20 @@ class JobStore:
         """
         self.save_batch([(job, transitions)])
 
-    def save_batch(self, changes: Sequence[tuple[Job, Sequence[Transition]]]) -> None:
+    def save_batch(
+        self,
+        changes: Sequence[tuple[Job, Sequence[Transition]]],
+        cleanups: Sequence[CleanupChange] = (),
+    ) -> None:
         """Insert or update every job (see ``save``), append every transition: ONE transaction.
 
         A job given several times is stored as its last version; transitions
         are appended in the order given. Every transition must belong to a job
         of the batch (``ValidationError`` otherwise, before anything is written).
+
+        ``cleanups`` (provider, kind, key, owed) record an owed remote cleanup
+        (``owed``; recorded twice is recorded once) or forget it, in the same
+        transaction (see ``pending_cleanups``).
         """
         jobs: dict[str, tuple[Any, ...]] = {}
         steps: list[tuple[Any, ...]] = []
@@ -221,16 +235,42 @@ class JobStore:
                         expected="transitions of the job they are saved with",
                     )
                 steps.append(transition_to_row(transition))
-        if not jobs:
+        for provider, kind, key, _ in cleanups:
+            if kind not in CLEANUP_KINDS or not provider or not key:
+                raise ValidationError(
+                    "cleanups",
+                    f"owed cleanup ({provider!r}, {kind!r}, {key!r})",
+                    value=(provider, kind, key),
+                    expected=f"a provider, a kind of {sorted(CLEANUP_KINDS)} and a key",
+                )
+        if not jobs and not cleanups:
             return
         # Ordered by id so that concurrent batches lock rows in one order
         # (PostgreSQL would otherwise be free to deadlock them).
         rows = [jobs[job_id] for job_id in sorted(jobs)]
         with self._writing("save jobs"):
-            dbapi = cursor(self._db)
-            dbapi.executemany(self._upsert_sql, rows)
-            if steps:
-                dbapi.executemany(self._append_sql, steps)
+            if rows:
+                dbapi = cursor(self._db)
+                dbapi.executemany(self._upsert_sql, rows)
+                if steps:
+                    dbapi.executemany(self._append_sql, steps)
+            if cleanups:
+                self._write_cleanups(cleanups)
+
+    def _write_cleanups(self, cleanups: Sequence[CleanupChange]) -> None:
+        table = self._tables.pending_cleanups
+        owed = sorted({(p, kind, key) for p, kind, key, is_owed in cleanups if is_owed})
+        settled = sorted({(p, kind, key) for p, kind, key, is_owed in cleanups if not is_owed})
+        fields = [table.provider, table.kind, table.key]
+        for start in range(0, len(owed), 300):
+            rows = owed[start : start + 300]
+            table.insert_many(rows, fields=fields).on_conflict_ignore().execute()
+        for (provider, kind), group in itertools.groupby(settled, key=lambda row: row[:2]):
+            keys = [key for _, _, key in group]
+            for chunk in _chunks(keys):
+                table.delete().where(
+                    (table.provider == provider) & (table.kind == kind) & table.key.in_(chunk)
+                ).execute()
 
     def delete(self, job_ids: Iterable[str]) -> int:
         """Delete the given jobs and their transitions; return how many jobs were deleted."""

@@ -410,6 +410,14 @@ class Harness:
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
 
+    def until(self, condition: Callable[[], bool]) -> None:
+        """Round trips through the actor's mailbox until ``condition()`` holds (bounded)."""
+        for _ in range(10_000):
+            self.describe()
+            if condition():
+                return
+        raise AssertionError("condition never held")
+
     def stop(self) -> None:
         for ref in [self.actor, *self.refs.values(), self.supervisor_ref]:
             if ref is not None:
@@ -1207,7 +1215,8 @@ def test_a_delete_a_lookup_asked_for_spares_an_item_a_job_took_meanwhile(
     if completed:
         h.tell(Release("m", landed))
     h.advance(5.0)
-    h.idle()
+    # The retry's timer fires on the scheduler's thread: wait for its outcome.
+    h.until(lambda: not h.book.deletes)
     h.advance(10.0)
     h.idle()
     assert provider.log.count("cancel") == 1

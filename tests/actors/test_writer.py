@@ -10,6 +10,7 @@ import pykka
 import pytest
 
 from actors import EventBacklog, JobEvent, OnceReply, Publish, Writer
+from actors._messages import CleanupKind
 from actors._replies import answer, fail, is_answered
 from persistence import JobStore
 from providers import Job, JobStatus, StartJobPayload, StoreError, Transition
@@ -170,3 +171,35 @@ def test_a_store_that_goes_down_half_way_keeps_the_rest(store: Any) -> None:
     assert writer.flush().committed
     assert [e.job.id for e in bus.published] == [first.id, second.id]
     assert len(store.transitions(first.id)) == 1
+
+
+def test_owed_cleanups_go_with_the_next_commit_the_last_word_kept(store: Any) -> None:
+    writer = Writer(store, Bus())  # type: ignore[arg-type]
+    job = new_job(7)
+    writer.add(job, (Transition(job.id, 1, None, JobStatus.QUEUED, 1),))
+    writer.note_cleanups("mock", owed=[(CleanupKind.DELETE, "r1"), (CleanupKind.LOOKUP, job.id)])
+    writer.note_cleanups("mock", settled=[(CleanupKind.LOOKUP, job.id)])  # done at once
+    store.fail_next("save_batch")
+    assert not writer.flush().committed
+    assert store.pending_cleanups("mock") == ([], [])  # kept for the next try, not lost
+    assert writer.flush().committed
+    assert store.pending_cleanups("mock") == (["r1"], [])
+    assert store.get(job.id) == job
+    # Alone (no job change), a settled cleanup is a commit of its own.
+    writer.note_cleanups("mock", settled=[(CleanupKind.DELETE, "r1")])
+    assert writer.flush().committed
+    assert store.pending_cleanups("mock") == ([], [])
+    assert writer.cleanups == {}
+
+
+def test_owed_cleanups_wait_while_the_store_is_down_even_when_written_one_by_one(
+    store: Any,
+) -> None:
+    writer = Writer(store, Bus())  # type: ignore[arg-type]
+    writer.note_cleanups("mock", owed=[(CleanupKind.DELETE, "r2")])
+    store.fail_next("save_batch", 4)  # the batch three times, then the one-by-one write
+    for _ in range(3):
+        assert not writer.flush().committed
+    assert writer.cleanups == {("mock", "delete", "r2"): True}
+    assert writer.flush().committed
+    assert store.pending_cleanups("mock") == (["r2"], [])

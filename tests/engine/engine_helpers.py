@@ -234,3 +234,20 @@ def wrap_stores(monkeypatch: Any, wrapper: type[Any]) -> list[Any]:
 
     monkeypatch.setattr(engine_module, "JobStore", open_store)
     return made
+
+
+def cancel_while_its_delete_fails(
+    engine: Engine, mock: Any, clock: FakeClock, payload: dict[str, Any]
+) -> Job:
+    """Create a job of ``payload`` on ``mock``, let it make its remote item, then cancel
+    it while the item's delete fails once (a transient fault on ``cancel``): the delete
+    waits for its retry, 5 fake seconds away (the clock does not move here). Returns
+    the job as it was cancelled (CANCELLED, its remote id kept)."""
+    job = engine.create_job("mock", payload)
+    advance_until(clock, lambda: engine.get_job(job.id).remote_id is not None, step=0)
+    mock.inject("transient", op="cancel")
+    engine.cancel_job(job.id)
+    advance_until(clock, lambda: mock.calls["cancel"] >= 1, step=0)  # failed; retried in 5 s
+    cancelled = engine.get_job(job.id)
+    assert cancelled.status is JobStatus.CANCELLED and cancelled.remote_id is not None
+    return cancelled

@@ -40,7 +40,7 @@ class RefusingStore(FaultyStore):
         self.refuse_id: str | None = None
         self.refusals = 0
 
-    def save_batch(self, changes: Any) -> None:
+    def save_batch(self, changes: Any, cleanups: Any = ()) -> None:
         for job, _ in changes:
             if job.status is self.refuse_status:
                 self.refuse_status = None
@@ -50,7 +50,7 @@ class RefusingStore(FaultyStore):
                 # What the store raises for a value the database refuses.
                 self.refusals += 1
                 raise UnstorableValue("injected: this job cannot be stored")
-        self._store.save_batch(changes)
+        self._store.save_batch(changes, cleanups)
 
 
 @pytest.fixture

@@ -10,9 +10,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from engine_helpers import MakeEngine, history_problems, magnet, remote_problems
+from engine_helpers import (
+    MakeEngine,
+    cancel_while_its_delete_fails,
+    history_problems,
+    magnet,
+    remote_problems,
+)
 
-from engine import Engine, Job, JobStatus, StoreError
+from engine import Engine, JobStatus, StoreError
 from engine.testing import ClockDriver, advance_until, inject_provider_crash
 from providers import (
     FakeClock,
@@ -186,12 +192,8 @@ def test_a_cleanup_still_pending_at_stop_is_done_by_the_next_engine(
     happens to a cleanup still in the provider's queue at stop)."""
     mock = MockProvider(1000.0)
     first = make_engine(mock)
-    job = first.create_job("mock", magnet(9))
-    advance_until(clock, lambda: first.get_job(job.id).remote_id is not None, step=0)
-    remote_id = first.get_job(job.id).remote_id
-    mock.inject("transient", op="cancel")
-    first.cancel_job(job.id)
-    advance_until(clock, lambda: mock.calls["cancel"] >= 1, step=0)  # failed; retried in 5 s
+    job = cancel_while_its_delete_fails(first, mock, clock, magnet(9))
+    remote_id = job.remote_id
     first.stop()
     second = make_engine(mock)
     with ClockDriver(clock, step=0.25):
@@ -249,18 +251,8 @@ def test_after_a_restart_cancelling_an_unsure_duplicate_keeps_its_completed_twin
     assert mock.get_status(done.remote_id).status is JobStatus.COMPLETED
 
 
-def _cancel_with_its_delete_owed(engine: Engine, mock: MockProvider, clock: FakeClock) -> Job:
-    """Create a link job, let it make its remote item, cancel it while the item's
-    delete fails (a 503 on ``cancel``): the delete waits for its retry, 5 s away,
-    owed in the provider's book only. Returns the job as it was cancelled."""
-    job = engine.create_job("mock", {"url": "https://example.com/file3.zip"})
-    advance_until(clock, lambda: engine.get_job(job.id).remote_id is not None, step=0)
-    mock.inject("transient", op="cancel")
-    engine.cancel_job(job.id)
-    advance_until(clock, lambda: mock.calls["cancel"] >= 1, step=0)  # failed; retried in 5 s
-    cancelled = engine.get_job(job.id)
-    assert cancelled.status is JobStatus.CANCELLED and cancelled.remote_id is not None
-    return cancelled
+#: The link job of the simulation's seed-7 failure.
+FILE3 = {"url": "https://example.com/file3.zip"}
 
 
 def test_a_retry_never_leaves_its_last_attempts_item_behind(
@@ -281,7 +273,7 @@ def test_a_retry_never_leaves_its_last_attempts_item_behind(
     the retry itself must hand the last attempt's item to a cleanup."""
     mock = MockProvider(2.0)
     first = make_engine(mock)
-    cancelled = _cancel_with_its_delete_owed(first, mock, clock)
+    cancelled = cancel_while_its_delete_fails(first, mock, clock, FILE3)
     store = faulty[0]
     store.only_thread = "SupervisorActor"
     store.fail_next("replace_pending_cleanups", 10)  # down for the whole stop
@@ -308,7 +300,7 @@ def test_owed_cleanups_survive_a_store_failure_at_stop(
     with no retry of the job after the stop.)"""
     mock = MockProvider(2.0)
     first = make_engine(mock)
-    cancelled = _cancel_with_its_delete_owed(first, mock, clock)
+    cancelled = cancel_while_its_delete_fails(first, mock, clock, FILE3)
     store = faulty[0]
     store.only_thread = "SupervisorActor"
     store.fail_next("replace_pending_cleanups", 1)

@@ -140,4 +140,10 @@ def test_pending_cleanups_and_completed_items_on_postgresql(postgres_prefix: str
         assert store.pending_cleanups("mock") == (["r1", "r2"], ["j1"])
         store.replace_pending_cleanups("mock", [], [])
         assert store.pending_cleanups("mock") == ([], [])
+        # Recorded as they arise: twice is once (ON CONFLICT DO NOTHING), then forgotten.
+        store.save_batch([], [("mock", "delete", "r3", True), ("mock", "lookup", "j2", True)])
+        store.save_batch([], [("mock", "delete", "r3", True)])
+        assert store.pending_cleanups("mock") == (["r3"], ["j2"])
+        store.save_batch([], [("mock", "delete", "r3", False), ("mock", "lookup", "j2", False)])
+        assert store.pending_cleanups("mock") == ([], [])
         assert store.completed_remote_ids("mock", limit=10) == []

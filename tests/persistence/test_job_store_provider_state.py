@@ -111,3 +111,36 @@ def test_counts_by_status_is_one_query_and_skips_unknown_statuses(sqlite_store: 
     assert counts[JobStatus.QUEUED] == 2
     assert sum(counts.values()) == 2
     assert len(statements) == 1 and "GROUP BY" in statements[0]
+
+
+def test_owed_cleanups_are_recorded_and_forgotten_with_a_batch(store: JobStore) -> None:
+    job = make_job("j1")
+    store.save_batch(
+        [(job, ())],
+        [
+            ("mock", "delete", "r1", True),
+            ("mock", "lookup", "j1", True),
+            ("tb", "delete", "r9", True),
+        ],
+    )
+    store.save_batch([], [("mock", "delete", "r1", True), ("mock", "delete", "r2", True)])
+    assert store.get("j1") == job
+    assert store.pending_cleanups("mock") == (["r1", "r2"], ["j1"])  # r1 recorded once
+    store.save_batch([], [("mock", "delete", "r1", False), ("mock", "lookup", "j1", False)])
+    assert store.pending_cleanups("mock") == (["r2"], [])
+    assert store.pending_cleanups("tb") == (["r9"], [])  # another provider's stays
+    store.save_batch([], [("mock", "delete", "never", False)])  # nothing to forget: no error
+    assert store.pending_cleanups("mock") == (["r2"], [])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [("mock", "purge", "r1", True), ("", "delete", "r1", True), ("mock", "delete", "", False)],
+)
+def test_a_malformed_cleanup_is_refused_and_nothing_of_the_batch_written(
+    store: JobStore, change: tuple[str, str, str, bool]
+) -> None:
+    with pytest.raises(ValidationError, match="cleanups"):
+        store.save_batch([(make_job("j2"), ())], [("mock", "delete", "ok", True), change])
+    assert store.pending_cleanups("mock") == ([], [])
+    assert store.count() == 0
