@@ -29,6 +29,7 @@ import pykka
 from actors._admission import Admission
 from actors._base import ActorThreads, EngineActor, replies_of
 from actors._handle import ProviderHandle
+from actors._handoff import Handoff
 from actors._job import JobActor, JobSettings
 from actors._messages import (
     AdmitTick,
@@ -38,8 +39,6 @@ from actors._messages import (
     ChildFailed,
     ChildKind,
     Cleanup,
-    CleanupKey,
-    CleanupKind,
     CleanupsChanged,
     ClearCompleted,
     CreateJob,
@@ -51,7 +50,6 @@ from actors._messages import (
     ProviderRestarted,
     Ready,
     Ref,
-    Release,
     Released,
     Reply,
     RestartProvider,
@@ -120,9 +118,6 @@ _RELEASED_AT_START = 10_000
 _SPAWN_BATCH = 256
 #: Seconds before a message that met a failing store is handled again.
 _STORE_RETRY = 1.0
-#: Tries, at stop, of the write of the cleanups still owed: nothing else records them,
-#: so one failure of a store that fails for a moment (a lock held) must not lose them.
-_OWED_SAVE_TRIES = 3
 
 
 class _Placeholder:
@@ -156,7 +151,7 @@ class SupervisorActor(EngineActor):
         handles: dict[str, ProviderHandle],
         root: Ref | None = None,
         backlog: EventBacklog | None = None,
-        leftovers: dict[str, list[Cleanup | Release | Released]] | None = None,
+        leftovers: dict[str, list[Cleanup | Released]] | None = None,
         initial: bool = True,
     ) -> None:
         super().__init__()
@@ -184,11 +179,10 @@ class SupervisorActor(EngineActor):
         self.actors: dict[str, Ref] = {}
         #: Engine requests forwarded to job actors and not answered yet.
         self.outstanding: dict[str, list[Any]] = {}
-        #: Cleanups and releases that reached us while their provider actor was down
-        #: (the Engine's: they outlive a supervisor restart).
-        self.leftovers = leftovers if leftovers is not None else {}
-        #: Completions waiting for their commit, then released to their provider.
-        self.releases: dict[str, list[Release]] = {}
+        #: Cleanups and releases for provider actors, kept while one is down.
+        self.handoff = Handoff(
+            store, books, self.provider_refs, leftovers if leftovers is not None else {}
+        )
         self.flush_scheduled = False
         self.to_spawn: list[tuple[Job, bool]] = []
         self.clearing: _Clearing | None = None
@@ -221,7 +215,7 @@ class SupervisorActor(EngineActor):
             name: self.store.completed_remote_ids(name, limit=_RELEASED_AT_START)
             for name in self.providers
         }
-        owed = {name: self._owed_cleanups(name) for name in self.providers}
+        owed = {name: self.handoff.owed_at_start(name) for name in self.providers}
         for name, provider in self.providers.items():
             limit = provider.max_active
             if limit is None and getattr(provider, "slots_learnt_lazily", False):
@@ -233,29 +227,12 @@ class SupervisorActor(EngineActor):
             self._start_provider(name)
             deletes, lookups, recorded = owed[name]
             adopt = Adopt(tuple(owners[name]), tuple(released[name]), tuple(deletes), recorded)
-            self._tell_provider(name, adopt)
+            self.handoff.tell(name, adopt)
             for lookup in lookups:
-                self._tell_provider(name, lookup)
+                self.handoff.tell(name, lookup)
         for name in self.providers:
             self._admit(name)
         self._request_flush()
-
-    def _owed_cleanups(
-        self, name: str
-    ) -> tuple[list[str], list[Cleanup], tuple[CleanupKey, ...]]:
-        """The deletes and lookups ``name`` owes as the store records them (read at
-        start), and every recorded key (a lookup of a job not finished any more, or
-        gone, is recorded but not owed: the provider actor reports it settled)."""
-        deletes, lookup_ids = self.store.pending_cleanups(name)
-        jobs = self.store.get_many(lookup_ids) if lookup_ids else {}
-        lookups = [
-            Cleanup(job.id, job.payload, None, True) for job in jobs.values() if job.terminal
-        ]
-        recorded = tuple(
-            [(CleanupKind.DELETE, remote_id) for remote_id in deletes]
-            + [(CleanupKind.LOOKUP, job_id) for job_id in lookup_ids]
-        )
-        return deletes, lookups, recorded
 
     def on_stop(self) -> None:
         """Stop every child, then write what is still pending."""
@@ -265,7 +242,7 @@ class SupervisorActor(EngineActor):
             self.writer.flush()
         except Exception:
             log.exception("final_flush_failed")
-        self._save_owed_cleanups()
+        self.handoff.save_owed()
         self._fail_everything(EngineNotRunning("the engine stopped"))
 
     def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -273,32 +250,6 @@ class SupervisorActor(EngineActor):
         trace = "".join(traceback.format_exception(exc_type, exc, tb))
         log.error("supervisor_crashed", error=repr(exc), traceback=trace)
         self._went_down(exc)
-
-    def _save_owed_cleanups(self) -> None:
-        """Record the deletes and lookups the provider actors still owe, for the next start.
-
-        Read from the books once the provider actors have stopped (nothing else
-        writes them then). A delete owed for an item gone meanwhile costs one
-        request and counts as done.
-        """
-        for name, book in self.books.items():
-            deletes = list(book.deletes)
-            lookups = list(book.lookups)
-            for leftover in self.leftovers.get(name, []):
-                if isinstance(leftover, Cleanup):
-                    if leftover.remote_id is not None:
-                        deletes.append(leftover.remote_id)
-                    elif leftover.unsure:
-                        lookups.append(leftover.job_id)
-            for tries in range(1, _OWED_SAVE_TRIES + 1):
-                try:
-                    self.store.replace_pending_cleanups(name, deletes, lookups)
-                except StoreError as error:
-                    if tries < _OWED_SAVE_TRIES:
-                        log.warning("pending_cleanups_retry", provider=name, error=str(error))
-                        continue
-                    log.error("pending_cleanups_unsaved", provider=name, error=str(error))
-                break
 
     def _went_down(self, error: BaseException) -> None:
         down = EngineNotRunning(
@@ -410,7 +361,7 @@ class SupervisorActor(EngineActor):
                 self.writer.note_cleanups(provider, owed, settled)
                 self._request_flush()
             case Leftover(provider, leftover):
-                self._hand_to_provider(provider, leftover)
+                self.handoff.hand(provider, leftover)
             case SyncFailed(job_id, replies, error):
                 for reply in replies:
                     fail(reply, error)
@@ -436,8 +387,7 @@ class SupervisorActor(EngineActor):
         if replies:
             self._answered_by_actor(job.id, replies)
         if message.finished:
-            if job.status is JobStatus.COMPLETED and job.remote_id is not None:
-                self.releases.setdefault(job.provider, []).append(Release(job.id, job.remote_id))
+            self.handoff.completed(job)
             self._finished(job)
 
     def _write(
@@ -463,7 +413,7 @@ class SupervisorActor(EngineActor):
         if not outcome.committed:
             self.scheduler.schedule(_STORE_RETRY, self.actor_ref, Flush())
             return False
-        self._release_committed(outcome.dropped)
+        self.handoff.release_committed(outcome.dropped)
         # A few hundred at a time: the changes of jobs already running get written
         # (and announced) in between, instead of after ten thousand thread starts.
         spawns, self.to_spawn = self.to_spawn[:_SPAWN_BATCH], self.to_spawn[_SPAWN_BATCH:]
@@ -474,14 +424,6 @@ class SupervisorActor(EngineActor):
         if self.clearing is not None:
             self._clear_chunk()
         return True
-
-    def _release_committed(self, dropped: Mapping[str, BaseException]) -> None:
-        """Tell each provider which of its jobs' completions are now durable."""
-        releases, self.releases = self.releases, {}
-        for name, items in releases.items():
-            kept = tuple(r for r in items if r.job_id not in dropped)
-            if kept:
-                self._hand_to_provider(name, Released(kept))
 
     def _committed(self, job_id: str) -> Job:
         """The job as committed, for an answer to a caller: nothing is told before it is durable."""
@@ -823,7 +765,7 @@ class SupervisorActor(EngineActor):
         """Hand a finished job's remote leftovers to its provider actor (or keep them)."""
         self._record_cleanup(name, cleanup)
         self._request_flush()
-        self._hand_to_provider(name, cleanup)
+        self.handoff.hand(name, cleanup)
 
     def _record_cleanup(self, name: str, cleanup: Cleanup) -> None:
         """Record what ``cleanup`` owes with the next commit (the provider actor reports
@@ -831,23 +773,6 @@ class SupervisorActor(EngineActor):
         key = owed_by(cleanup)
         if key is not None:
             self.writer.note_cleanups(name, owed=(key,))
-
-    def _hand_to_provider(self, name: str, message: Cleanup | Release | Released) -> None:
-        handle = self.provider_refs.get(name)
-        try:
-            if handle is None:
-                raise pykka.ActorDeadError(name)
-            handle.tell(message)
-        except pykka.ActorDeadError:
-            self.leftovers.setdefault(name, []).append(message)
-
-    def _tell_provider(self, provider: str, message: Any) -> None:
-        handle = self.provider_refs.get(provider)
-        if handle is not None:
-            try:
-                handle.tell(message)
-            except pykka.ActorDeadError:
-                log.warning("provider_down", provider=provider, message=type(message).__name__)
 
     def _provider_crashed(self, name: str, error: str, trace: str, urn: str) -> None:
         handle = self.provider_refs.get(name)
@@ -881,14 +806,7 @@ class SupervisorActor(EngineActor):
             return
         handle = self.provider_refs.setdefault(name, ProviderHandle(None))
         generation = handle.point_at(ref)
-        kept = self.leftovers.pop(name, [])
-        for index, leftover in enumerate(kept):
-            try:
-                ref.tell(leftover)
-            except pykka.ActorDeadError:
-                # Died already: the rest waits for the next one.
-                self.leftovers.setdefault(name, []).extend(kept[index:])
-                break
+        self.handoff.deliver_leftovers(name, ref)
         # Requests queued in a dead actor's mailbox are gone: every live job of
         # this provider re-sends what it was waiting for.
         for job_id in list(self.admission.active.get(name, ())):
