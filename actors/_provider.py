@@ -27,6 +27,7 @@ from actors._messages import (
     CallFailed,
     ChildKind,
     Cleanup,
+    CleanupKind,
     CleanupsChanged,
     DescribeProvider,
     FetchLinks,
@@ -49,9 +50,8 @@ from actors._messages import (
     TestConnection,
     Track,
     Wake,
-    owed_by,
 )
-from actors._provider_book import PendingLookup, ProviderBook
+from actors._provider_book import ProviderBook
 from actors._provider_queue import CallQueue, Lane, QueuedCall, Waiting
 from actors._replies import answer, fail
 from actors._scheduler import Scheduler
@@ -653,60 +653,20 @@ class ProviderActor(SupervisedActor):
     def _keep(
         self, message: Track | Release | Released | Cleanup | Adopt
     ) -> list[_Delete | _Lookup]:
-        """Write what ``message`` says into the book; no provider call, nothing queued.
+        """Write what ``message`` says into the book (``ProviderBook.keep``); no provider
+        call, nothing queued. Returns the cleanups it added, for the caller to queue.
 
-        Returns the cleanups it added, for the caller to queue. Also used for these
-        messages still in the mailbox of a dying actor, so a crash loses no
-        ownership and no cleanup: the next incarnation has them in the book.
+        Also used for these messages still in the mailbox of a dying actor, so a
+        crash loses no ownership and no cleanup: the next incarnation has them.
         """
-        fresh: list[_Delete | _Lookup] = []
-        match message:
-            case Track(job_id, remote_id, payload, reply_to):
-                attach = getattr(self.provider, "attach", None)
-                if callable(attach):
-                    attach(remote_id, payload)
-                self.book.own(job_id, remote_id)
-                self.book.deletes.pop(remote_id, None)  # in use again: never delete it
-                self.book.track(job_id, remote_id, reply_to)
-            case Release(job_id, remote_id):
-                # Completed: the job uses nothing any more, and its items stay remote
-                # (recorded as released, so that no cleanup's lookup deletes them).
-                # A Release that comes late, or twice, finds nothing of the job left.
-                self.book.release_job(job_id, remote_id)
-            case Released(releases):
-                for release in releases:
-                    self.book.release_job(release.job_id, release.remote_id)
-            case Adopt(owners, released, deletes, recorded):
-                # What the store holds now (a new supervisor read it): the next
-                # report is made against that.
-                self.book.recorded = set(recorded)
-                for remote_id in reversed(released):  # oldest first: the newest are kept
-                    self.book.remember_released(remote_id)
-                for job_id, remote_id in owners:
-                    self.book.own(job_id, remote_id)
-                    self.book.deletes.pop(remote_id, None)
-                for remote_id in deletes:  # owed when the engine last stopped
-                    if not self.book.in_use(remote_id) and remote_id not in self.book.deletes:
-                        self.book.deletes[remote_id] = 0
-                        fresh.append(_Delete(remote_id))
-            case Cleanup(job_id, payload, remote_id, unsure):
-                key = owed_by(message)
-                if key is not None:  # the supervisor wrote it with the job's end
-                    self.book.recorded.add(key)
-                unsure = unsure or job_id in self.book.unsure
-                targets = self.book.forget_job(job_id)
-                if remote_id is not None:
-                    targets.add(remote_id)
-                for target in sorted(targets):
-                    if self.book.in_use(target):
-                        log.info("remote_kept", job_id=job_id, provider=self.name, remote_id=target)
-                        continue  # another live job uses it, or a completed one released it
-                    self.book.deletes.setdefault(target, 0)
-                    fresh.append(_Delete(target))
-                if unsure and not targets:
-                    self.book.lookups[job_id] = PendingLookup(payload)
-                    fresh.append(_Lookup(job_id))
-        return fresh
+        if isinstance(message, Track):
+            attach = getattr(self.provider, "attach", None)
+            if callable(attach):
+                attach(message.remote_id, message.payload)
+        return [
+            _Delete(key) if kind is CleanupKind.DELETE else _Lookup(key)
+            for kind, key in self.book.keep(message)
+        ]
 
     def _queue_cleanups(self, tasks: list[_Delete | _Lookup]) -> None:
         for task in tasks:

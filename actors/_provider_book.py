@@ -19,10 +19,23 @@ from collections.abc import Iterator, Set
 
 import attrs
 
-from actors._messages import CleanupKey, CleanupKind, Ref
+from actors._messages import (
+    Adopt,
+    Cleanup,
+    CleanupKey,
+    CleanupKind,
+    Ref,
+    Release,
+    Released,
+    Track,
+    owed_by,
+)
 from providers import StartJobPayload
+from providers._log import get_logger
 
 __all__ = ["RELEASED_KEPT", "PendingLookup", "ProviderBook"]
+
+log = get_logger("debrid.actors.provider")
 
 #: Remote ids of completed jobs' items remembered, newest first out last.
 RELEASED_KEPT = 100_000
@@ -74,6 +87,8 @@ class ProviderBook:
     #: the provider actor has told the supervisor (``CleanupsChanged``).
     recorded: set[CleanupKey] = attrs.field(factory=set)
     released_limit: int = attrs.field(default=RELEASED_KEPT, kw_only=True)
+    #: The provider's name, for the log.
+    name: str = attrs.field(default="", kw_only=True)
 
     # -- owed cleanups, as recorded -----------------------------------------------
     def owed_changes(self) -> tuple[tuple[CleanupKey, ...], tuple[CleanupKey, ...]] | None:
@@ -89,6 +104,68 @@ class ProviderBook:
         owed, settled = tuple(now - self.recorded), tuple(self.recorded - now)
         self.recorded = now
         return owed, settled
+
+    # -- what the provider actor's messages say -------------------------------------
+    def keep(self, message: Track | Release | Released | Cleanup | Adopt) -> list[CleanupKey]:
+        """Write what ``message`` says of owners, tracking and cleanups; returns the
+        cleanups it made owed (deletes by remote id, lookups by job id), to queue."""
+        fresh: list[CleanupKey] = []
+        match message:
+            case Track(job_id, remote_id, _, reply_to):
+                self.own(job_id, remote_id)
+                self.deletes.pop(remote_id, None)  # in use again: never delete it
+                self.track(job_id, remote_id, reply_to)
+            case Release(job_id, remote_id):
+                # Completed: the job uses nothing any more, and its items stay remote
+                # (recorded as released, so that no cleanup's lookup deletes them).
+                # A Release that comes late, or twice, finds nothing of the job left.
+                self.release_job(job_id, remote_id)
+            case Released(releases):
+                for release in releases:
+                    self.release_job(release.job_id, release.remote_id)
+            case Adopt(owners, released, deletes, recorded):
+                # What the store holds now (a new supervisor read it): the next
+                # report is made against that.
+                self.recorded = set(recorded)
+                for remote_id in reversed(released):  # oldest first: the newest are kept
+                    self.remember_released(remote_id)
+                for job_id, remote_id in owners:
+                    self.own(job_id, remote_id)
+                    self.deletes.pop(remote_id, None)
+                for remote_id in deletes:  # owed when the engine last stopped
+                    if not self.in_use(remote_id) and remote_id not in self.deletes:
+                        self.deletes[remote_id] = 0
+                        fresh.append((CleanupKind.DELETE, remote_id))
+            case Cleanup(job_id, payload, remote_id, unsure):
+                fresh = self._ended(message, job_id, payload, remote_id, unsure)
+        return fresh
+
+    def _ended(
+        self,
+        cleanup: Cleanup,
+        job_id: str,
+        payload: StartJobPayload,
+        remote_id: str | None,
+        unsure: bool,
+    ) -> list[CleanupKey]:
+        key = owed_by(cleanup)
+        if key is not None:  # the supervisor wrote it with the job's end
+            self.recorded.add(key)
+        unsure = unsure or job_id in self.unsure
+        targets = self.forget_job(job_id)
+        if remote_id is not None:
+            targets.add(remote_id)
+        fresh: list[CleanupKey] = []
+        for target in sorted(targets):
+            if self.in_use(target):
+                log.info("remote_kept", job_id=job_id, provider=self.name, remote_id=target)
+                continue  # another live job uses it, or a completed one released it
+            self.deletes.setdefault(target, 0)
+            fresh.append((CleanupKind.DELETE, target))
+        if unsure and not targets:
+            self.lookups[job_id] = PendingLookup(payload)
+            fresh.append((CleanupKind.LOOKUP, job_id))
+        return fresh
 
     # -- ownership ---------------------------------------------------------------
     def own(self, job_id: str, remote_id: str) -> None:

@@ -168,7 +168,7 @@ class Engine:
                     clock=self.clock, limiters=limiters, secrets=secrets, blocking=False
                 )
             )
-            books[name] = ProviderBook()
+            books[name] = ProviderBook(name=name)
         bus = self._bus
         leftovers: dict[str, list[Any]] = {}
 

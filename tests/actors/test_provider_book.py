@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from actors import ProviderBook
-from actors._messages import CleanupKind
+from actors._messages import Adopt, Cleanup, CleanupKind, Release, Released
 from actors._provider_book import PendingLookup
 from providers import StartJobPayload
 
@@ -37,3 +37,38 @@ def test_a_record_the_supervisor_made_is_settled_when_it_was_never_owed() -> Non
     book = ProviderBook()
     book.recorded.add((DELETE, "shared"))
     assert book.owed_changes() == ((), ((DELETE, "shared"),))
+
+
+PAYLOAD = StartJobPayload(url="https://example.com/b")
+
+
+def test_keep_a_cleanup_deletes_only_what_no_other_job_uses() -> None:
+    book = ProviderBook(name="mock")
+    book.keep(Adopt((("a", "shared"), ("b", "shared"), ("a", "own")), ()))
+    fresh = book.keep(Cleanup("a", PAYLOAD, "own", False))
+    assert fresh == [(DELETE, "own")]  # "shared" is b's too: kept
+    assert book.deletes == {"own": 0}
+    assert book.owners == {"shared": {"b"}}
+    assert book.recorded == {(DELETE, "own")}  # the supervisor recorded it
+    # b cancelled too: now nobody uses it.
+    assert book.keep(Cleanup("b", PAYLOAD, "shared", False)) == [(DELETE, "shared")]
+
+
+def test_keep_an_unsure_cleanup_with_nothing_known_owes_a_lookup() -> None:
+    book = ProviderBook()
+    assert book.keep(Cleanup("c", PAYLOAD, None, True)) == [(LOOKUP, "c")]
+    assert set(book.lookups) == {"c"} and book.recorded == {(LOOKUP, "c")}
+    assert book.keep(Cleanup("d", PAYLOAD, None, False)) == []  # nothing made: nothing owed
+
+
+def test_keep_released_items_are_never_deleted_and_adopt_resets_the_record() -> None:
+    book = ProviderBook()
+    book.keep(Adopt((("a", "r1"),), ()))
+    book.keep(Released((Release("a", "r1"),)))
+    assert book.owners == {} and "r1" in book.released
+    assert book.keep(Adopt((), (), ("r1", "r2"), ((DELETE, "r2"), (LOOKUP, "gone")))) == [
+        (DELETE, "r2")
+    ]
+    assert book.deletes == {"r2": 0}  # r1 is a completed job's: not deleted
+    assert book.recorded == {(DELETE, "r2"), (LOOKUP, "gone")}
+    assert book.owed_changes() == ((), ((LOOKUP, "gone"),))
