@@ -349,6 +349,8 @@ class Adopt:
     #: Every cleanup the store records as owed for this provider now (the provider
     #: actor reports what changes against it, see ``CleanupsChanged``).
     recorded: Sequence[CleanupKey] = ()
+    #: The lookups the store records as owed, of jobs that ended (each a Cleanup).
+    lookups: Sequence[Cleanup] = ()
 
 
 @attrs.frozen

@@ -15,7 +15,8 @@ through every tracked item.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Set
+from collections.abc import Iterable, Iterator, Set
+from typing import Any, TypeVar
 
 import attrs
 
@@ -37,8 +38,62 @@ __all__ = ["RELEASED_KEPT", "PendingLookup", "ProviderBook"]
 
 log = get_logger("debrid.actors.provider")
 
+_V = TypeVar("_V")
+
 #: Remote ids of completed jobs' items remembered, newest first out last.
 RELEASED_KEPT = 100_000
+
+
+class KeyedDebts(dict[str, _V]):
+    """A dict that notes which keys came or went since ``take_changed`` last ran.
+
+    The owed deletes and lookups are compared with what the store records after
+    every message of the provider actor; noting the keys that changed keeps that
+    comparison to what changed, not to every debt (twenty thousand deletes owed
+    after a mass cancel would cost milliseconds per message otherwise). Values
+    changing under a key (a try counted) are not a change of the debt.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.changed: set[str] = set(self)
+
+    def __setitem__(self, key: str, value: _V) -> None:
+        if key not in self:
+            self.changed.add(key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.changed.add(key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key in self:
+            self.changed.add(key)
+        return super().pop(key, *default)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self.changed.add(key)
+        return super().setdefault(key, default)
+
+    def popitem(self) -> tuple[str, _V]:
+        key, value = super().popitem()
+        self.changed.add(key)
+        return key, value
+
+    def clear(self) -> None:
+        self.changed.update(self)
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def take_changed(self) -> set[str]:
+        """The keys that came or went since the last call."""
+        changed, self.changed = self.changed, set()
+        return changed
 
 
 @attrs.define
@@ -65,9 +120,9 @@ class ProviderBook:
     #: Jobs whose last submission failed in a way that may have created an item.
     unsure: set[str] = attrs.field(factory=set)
     #: remote id -> failed tries so far, for items to delete that nobody owns.
-    deletes: dict[str, int] = attrs.field(factory=dict)
+    deletes: KeyedDebts[int] = attrs.field(factory=KeyedDebts, converter=KeyedDebts)
     #: job id -> the lookup its cleanup still owes.
-    lookups: dict[str, PendingLookup] = attrs.field(factory=dict)
+    lookups: KeyedDebts[PendingLookup] = attrs.field(factory=KeyedDebts, converter=KeyedDebts)
     #: remote id -> polls in a row that left it out.
     misses: dict[str, int] = attrs.field(factory=dict)
     #: Items of completed jobs (``Release``), oldest first: no cleanup deletes them,
@@ -86,6 +141,9 @@ class ProviderBook:
     #: The owed cleanups (``deletes`` and ``lookups``) the store records, as far as
     #: the provider actor has told the supervisor (``CleanupsChanged``).
     recorded: set[CleanupKey] = attrs.field(factory=set)
+    #: What a finished job's ``Cleanup`` owed (the supervisor recorded it) that the
+    #: book does not owe (its item is another job's too, say): to forget.
+    to_settle: set[CleanupKey] = attrs.field(factory=set)
     released_limit: int = attrs.field(default=RELEASED_KEPT, kw_only=True)
     #: The provider's name, for the log.
     name: str = attrs.field(default="", kw_only=True)
@@ -94,16 +152,38 @@ class ProviderBook:
     def owed_changes(self) -> tuple[tuple[CleanupKey, ...], tuple[CleanupKey, ...]] | None:
         """What the store must record and forget so that it holds exactly the cleanups
         owed now (``deletes`` and ``lookups``); None when it does already. Taken as
-        recorded from now on. Costs nothing while nothing is owed or recorded."""
-        if not (self.deletes or self.lookups or self.recorded):
+        recorded from now on. Costs what changed since the last call."""
+        owed: list[CleanupKey] = []
+        settled: list[CleanupKey] = []
+        for kind, debts, changed in (
+            (CleanupKind.DELETE, self.deletes, self.deletes.take_changed()),
+            (CleanupKind.LOOKUP, self.lookups, self.lookups.take_changed()),
+        ):
+            for key in changed:
+                entry = (kind, key)
+                if key in debts:
+                    if entry not in self.recorded:
+                        owed.append(entry)
+                elif entry in self.recorded:
+                    settled.append(entry)
+        for entry in self.to_settle:
+            kind, key = entry
+            if key not in (self.deletes if kind is CleanupKind.DELETE else self.lookups):
+                settled.append(entry)
+        self.to_settle.clear()
+        if not owed and not settled:
             return None
-        now = {(CleanupKind.DELETE, remote_id) for remote_id in self.deletes}
-        now.update((CleanupKind.LOOKUP, job_id) for job_id in self.lookups)
-        if now == self.recorded:
-            return None
-        owed, settled = tuple(now - self.recorded), tuple(self.recorded - now)
-        self.recorded = now
-        return owed, settled
+        self.recorded.update(owed)
+        self.recorded.difference_update(settled)
+        return tuple(owed), tuple(settled)
+
+    def resync(self, recorded: Iterable[CleanupKey]) -> None:
+        """The store records ``recorded`` (a new supervisor read it): report against that."""
+        self.recorded = set(recorded)
+        self.deletes.changed.update(self.deletes)
+        self.lookups.changed.update(self.lookups)
+        for kind, key in self.recorded:
+            (self.deletes if kind is CleanupKind.DELETE else self.lookups).changed.add(key)
 
     # -- what the provider actor's messages say -------------------------------------
     def keep(self, message: Track | Release | Released | Cleanup | Adopt) -> list[CleanupKey]:
@@ -123,10 +203,10 @@ class ProviderBook:
             case Released(releases):
                 for release in releases:
                     self.release_job(release.job_id, release.remote_id)
-            case Adopt(owners, released, deletes, recorded):
+            case Adopt(owners, released, deletes, recorded, lookups):
                 # What the store holds now (a new supervisor read it): the next
                 # report is made against that.
-                self.recorded = set(recorded)
+                self.resync(recorded)
                 for remote_id in reversed(released):  # oldest first: the newest are kept
                     self.remember_released(remote_id)
                 for job_id, remote_id in owners:
@@ -136,6 +216,10 @@ class ProviderBook:
                     if not self.in_use(remote_id) and remote_id not in self.deletes:
                         self.deletes[remote_id] = 0
                         fresh.append((CleanupKind.DELETE, remote_id))
+                for lookup in lookups:  # in the same message: never reported settled
+                    fresh += self._ended(
+                        lookup, lookup.job_id, lookup.payload, lookup.remote_id, lookup.unsure
+                    )
             case Cleanup(job_id, payload, remote_id, unsure):
                 fresh = self._ended(message, job_id, payload, remote_id, unsure)
         return fresh
@@ -148,9 +232,6 @@ class ProviderBook:
         remote_id: str | None,
         unsure: bool,
     ) -> list[CleanupKey]:
-        key = owed_by(cleanup)
-        if key is not None:  # the supervisor wrote it with the job's end
-            self.recorded.add(key)
         unsure = unsure or job_id in self.unsure
         targets = self.forget_job(job_id)
         if remote_id is not None:
@@ -165,6 +246,17 @@ class ProviderBook:
         if unsure and not targets:
             self.lookups[job_id] = PendingLookup(payload)
             fresh.append((CleanupKind.LOOKUP, job_id))
+        # The supervisor recorded what the Cleanup owes with the job's end. Owed
+        # here too, the next report records it (again: harmless); owed no more,
+        # the report forgets it. Either way the provider's word comes last.
+        key = owed_by(cleanup)
+        if key is not None:
+            kind, name = key
+            if name not in (self.deletes if kind is CleanupKind.DELETE else self.lookups):
+                self.to_settle.add(key)
+            else:
+                self.recorded.discard(key)
+                (self.deletes if kind is CleanupKind.DELETE else self.lookups).changed.add(name)
         return fresh
 
     # -- ownership ---------------------------------------------------------------

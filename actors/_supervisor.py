@@ -226,10 +226,10 @@ class SupervisorActor(EngineActor):
             self.admission.open_backlog(name)
             self._start_provider(name)
             deletes, lookups, recorded = owed[name]
-            adopt = Adopt(tuple(owners[name]), tuple(released[name]), tuple(deletes), recorded)
+            adopt = Adopt(
+                tuple(owners[name]), tuple(released[name]), tuple(deletes), recorded, lookups
+            )
             self.handoff.tell(name, adopt)
-            for lookup in lookups:
-                self.handoff.tell(name, lookup)
         for name in self.providers:
             self._admit(name)
         self._request_flush()

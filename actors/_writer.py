@@ -214,14 +214,8 @@ class Writer:
         store itself went down half-way. What was written is never written again.
         """
         written: list[_Pending] = []
-        if self.cleanups:
-            try:
-                self.store.save_batch([], self._cleanup_rows())
-            except (ValidationError, UnstorableValue) as error:
-                log.error("owed_cleanups_unstorable", count=len(self.cleanups), error=str(error))
-            except StoreError:
-                return written, batch
-            self.cleanups = {}
+        if self.cleanups and not self._isolate_cleanups():
+            return written, batch
         for index, item in enumerate(batch):
             try:
                 self.store.save_batch([(item.job, item.transitions)])
@@ -235,6 +229,26 @@ class Writer:
                 return written, batch[index:]
             written.append(item)
         return written, []
+
+    def _isolate_cleanups(self) -> bool:
+        """Write the owed cleanups one by one, dropping (and logging) only those the
+        store refuses; False (all kept) when the store itself is failing."""
+        for entry, owed in list(self.cleanups.items()):
+            try:
+                self.store.save_batch([], [(*entry, owed)])
+            except (ValidationError, UnstorableValue) as error:
+                provider, kind, key = entry
+                log.error(
+                    "owed_cleanup_unstorable",
+                    provider=provider,
+                    kind=kind,
+                    key=key.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace"),
+                    error=str(error),
+                )
+            except StoreError:
+                return False
+            del self.cleanups[entry]
+        return True
 
     def _cleanup_rows(self) -> list[tuple[str, str, str, bool]]:
         return [(p, kind, key, owed) for (p, kind, key), owed in self.cleanups.items()]

@@ -203,3 +203,17 @@ def test_owed_cleanups_wait_while_the_store_is_down_even_when_written_one_by_one
     assert writer.cleanups == {("mock", "delete", "r2"): True}
     assert writer.flush().committed
     assert store.pending_cleanups("mock") == (["r2"], [])
+
+
+def test_one_unstorable_owed_cleanup_is_dropped_alone(store: Any) -> None:
+    """Review finding: one remote id the database refuses (a lone surrogate) dropped
+    every owed cleanup of the drain once the writes were isolated."""
+    writer = Writer(store, Bus())  # type: ignore[arg-type]
+    writer.note_cleanups("mock", owed=[(CleanupKind.DELETE, "good-item")])
+    writer.note_cleanups("mock", owed=[(CleanupKind.DELETE, "bad-\ud800")])
+    writer.note_cleanups("other", owed=[(CleanupKind.LOOKUP, "job-1")])
+    outcomes = [writer.flush() for _ in range(3)]
+    assert [o.committed for o in outcomes] == [False, False, True]
+    assert store.pending_cleanups("mock") == (["good-item"], [])
+    assert store.pending_cleanups("other") == ([], ["job-1"])
+    assert writer.cleanups == {}
