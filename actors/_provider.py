@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Mapping, Set
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -77,6 +78,8 @@ _MISSES_BEFORE_CHECK = 3
 #: A cleanup (delete or lookup) that keeps failing is tried this often, then given up.
 _CLEANUP_TRIES = 5
 #: Backoff between cleanup tries: doubling from the first delay up to the last.
+#: The costs of a call to a provider without buckets.
+_NO_COSTS: Mapping[str, int] = MappingProxyType({})
 _CLEANUP_FIRST_DELAY = 5.0
 _CLEANUP_MAX_DELAY = 300.0
 #: Refusals that made nothing remotely: a submission refused with one is not "unsure".
@@ -188,6 +191,10 @@ class ProviderActor(SupervisedActor):
         # several requests); for the others the actor takes them per call.
         self._token_per_call = not getattr(provider, "limits_requests", False)
         self._find_takes_exclude = _takes_exclude(provider)
+        budgets = getattr(provider, "budgets", None)
+        self._budgets: Callable[[Call, StartJobPayload | None], Mapping[str, int]] | None = (
+            budgets if callable(budgets) else None
+        )
         self._pump_pending = False
         self._wake_generation = 0
         self._wake_due: float | None = None
@@ -332,8 +339,10 @@ class ProviderActor(SupervisedActor):
             self._notify(queued, *estimate)
 
     def _costs(self, call: Call, payload: StartJobPayload | None) -> Mapping[str, int]:
-        budgets = getattr(self.provider, "budgets", None)
-        if callable(budgets):
+        if not self.limiters:
+            return _NO_COSTS  # no bucket to take from, whatever the call
+        budgets = self._budgets
+        if budgets is not None:
             costs: Mapping[str, int] = budgets(call, payload)
             return costs
         return {"default": 1} if "default" in self.limiters else {}

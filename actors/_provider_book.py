@@ -153,6 +153,8 @@ class ProviderBook:
         """What the store must record and forget so that it holds exactly the cleanups
         owed now (``deletes`` and ``lookups``); None when it does already. Taken as
         recorded from now on. Costs what changed since the last call."""
+        if not (self.deletes.changed or self.lookups.changed or self.to_settle):
+            return None
         owed: list[CleanupKey] = []
         settled: list[CleanupKey] = []
         for kind, debts, changed in (

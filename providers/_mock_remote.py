@@ -360,6 +360,10 @@ def _migrate_json(path: Path, step_seconds: float) -> None:
     os.replace(staging, path)
 
 
+#: What ``MemoryRemote.writing`` gives: nothing to begin or commit.
+_IN_PLACE: contextlib.nullcontext[None] = contextlib.nullcontext()
+
+
 class MemoryRemote:
     """The same table as ``MockRemote``, in plain Python objects, for a mock without a file.
 
@@ -382,10 +386,9 @@ class MemoryRemote:
     def close(self) -> None:
         """Nothing to close."""
 
-    @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
+    def writing(self) -> contextlib.nullcontext[None]:
         """Changes are made in place: nothing to commit."""
-        yield
+        return _IN_PLACE
 
     def get(self, remote_id: str) -> MockItem | None:
         """The item with this id (cancelled or not), or None."""
