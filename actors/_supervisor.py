@@ -616,13 +616,19 @@ class SupervisorActor(EngineActor):
         if job.provider not in self.providers:
             fail(reply, UnknownProvider(job.provider, tuple(self.providers)))
             return
+        # Read first: an item a completed job shares (a duplicate the service
+        # answered with the item it had) is that job's files, never deleted, even
+        # when the provider actor's record of released items has forgotten it.
+        shared = job.remote_id is not None and self.store.is_completed_item(
+            job.provider, job.remote_id
+        )
         try:
             again, transition = job.new_attempt(self.clock.time_ms())
         except InvalidTransition as error:
             fail(reply, error)
             return
         self.restarts.forget(job_id)
-        if job.remote_id is not None:
+        if job.remote_id is not None and not shared:
             # The new attempt forgets the last one's item and submits afresh. That
             # item's cleanup may be lost (a stop that could not record it, a killed
             # process, a delete given up): hand it over again, ahead of the new

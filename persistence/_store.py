@@ -527,6 +527,17 @@ class JobStore:
             rows = _tuples(query)
         return [str(remote_id) for (remote_id,) in rows]
 
+    def is_completed_item(self, provider: str, remote_id: str) -> bool:
+        """True when a COMPLETED job of ``provider`` has ``remote_id``: its files stay."""
+        jobs = self._tables.jobs
+        query = jobs.select(jobs.id).where(
+            jobs.provider == provider,
+            jobs.remote_id == remote_id,
+            jobs.status == JobStatus.COMPLETED.value,
+        )
+        with self._reading("look for a completed job's item"):
+            return _first(query.limit(1)) is not None
+
     def counts_by_status(self, provider: str | None = None) -> dict[JobStatus, int]:
         """How many jobs (of ``provider``, or of all) are in each status; one GROUP BY query.
 

@@ -15,6 +15,7 @@ import pykka
 import pytest
 from engine_helpers import MakeEngine, magnet
 
+import actors._supervisor as supervisor_module
 from engine import Engine, EngineConfig, EngineNotRunning, JobStatus, StoreError
 from engine.testing import (
     ClockDriver,
@@ -311,3 +312,32 @@ def _quietly(fn: Any, *args: Any) -> None:
         fn(*args)
     except Exception:
         return
+
+
+def test_a_retry_never_deletes_the_item_a_completed_job_shares(
+    make_engine: MakeEngine, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding: a retry hands its last attempt's item to a cleanup, and after a
+    restart the provider actor's record of released items holds only the newest
+    completions (none here): the item a completed twin shares was deleted."""
+    monkeypatch.setattr(supervisor_module, "_RELEASED_AT_START", 0)
+    mock = SharingMock(2.0)
+    first = make_engine(mock)
+    done = first.create_job("mock", magnet(41))
+    advance_until(clock, lambda: first.get_job(done.id).remote_id is not None, step=0)
+    twin = first.create_job("mock", magnet(41))
+    advance_until(clock, lambda: first.get_job(twin.id).remote_id is not None, step=0)
+    shared = first.get_job(done.id).remote_id
+    assert first.get_job(twin.id).remote_id == shared
+    first.cancel_job(twin.id)  # kept: the other job uses it
+    with ClockDriver(clock, step=0.25):
+        assert first.wait(done.id, timeout=30).status is JobStatus.COMPLETED
+    first.stop()
+
+    second = make_engine(mock)
+    second.retry_job(twin.id)
+    with ClockDriver(clock, step=0.25):
+        again = second.wait(twin.id, timeout=30)
+    assert again.status is JobStatus.COMPLETED and again.remote_id == shared
+    assert mock.calls["cancel"] == 0
+    assert mock.get_status(shared or "").status is JobStatus.COMPLETED

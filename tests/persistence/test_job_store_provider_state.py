@@ -144,3 +144,13 @@ def test_a_malformed_cleanup_is_refused_and_nothing_of_the_batch_written(
         store.save_batch([(make_job("j2"), ())], [("mock", "delete", "ok", True), change])
     assert store.pending_cleanups("mock") == ([], [])
     assert store.count() == 0
+
+
+def test_a_completed_jobs_item_is_found_by_provider_and_remote_id(store: JobStore) -> None:
+    store.save(make_job("done", status=JobStatus.COMPLETED, remote_id="r1"))
+    store.save(make_job("failed", status=JobStatus.FAILED, remote_id="r2"))
+    store.save(make_job("other", status=JobStatus.COMPLETED, remote_id="r3", provider="tb"))
+    assert store.is_completed_item("mock", "r1")
+    assert not store.is_completed_item("mock", "r2")  # a failed job's item is no one's files
+    assert not store.is_completed_item("mock", "r3")  # another provider's
+    assert not store.is_completed_item("mock", "unknown")
