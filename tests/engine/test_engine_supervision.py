@@ -16,7 +16,7 @@ import pytest
 from engine_helpers import MakeEngine, magnet
 
 import actors._supervisor as supervisor_module
-from engine import Engine, EngineConfig, EngineNotRunning, JobStatus, StoreError
+from engine import Engine, EngineConfig, EngineNotRunning, Job, JobStatus, StoreError
 from engine.testing import (
     ClockDriver,
     advance_until,
@@ -186,23 +186,32 @@ class SharingMock(MockProvider):
         return super().start_job(payload)
 
 
+def two_jobs_on_one_item(
+    engine: Engine, clock: FakeClock, payload: dict[str, str]
+) -> tuple[Job, Job, str]:
+    """Two jobs of ``payload`` on a SharingMock: the second is handed the first's item."""
+    first = engine.create_job("mock", payload)
+    advance_until(clock, lambda: engine.get_job(first.id).remote_id is not None, step=0)
+    second = engine.create_job("mock", payload)
+    advance_until(clock, lambda: engine.get_job(second.id).remote_id is not None, step=0)
+    shared = engine.get_job(first.id).remote_id
+    assert shared is not None and engine.get_job(second.id).remote_id == shared
+    return first, second, shared
+
+
 def test_two_jobs_sharing_one_item_both_complete_and_one_cancel_keeps_it(
     make_engine: MakeEngine, clock: FakeClock
 ) -> None:
     mock = SharingMock(10.0)
     engine = make_engine(mock)
-    first = engine.create_job("mock", magnet(40))
-    advance_until(clock, lambda: engine.get_job(first.id).remote_id is not None, step=0)
-    second = engine.create_job("mock", magnet(40))
-    advance_until(clock, lambda: engine.get_job(second.id).remote_id is not None, step=0)
-    shared = engine.get_job(first.id).remote_id
-    assert engine.get_job(second.id).remote_id == shared
+    first, second, shared = two_jobs_on_one_item(engine, clock, magnet(40))
     third = engine.create_job("mock", magnet(40))
     advance_until(clock, lambda: engine.get_job(third.id).remote_id is not None, step=0)
     engine.cancel_job(third.id)
     with ClockDriver(clock, step=0.5):
         done = [engine.wait(j.id, timeout=60) for j in (first, second)]
     assert [j.status for j in done] == [JobStatus.COMPLETED, JobStatus.COMPLETED]
+    assert [j.remote_id for j in done] == [shared, shared]
     assert mock.calls["cancel"] == 0  # the item stayed: two other jobs used it
 
 
@@ -323,12 +332,7 @@ def test_a_retry_never_deletes_the_item_a_completed_job_shares(
     monkeypatch.setattr(supervisor_module, "_RELEASED_AT_START", 0)
     mock = SharingMock(2.0)
     first = make_engine(mock)
-    done = first.create_job("mock", magnet(41))
-    advance_until(clock, lambda: first.get_job(done.id).remote_id is not None, step=0)
-    twin = first.create_job("mock", magnet(41))
-    advance_until(clock, lambda: first.get_job(twin.id).remote_id is not None, step=0)
-    shared = first.get_job(done.id).remote_id
-    assert first.get_job(twin.id).remote_id == shared
+    done, twin, shared = two_jobs_on_one_item(first, clock, magnet(41))
     first.cancel_job(twin.id)  # kept: the other job uses it
     with ClockDriver(clock, step=0.25):
         assert first.wait(done.id, timeout=30).status is JobStatus.COMPLETED
@@ -340,4 +344,4 @@ def test_a_retry_never_deletes_the_item_a_completed_job_shares(
         again = second.wait(twin.id, timeout=30)
     assert again.status is JobStatus.COMPLETED and again.remote_id == shared
     assert mock.calls["cancel"] == 0
-    assert mock.get_status(shared or "").status is JobStatus.COMPLETED
+    assert mock.get_status(shared).status is JobStatus.COMPLETED
