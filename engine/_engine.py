@@ -226,7 +226,10 @@ class Engine:
                     with contextlib.suppress(Exception):
                         provider.close()
                 if self._store is not None:
-                    self._store.close()
+                    try:
+                        self._store.close()
+                    except StoreError as error:  # reads that never end: left open
+                        log.error("store_close_failed", error=str(error))
                 if self._owner is not None:
                     self._owner.release()
                 self._root = self._bus = self._scheduler = None

@@ -86,6 +86,8 @@ ORDER_COLUMNS = frozenset(
 
 _NON_TERMINAL = tuple(status.value for status in JobStatus if status not in TERMINAL)
 _PREFIX = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*)?$")
+#: Seconds ``close`` waits for the reads still running on other threads.
+_CLOSE_WAIT = 30.0
 # Ids per IN (...) list: under SQLite's oldest default limit of 999 bound
 # parameters, and PostgreSQL's 65535.
 _IN_CHUNK = 900
@@ -124,6 +126,12 @@ class JobStore:
         self._read_lock: AbstractContextManager[Any] = (
             self._write_lock if is_shared_connection(self._db) else nullcontext()
         )
+        # Reads run without a lock on a file or a server, each thread on its own
+        # connection; ``close`` closes every thread's, so it waits for the reads in
+        # flight first: closing a SQLite connection under a running statement
+        # crashes the process.
+        self._gate = threading.Condition()
+        self._readers = 0
         try:
             with self._write_lock:
                 self._schema_version = migrate(self._db, table_prefix)
@@ -175,9 +183,15 @@ class JobStore:
     def close(self) -> None:
         """Close every connection of the store, on every thread. Closing twice is harmless."""
         with self._write_lock:
-            if self._closed:
-                return
-            self._closed = True
+            with self._gate:
+                if self._closed:
+                    return
+                self._closed = True  # no read starts from now on
+                if not self._gate.wait_for(lambda: self._readers == 0, _CLOSE_WAIT):
+                    raise StoreError(
+                        f"cannot close job store {self._where!r}: {self._readers} reads "
+                        f"still running after {_CLOSE_WAIT:g} s"
+                    )
             close_database(self._db)
 
     def __enter__(self) -> Self:
@@ -633,8 +647,19 @@ class JobStore:
 
     @contextmanager
     def _reading(self, action: str) -> Iterator[None]:
-        with self._read_lock, self._database_errors(action):
-            yield
+        with self._read_lock:
+            with self._gate:
+                if self._closed:
+                    raise StoreError(f"cannot {action}: job store {self._where!r} is closed")
+                self._readers += 1
+            try:
+                with self._database_errors(action):
+                    yield
+            finally:
+                with self._gate:
+                    self._readers -= 1
+                    if not self._readers:
+                        self._gate.notify_all()
 
     @contextmanager
     def _writing(self, action: str) -> Iterator[None]:

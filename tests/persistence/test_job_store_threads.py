@@ -137,3 +137,57 @@ def test_connections_of_ended_threads_do_not_pile_up(sqlite_store: JobStore) -> 
     registry = sqlite_store.database.registry  # type: ignore[attr-defined]
     # This thread's own, and the last ended thread's (closed at the next opening).
     assert len(registry) <= 2
+
+
+def test_close_waits_for_the_reads_in_flight_and_refuses_new_ones(db_path: Path) -> None:
+    """CI found it: an engine giving up closed its store while ``health()`` counted jobs
+    on another thread, and closing a SQLite connection under a running statement
+    crashed the process (a segmentation fault). A read in flight now delays the close;
+    a read after it is a StoreError."""
+    store = JobStore(db_path)
+    store.save(make_job("j1"))
+    inside, leave, closed = threading.Event(), threading.Event(), threading.Event()
+
+    def read() -> None:
+        with store._reading("hold a read open"):
+            inside.set()
+            leave.wait(10)
+            execute(store.database, "SELECT 1")  # this thread's connection is still open
+
+    def close() -> None:
+        store.close()
+        closed.set()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert inside.wait(10)
+    closer = threading.Thread(target=close)
+    closer.start()
+    assert not closed.wait(0.2)  # waits for the read (a bounded check that it did not close)
+    leave.set()
+    reader.join(10)
+    assert closed.wait(10)
+    closer.join(10)
+    with pytest.raises(StoreError, match="closed"):
+        store.count()
+
+
+def test_reads_on_many_threads_while_the_store_closes_never_crash(db_path: Path) -> None:
+    store = JobStore(db_path)
+    store.save_batch([(make_job(f"j{i}"), ()) for i in range(50)])
+    started = threading.Barrier(5)
+
+    def work(index: int) -> None:
+        if index == 4:
+            started.wait(10)
+            store.close()
+            return
+        started.wait(10)
+        for _ in range(200):
+            try:
+                store.count()
+                store.list(limit=10)
+            except StoreError:
+                return  # closed: the answer a caller gets
+
+    assert run_threads(5, work) == []
