@@ -321,12 +321,6 @@ class ProviderActor(SupervisedActor):
         payload: StartJobPayload | None,
         job_id: str | None,
     ) -> None:
-        if not self.limiters and not self._queue:
-            # No bucket at all and nobody waiting: nothing to count or order.
-            unqueued = QueuedCall(message, lane, _NO_COSTS, 0, job_id)
-            if not self._asker_gone(unqueued):
-                self._run(unqueued)
-            return
         costs = self._costs(call, payload)
         now = self._queue.run_now(message, lane, costs, job_id)
         # The line is empty and the tokens are there, so nothing queued could go
