@@ -747,14 +747,21 @@ def test_adopted_owners_keep_their_items_out_of_lookups(h: Harness) -> None:
     assert h.describe().tracked == 0  # no polling until the job tracks it
 
 
-def test_an_item_that_moved_takes_its_owners_and_pollers_along(h: Harness) -> None:
-    class Moving(Budgeted):
-        def list_statuses(self, remote_ids: Sequence[str]) -> Mapping[str, JobStatusResponse]:
-            self.log.record("list_statuses", tuple(remote_ids))
-            return {rid: JobStatusResponse(f"{rid}-started", JobStatus.RESOLVING)
-                    for rid in remote_ids if not rid.endswith("-started")}
+class Moving(Budgeted):
+    """A service whose items move: a poll answers for ``<id>-started``, in ``status``."""
 
-    provider = Moving(create_rate=10.0)
+    def __init__(self, status: JobStatus, **options: Any) -> None:
+        super().__init__(**options)
+        self.status = status
+
+    def list_statuses(self, remote_ids: Sequence[str]) -> Mapping[str, JobStatusResponse]:
+        self.log.record("list_statuses", tuple(remote_ids))
+        return {rid: JobStatusResponse(f"{rid}-started", self.status)
+                for rid in remote_ids if not rid.endswith("-started")}
+
+
+def test_an_item_that_moved_takes_its_owners_and_pollers_along(h: Harness) -> None:
+    provider = Moving(JobStatus.RESOLVING, create_rate=10.0)
     h.start(provider)
     item = h.submitted("a", h.submit("a", payload(1))).response.remote_id
     h.track("a", item, payload(1))
@@ -1298,13 +1305,7 @@ def test_a_release_for_a_job_that_no_longer_owns_the_item_is_harmless(h: Harness
 def test_a_release_naming_the_id_an_item_had_before_it_moved_frees_the_job(
     h: Harness,
 ) -> None:
-    class Moving(Budgeted):
-        def list_statuses(self, remote_ids: Sequence[str]) -> Mapping[str, JobStatusResponse]:
-            self.log.record("list_statuses", tuple(remote_ids))
-            return {rid: JobStatusResponse(f"{rid}-started", JobStatus.COMPLETED)
-                    for rid in remote_ids if not rid.endswith("-started")}
-
-    provider = Moving(create_rate=10.0)
+    provider = Moving(JobStatus.COMPLETED, create_rate=10.0)
     h.start(provider)
     item = h.submitted("a", h.submit("a", payload(1))).response.remote_id
     h.track("a", item, payload(1))
