@@ -6,12 +6,13 @@ import contextvars
 import queue
 import threading
 import time
+import uuid
 from typing import Any
 
 import pykka
 import pytest
 
-from actors._base import ActorThreads, EngineActor
+from actors._base import ActorThreads, EngineActor, next_urn
 
 
 class Collector(EngineActor):
@@ -239,3 +240,49 @@ def test_a_closed_pool_still_runs_what_it_is_given() -> None:
     done = threading.Event()
     pool.run("late", done.set)
     assert done.wait(10)
+
+
+def test_engine_actor_sets_what_pykka_sets_with_a_urn_of_its_own() -> None:
+    """``EngineActor.__init__`` stands in for Pykka's: same attributes, no ``uuid4``.
+
+    If a Pykka upgrade gives actors a new field in ``__init__``, this fails
+    instead of every actor missing it.
+    """
+
+    class Plain(pykka.ThreadingActor):
+        pass
+
+    class Ours(EngineActor):
+        pass
+
+    plain, ours = Plain(), Ours()
+    assert set(vars(ours)) == set(vars(plain))
+    assert isinstance(ours.actor_inbox, queue.SimpleQueue)
+    assert ours.actor_ref.actor_class is Ours
+    assert not ours.actor_stopped.is_set()
+    urn = uuid.UUID(ours.actor_urn.removeprefix("urn:uuid:"))  # the shape of a UUID URN
+    assert ours.actor_urn == urn.urn
+
+
+def test_urns_are_unique_across_threads() -> None:
+    urns: list[str] = []
+    lock = threading.Lock()
+
+    def make() -> None:
+        mine = [next_urn() for _ in range(2000)]
+        with lock:
+            urns.extend(mine)
+
+    threads = [threading.Thread(target=make) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(urns) == len(set(urns)) == 16000
+    refs = [Collector.start(1, threading.Event()) for _ in range(5)]
+    try:
+        assert len({ref.actor_urn for ref in refs}) == 5
+        assert all(pykka.ActorRegistry.get_by_urn(ref.actor_urn) is ref for ref in refs)
+    finally:
+        for ref in refs:
+            ref.stop()
