@@ -245,7 +245,13 @@ class ProviderActor(SupervisedActor):
     # -- messages --------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
         """Dispatch one message; then run what is ready, and report what changed."""
-        self._dispatch(message)
+        if not self.limiters and not self._queue and type(message) in _OPS:
+            # No bucket to wait for and nothing in line: what ``_enqueue`` would
+            # decide, without making a queued call of it (the mock's every request).
+            if not self._asker_gone(message):
+                self._run(message, _NO_COSTS)
+        else:
+            self._dispatch(message)
         self._report_limit()
         self._arrange()
         self._report_cleanups()
@@ -328,8 +334,8 @@ class ProviderActor(SupervisedActor):
         # mailbox (a cancel there is served first and may want the same token); one
         # that costs none takes nothing from them and runs in mailbox order.
         if now is not None and (not now.costs or self.actor_inbox.empty()):
-            if not self._asker_gone(now):
-                self._run(now)
+            if not self._asker_gone(message):
+                self._run(message, now.costs)
             return
         queued = self._queue.push(message, lane, costs, job_id)
         if job_id is None:
@@ -377,19 +383,18 @@ class ProviderActor(SupervisedActor):
 
     def _run_selected(self, call: QueuedCall) -> None:
         self._queue.pop(call)
-        if self._asker_gone(call):
+        if self._asker_gone(call.message):
             return
-        self._run(call)
+        self._run(call.message, call.costs)
 
-    def _asker_gone(self, call: QueuedCall) -> bool:
-        """True (and logged) when the job actor that asked for ``call`` is dead.
+    def _asker_gone(self, message: Any) -> bool:
+        """True (and logged) when the job actor that asked for ``message`` is dead.
 
         Its answer would go nowhere, and a crashed job's successor asks again
         itself, a submission as a lookup first: running the dead one's Submit
         after that lookup found nothing would make a second remote item. Calls
         without an asker (cleanups, polls, TestConnection) always run.
         """
-        message = call.message
         if not isinstance(message, _Request) or message.reply_to.is_alive():
             return False
         log.info(
@@ -440,42 +445,42 @@ class ProviderActor(SupervisedActor):
                     limiter.take(cost)
 
     # -- running one call --------------------------------------------------------
-    def _run(self, call: QueuedCall) -> None:
-        match call.message:
+    def _run(self, message: Any, costs: Mapping[str, int]) -> None:
+        match message:
             case Submit(job_id, request_id, payload, reply_to):
                 self._request(
-                    call, Op.SUBMIT, job_id, request_id, reply_to,
+                    costs, Op.SUBMIT, job_id, request_id, reply_to,
                     lambda: self._submit(job_id, request_id, payload),
                 )
             case FindExisting(job_id, request_id, payload, reply_to):
                 self._request(
-                    call, Op.FIND, job_id, request_id, reply_to,
+                    costs, Op.FIND, job_id, request_id, reply_to,
                     lambda: self._find_for(job_id, request_id, payload),
                 )
             case FetchLinks(job_id, request_id, remote_id, payload, reply_to):
                 self._request(
-                    call, Op.LINKS, job_id, request_id, reply_to,
+                    costs, Op.LINKS, job_id, request_id, reply_to,
                     lambda: Links(request_id, self.provider.get_file_links(remote_id, payload)),
                 )
             case GetStatus(job_id, request_id, remote_id, reply_to):
                 self._request(
-                    call, Op.STATUS, job_id, request_id, reply_to,
+                    costs, Op.STATUS, job_id, request_id, reply_to,
                     lambda: StatusUpdate(self._status_of(remote_id), request_id),
                 )
             case TestConnection(reply):
-                self._test(call, reply)
+                self._test(costs, reply)
             case _Poll():
-                self._poll(call)
+                self._poll(costs)
             case _Check(remote_id):
-                self._check(call, remote_id)
+                self._check(costs, remote_id)
             case _Delete(remote_id):
-                self._delete(call, remote_id)
+                self._delete(costs, remote_id)
             case _Lookup(job_id):
-                self._lookup(call, job_id)
+                self._lookup(costs, job_id)
 
     def _request(
         self,
-        call: QueuedCall,
+        costs: Mapping[str, int],
         op: Op,
         job_id: str,
         request_id: int,
@@ -483,7 +488,7 @@ class ProviderActor(SupervisedActor):
         fn: Callable[[], Any],
     ) -> None:
         try:
-            self._take(call.costs)
+            self._take(costs)
             reply = fn()
         except ProviderError as error:
             self._failed(error)
@@ -546,9 +551,9 @@ class ProviderActor(SupervisedActor):
             self.book.move(remote_id, response.remote_id)
         return response
 
-    def _test(self, call: QueuedCall, reply: Reply) -> None:
+    def _test(self, costs: Mapping[str, int], reply: Reply) -> None:
         try:
-            self._take(call.costs)
+            self._take(costs)
             result = self.provider.test_connection()
         except ProviderError as error:
             self._failed(error)
@@ -568,7 +573,7 @@ class ProviderActor(SupervisedActor):
         self._poll_scheduled = True
         self.scheduler.schedule(delay, self.actor_ref, PollTick(self._poll_generation))
 
-    def _poll(self, call: QueuedCall) -> None:
+    def _poll(self, costs: Mapping[str, int]) -> None:
         self._poll_queued = False
         # A job actor that is gone (crashed, or finished while its Release was
         # lost) is not worth a place in every poll for the life of the process.
@@ -579,12 +584,12 @@ class ProviderActor(SupervisedActor):
             return
         remote_ids = list(self.book.tracked)
         try:
-            self._take(call.costs)
+            self._take(costs)
             statuses = self.provider.list_statuses(remote_ids)
         except ProviderError as error:
             pause = self._failed(error)
             log.info("poll_failed", provider=self.name, code=error.code)
-            self._schedule_poll(max(self._poll_gap(call.costs), pause))
+            self._schedule_poll(max(self._poll_gap(costs), pause))
             return
         except LimiterClosed:
             return
@@ -604,7 +609,7 @@ class ProviderActor(SupervisedActor):
             if misses >= _MISSES_BEFORE_CHECK and remote_id not in self._checks_queued:
                 self._checks_queued.add(remote_id)
                 self._queue.push(_Check(remote_id), Lane.STATUS, self._costs(Call.STATUS, None))
-        self._schedule_poll(self._poll_gap(call.costs))
+        self._schedule_poll(self._poll_gap(costs))
 
     def _poll_gap(self, costs: Mapping[str, int]) -> float:
         """The poll interval, or longer when polls would take half a bucket's rate or more.
@@ -620,7 +625,7 @@ class ProviderActor(SupervisedActor):
                 gap = max(gap, 2 * cost / limiter.rate)
         return gap
 
-    def _check(self, call: QueuedCall, remote_id: str) -> None:
+    def _check(self, costs: Mapping[str, int], remote_id: str) -> None:
         """Fail the jobs of an item that is gone (deleted on the website, purged).
 
         A list may lag behind (TorBox's is cached for minutes), so an item must be
@@ -631,7 +636,7 @@ class ProviderActor(SupervisedActor):
         if remote_id not in self.book.tracked:
             return
         try:
-            self._take(call.costs)
+            self._take(costs)
             response = self._status_of(remote_id)
         except ProviderError as error:
             if error.code != "NOT_FOUND":
@@ -697,7 +702,7 @@ class ProviderActor(SupervisedActor):
             costs = self._costs(Call.FIND, pending.payload)
             self._queue.push(_Lookup(job_id), Lane.CANCEL, costs)
 
-    def _delete(self, call: QueuedCall, remote_id: str) -> None:
+    def _delete(self, costs: Mapping[str, int], remote_id: str) -> None:
         self._deletes_queued.discard(remote_id)
         if remote_id not in self.book.deletes:
             return
@@ -707,7 +712,7 @@ class ProviderActor(SupervisedActor):
             log.info("remote_kept", provider=self.name, remote_id=remote_id)
             return
         try:
-            self._take(call.costs)
+            self._take(costs)
             response = self.provider.cancel(remote_id)
         except ProviderError as error:
             if error.code != "NOT_FOUND":
@@ -725,13 +730,13 @@ class ProviderActor(SupervisedActor):
         self.book.forget_remote(remote_id)
         log.info("remote_deleted", provider=self.name, remote_id=remote_id, already_gone=gone)
 
-    def _lookup(self, call: QueuedCall, job_id: str) -> None:
+    def _lookup(self, costs: Mapping[str, int], job_id: str) -> None:
         self._lookups_queued.discard(job_id)
         pending = self.book.lookups.get(job_id)
         if pending is None:
             return
         try:
-            self._take(call.costs)
+            self._take(costs)
             # Never an item a live job owns (this job id's included: what it owns
             # now is a later attempt's) nor one a completed job released.
             found = self._find(pending.payload, self.book.kept_from_cleanups())

@@ -264,9 +264,18 @@ class ProviderBook:
     # -- ownership ---------------------------------------------------------------
     def own(self, job_id: str, remote_id: str) -> None:
         """``job_id`` uses ``remote_id`` from now on (an item nobody else may be handed)."""
-        self.owners.setdefault(remote_id, set()).add(job_id)
-        self.jobs.setdefault(job_id, set()).add(remote_id)
-        self.unsure.discard(job_id)
+        owners = self.owners.get(remote_id)
+        if owners is None:
+            self.owners[remote_id] = {job_id}
+        else:
+            owners.add(job_id)
+        owned = self.jobs.get(job_id)
+        if owned is None:
+            self.jobs[job_id] = {remote_id}
+        else:
+            owned.add(remote_id)
+        if self.unsure:
+            self.unsure.discard(job_id)
 
     def disown(self, job_id: str, remote_id: str) -> None:
         """``job_id`` no longer uses ``remote_id``."""
@@ -304,9 +313,12 @@ class ProviderBook:
         the old id) would otherwise stay owned for ever.
         """
         owned = self.forget_job(job_id)
-        for released in sorted({remote_id, *owned}):
+        single = not owned or (len(owned) == 1 and remote_id in owned)
+        items = (remote_id,) if single else sorted({remote_id, *owned})
+        for released in items:
             self._remember_released(released)
-            self.deletes.pop(released, None)  # a completed job's item stays remote
+            if released in self.deletes:
+                del self.deletes[released]  # a completed job's item stays remote
         return owned
 
     def remember_released(self, remote_id: str) -> None:
@@ -343,17 +355,20 @@ class ProviderBook:
 
         Costs what the job has (its polled and owned ids), whatever the book holds.
         """
-        for remote_id in self.polled.pop(job_id, set()):
+        for remote_id in self.polled.pop(job_id, ()):
             pollers = self.tracked.get(remote_id)
             if pollers is not None:
                 pollers.pop(job_id, None)
                 if not pollers:
                     del self.tracked[remote_id]
                     self.misses.pop(remote_id, None)
-        owned = self.jobs.pop(job_id, set())
+        owned = self.jobs.pop(job_id, None)
+        if owned is None:
+            owned = set()
         for remote_id in owned:
             _unlink(self.owners, remote_id, job_id)
-        self.unsure.discard(job_id)
+        if self.unsure:
+            self.unsure.discard(job_id)
         return owned
 
     def forget_remote(self, remote_id: str) -> None:
