@@ -78,6 +78,8 @@ class Admission:
 
     def backlog_open(self, provider: str) -> bool:
         """True while the store may hold waiting jobs of ``provider`` not read yet."""
+        if not self._backlogs:
+            return False  # every backlog read (a closed one leaves the dict)
         for holds_slot in (True, False):
             backlog = self._backlogs.get((provider, holds_slot))
             if backlog is not None and backlog.open:
@@ -104,6 +106,7 @@ class Admission:
                 )
                 if len(jobs) < self.page_size:
                     backlog.open = False
+                    del self._backlogs[(provider, holds_slot)]
                 if jobs:
                     backlog.last = order_key(jobs[-1])
                     backlog.store_key = JobStore.resume_key(jobs[-1])
@@ -152,6 +155,12 @@ class Admission:
     def waiting_count(self, provider: str) -> int:
         """Entries in memory for ``provider`` (stale ones included until they come up)."""
         return len(self.waiting.get(provider, ()))
+
+    def idle(self, provider: str) -> bool:
+        """True when nothing of ``provider`` can be in line: no entry in memory (not
+        even a stale one) and no backlog left to read. What ``head`` and ``refill``
+        would find out, for the cost of two lookups."""
+        return not self.waiting.get(provider) and not self.backlog_open(provider)
 
     def is_waiting(self, provider: str) -> bool:
         """True when ``provider`` has jobs in line (in memory or in the store)."""

@@ -191,7 +191,7 @@ class SupervisorActor(EngineActor):
         self.start_error: Exception | None = None
         self.children_stopped = False
         #: Reusable threads for the job actors (see ActorThreads), closed on stop.
-        self.job_threads = ActorThreads()
+        self.job_threads = ActorThreads(max_idle=256)
 
     # -- lifecycle ---------------------------------------------------------------
     def on_start(self) -> None:
@@ -453,6 +453,8 @@ class SupervisorActor(EngineActor):
         is (nothing half done) and admission is tried again shortly, so the
         message that freed the slot is not failed for it.
         """
+        if self.admission.idle(provider):
+            return  # nobody waits: the common case, once per finished job
         try:
             self._admit_waiting(provider)
         except StoreError as error:

@@ -107,3 +107,26 @@ def test_a_discarded_or_admitted_entry_is_skipped(store: JobStore) -> None:
     admission.enqueue(second)
     admission.discard(first.id)
     assert drain(admission) == [second.id]
+
+
+def test_idle_is_true_only_when_neither_memory_nor_the_store_can_hold_a_waiting_job(
+    store: JobStore,
+) -> None:
+    """``idle`` is the supervisor's shortcut past admission: it must never say "nobody
+    waits" while a backlog page or an entry (even a stale one) is left."""
+    store.save_batch([(job(n), ()) for n in range(1, 8)])
+    admission = Admission(store, ["mock", "other"], FakeClock(), max_job_actors=None, page_size=3)
+    assert admission.idle("mock") and admission.idle("unknown")
+    admission.open_backlog("mock")
+    assert not admission.idle("mock")  # nothing in memory yet, but the store has jobs
+    assert admission.idle("other")  # one provider's backlog is not another's
+    seen = drain(admission)
+    assert len(seen) == 7
+    assert admission.idle("mock")  # the last page was short: the backlog is closed
+    assert not admission.backlog_open("mock")
+    admission.enqueue(job(9))
+    assert not admission.idle("mock")
+    admission.discard("job-000009")  # stale: still an entry until head() skips it
+    assert not admission.idle("mock")
+    assert admission.head("mock") is None
+    assert admission.idle("mock")
