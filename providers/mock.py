@@ -215,18 +215,19 @@ class MockProvider(BaseProvider):
                 remote_fail = self._take_fault("start_job", "remote_fail") if self._faults else None
                 fail_at = remote_fail.at.value if remote_fail and remote_fail.at else None
                 info_hash = payload.info_hash  # parsed once: it decodes the whole source
-                item = MockItem(
-                    id=remote_id,
-                    key=info_hash or payload.url or "",
-                    hash=info_hash,
-                    url=payload.url,
-                    name=_display_name(payload, info_hash),
-                    kind=payload.kind,
-                    created=now,
-                    fail_at=fail_at,
-                    fail_code=remote_fail.code if remote_fail else None,
-                    cancelled=False,
-                    ends=end_time(now, fail_at, self.step_seconds),
+                url = payload.url
+                item = MockItem(  # by position: id, key, hash, url, name, kind, created,
+                    remote_id,  # fail_at, fail_code, cancelled, ends
+                    info_hash or url or "",
+                    info_hash,
+                    url,
+                    _display_name(payload, info_hash),
+                    payload.kind,
+                    now,
+                    fail_at,
+                    remote_fail.code if remote_fail else None,
+                    False,
+                    end_time(now, fail_at, self._step_seconds),
                 )
                 self._remote.insert(item)
             self._next_prune = min(self._next_prune, item.ends + self.retention_seconds)
@@ -340,7 +341,7 @@ class MockProvider(BaseProvider):
         Ends well past ``now`` are trusted from the index; those within a hair of
         it are checked as ``get_status`` would see them.
         """
-        if self.step_seconds == 0:
+        if self._step_seconds == 0:
             return 0
         edge = _EDGE * (abs(now) + 1.0)
         sure = self._remote.count_ending_after(now + edge)
@@ -390,14 +391,15 @@ class MockProvider(BaseProvider):
         return None
 
     def _step(self, item: MockItem, now: float) -> tuple[JobStatus, float]:
-        if self.step_seconds == 0:
+        step = self._step_seconds
+        if step == 0:
             return JobStatus.COMPLETED, 100.0
         elapsed = max(0.0, now - item.created)
-        index = min(3, int(elapsed // self.step_seconds))
+        index = min(3, int(elapsed // step))
         status = _STEPS[index]
         if status is JobStatus.DOWNLOADING:
-            within = elapsed - 2 * self.step_seconds
-            return status, round(min(99.9, 100.0 * within / self.step_seconds), 1)
+            within = elapsed - 2 * step
+            return status, round(min(99.9, 100.0 * within / step), 1)
         return status, 100.0 if status is JobStatus.COMPLETED else 0.0
 
     def _is_active(self, item: MockItem, now: float) -> bool:
