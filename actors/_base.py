@@ -150,7 +150,7 @@ class EngineActor(pykka.ThreadingActor):
         actor, then waits for another thread to hand the GIL back, once per job
         (about a third of its time in ``bench_engine.py``). ``next_urn`` is as
         unique within the process, which is all Pykka's registry needs.
-        ``tests/actors/test_base.py`` checks that this sets what Pykka's own
+        ``tests/actors/test_engine_actor.py`` checks that this sets what Pykka's own
         ``__init__`` sets, so a Pykka upgrade that adds a field is caught.
         """
         self.actor_urn = next_urn()

@@ -454,7 +454,10 @@ class SupervisorActor(EngineActor):
         message that freed the slot is not failed for it.
         """
         if self.admission.idle(provider):
-            return  # nobody waits: the common case, once per finished job
+            # Nobody of ``provider`` waits (the common case, once per finished
+            # job), but a place freed under the global cap may serve another.
+            self._offer_free_places(provider)
+            return
         try:
             self._admit_waiting(provider)
         except StoreError as error:

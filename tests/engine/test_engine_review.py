@@ -115,6 +115,21 @@ def test_a_slot_refusal_frees_the_global_place_for_another_provider(
     assert done.status is JobStatus.COMPLETED
 
 
+def test_a_finished_job_frees_the_global_place_for_another_provider(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Nothing waits for ``a`` when its job ends, but ``b``'s job waits for the place
+    (a shortcut past admission once skipped telling ``b``: found in review)."""
+    cfg = config(tmp_path, clock, a=MockProvider(1.0, name="a"), b=MockProvider(1.0, name="b"))
+    cfg.max_job_actors = 1
+    with Engine(cfg) as engine:
+        first = engine.create_job("a", magnet(1))
+        waiting = engine.create_job("b", magnet(2))
+        with ClockDriver(clock, step=0.5):
+            assert engine.wait(first.id, timeout=30).status is JobStatus.COMPLETED
+            assert engine.wait(waiting.id, timeout=30).status is JobStatus.COMPLETED
+
+
 def test_a_create_the_store_refuses_for_good_is_not_reported_as_created_nor_submitted(
     make_engine: MakeEngine, clock: FakeClock, refusing: list[RefusingStore], monkeypatch: Any
 ) -> None:
