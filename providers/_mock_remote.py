@@ -372,13 +372,18 @@ class MemoryRemote:
     switch interval: a submission cost a few hundred microseconds where these
     dictionaries cost a few. Same answers as ``MockRemote`` (the mock's tests run
     against both).
+
+    Items are kept as plain tuples and made ``MockItem``s when read: the garbage
+    collector stops tracking a plain tuple of strings and numbers, never a tuple
+    subclass, and every full collection of a long-running engine would otherwise
+    walk each item the mock still remembers.
     """
 
     path: Path | None = None
 
     def __init__(self, step_seconds: float) -> None:
         self.step_seconds = step_seconds
-        self._items: dict[str, MockItem] = {}  # insertion order is ``seq`` order
+        self._items: dict[str, tuple[Any, ...]] = {}  # as MockItem fields; ``seq`` order
         self._by_key: dict[str, dict[str, None]] = {}  # live (not cancelled), oldest first
         self._active: dict[str, float] = {}  # not cancelled and not ended when last counted
         self._ends: list[tuple[float, str]] = []  # heap of every item's end (stale ones skipped)
@@ -392,18 +397,19 @@ class MemoryRemote:
 
     def get(self, remote_id: str) -> MockItem | None:
         """The item with this id (cancelled or not), or None."""
-        return self._items.get(remote_id)
+        row = self._items.get(remote_id)
+        return None if row is None else _as_item(row)
 
     def get_many(self, remote_ids: Sequence[str]) -> dict[str, MockItem]:
         """The items among ``remote_ids`` that exist, by id."""
         items = self._items
-        return {rid: items[rid] for rid in remote_ids if rid in items}
+        return {rid: _as_item(items[rid]) for rid in remote_ids if rid in items}
 
     def live_with_key(self, key: str, exclude: Collection[str]) -> MockItem | None:
         """The oldest item not cancelled with this source key whose id is not in ``exclude``."""
         for remote_id in self._by_key.get(key, ()):
             if remote_id not in exclude:
-                return self._items[remote_id]
+                return _as_item(self._items[remote_id])
         return None
 
     def count_ending_after(self, when: float) -> int:
@@ -422,7 +428,7 @@ class MemoryRemote:
         """Items not cancelled with ``after < ends <= until``."""
         items = self._items
         return [
-            items[rid]
+            _as_item(items[rid])
             for rid, ends in self._active.items()
             if after < ends <= until and rid in items
         ]
@@ -436,15 +442,15 @@ class MemoryRemote:
 
     def counts_by_key(self) -> Counter[str]:
         """How many items (cancelled ones too) exist per source key."""
-        return Counter(item.key for item in self._items.values())
+        return Counter(row[1] for row in self._items.values())  # the key
 
     def all_items(self) -> list[MockItem]:
         """Every item, oldest first."""
-        return list(self._items.values())
+        return [_as_item(row) for row in self._items.values()]
 
     def insert(self, item: MockItem) -> None:
         """Store a new item."""
-        self._items[item.id] = item
+        self._items[item.id] = tuple(item)
         if not item.cancelled:
             self._by_key.setdefault(item.key, {})[item.id] = None
             self._active[item.id] = item.ends
@@ -453,11 +459,11 @@ class MemoryRemote:
     def cancel(self, remote_id: str, now: float) -> float | None:
         """Mark the item cancelled at ``now``; its new ``ends``, or None when it is unknown
         or already cancelled. An item that had already ended keeps its end."""
-        item = self._items.get(remote_id)
+        item = self.get(remote_id)
         if item is None or item.cancelled:
             return None
         ends = min(item.ends, now)
-        self._items[remote_id] = item._replace(cancelled=True, ends=ends)
+        self._items[remote_id] = tuple(item._replace(cancelled=True, ends=ends))
         live = self._by_key.get(item.key)
         if live is not None:
             live.pop(remote_id, None)
@@ -475,7 +481,7 @@ class MemoryRemote:
             entry = heapq.heappop(heap)
             if self._stale(entry):
                 continue
-            item = self._items.pop(entry[1])
+            item = _as_item(self._items.pop(entry[1]))
             live = self._by_key.get(item.key)
             if live is not None:
                 live.pop(item.id, None)
@@ -486,5 +492,8 @@ class MemoryRemote:
         return removed
 
     def _stale(self, entry: tuple[float, str]) -> bool:
-        item = self._items.get(entry[1])
-        return item is None or item.ends != entry[0]
+        row = self._items.get(entry[1])
+        return row is None or row[10] != entry[0]  # the ends
+
+
+_as_item = MockItem._make
