@@ -71,6 +71,10 @@ Operation = Literal[
 
 _STEPS = (JobStatus.QUEUED, JobStatus.RESOLVING, JobStatus.DOWNLOADING, JobStatus.COMPLETED)
 _ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RESOLVING, JobStatus.DOWNLOADING})
+#: States in which a job shows its files (DOWNLOADING and later, FAILED included).
+_SHOWS_FILES = frozenset(s for s in JobStatus if s.rank >= JobStatus.DOWNLOADING.rank)
+#: Each state's text, as the raw status (a dict read, not an enum property, per answer).
+_TEXT = {s: s.value for s in JobStatus}
 
 #: Seconds of clock time a terminal item is kept before it is forgotten: 7 days.
 DEFAULT_RETENTION = 7 * 86400.0
@@ -198,7 +202,8 @@ class MockProvider(BaseProvider):
         self._enter("start_job")
         with self._lock:
             now = self._now()
-            self._tidy(now)
+            if now >= self._next_prune:
+                self._tidy(now)
             with self._remote.writing():
                 active = 0
                 if self._max_active is not None:
@@ -297,7 +302,9 @@ class MockProvider(BaseProvider):
             status, _, _, _ = self._state(item, self._now())
             if status is not JobStatus.COMPLETED:
                 return FileLinksResponse(remote_id, self._files_at(item, status), ready=False)
-            files = select_files(payload.select, self._files(item))
+            files = self._files(item)  # every file selected, as made
+            if not payload.select.is_all:
+                files = select_files(payload.select, files)
             return FileLinksResponse(remote_id, files, ready=True)
 
     def test_connection(self) -> TestConnectionResponse:
@@ -419,8 +426,8 @@ class MockProvider(BaseProvider):
             item.id,
             status,
             progress,
-            self._files_at(item, status),
-            status.value,
+            self._files(item) if status in _SHOWS_FILES else (),
+            _TEXT[status],
             item.hash,
             item.url,
             error_code,
@@ -429,7 +436,7 @@ class MockProvider(BaseProvider):
 
     def _files_at(self, item: MockItem, status: JobStatus) -> tuple[JobFile, ...]:
         """The files a job shows in ``status``: none before DOWNLOADING."""
-        return self._files(item) if status.rank >= JobStatus.DOWNLOADING.rank else ()
+        return self._files(item) if status in _SHOWS_FILES else ()
 
     def _files(self, item: MockItem) -> tuple[JobFile, ...]:
         # The files of the jobs asked about lately (every poll asks about each
