@@ -245,16 +245,20 @@ class ProviderActor(SupervisedActor):
     # -- messages --------------------------------------------------------------
     def on_receive(self, message: Any) -> Any:
         """Dispatch one message; then run what is ready, and report what changed."""
-        if not self.limiters and not self._queue and type(message) in _OPS:
+        queue = self._queue
+        if not self.limiters and not queue.live and type(message) in _OPS:
             # No bucket to wait for and nothing in line: what ``_enqueue`` would
             # decide, without making a queued call of it (the mock's every request).
-            if not self._asker_gone(message):
+            if message.reply_to.is_alive() or not self._asker_gone(message):
                 self._run(message, _NO_COSTS)
         else:
             self._dispatch(message)
         self._report_limit()
-        self._arrange()
-        self._report_cleanups()
+        if queue.live and not self._pump_pending:
+            self._arrange()
+        book = self.book
+        if book.deletes.changed or book.lookups.changed or book.to_settle:
+            self._report_cleanups()
         return None
 
     def _dispatch(self, message: Any) -> None:
@@ -361,7 +365,7 @@ class ProviderActor(SupervisedActor):
         waits for the mailbox's next turn, so that message is put in line first.
         Saves a message through the mailbox per call on a busy engine.
         """
-        while not self._pump_pending and self._queue:
+        while not self._pump_pending and self._queue.live:
             selection = self._queue.select()
             self._notify_waiting(selection.waiting)
             if selection.ready is None:
@@ -450,22 +454,22 @@ class ProviderActor(SupervisedActor):
             case Submit(job_id, request_id, payload, reply_to):
                 self._request(
                     costs, Op.SUBMIT, job_id, request_id, reply_to,
-                    lambda: self._submit(job_id, request_id, payload),
+                    self._submit, job_id, request_id, payload,
                 )
             case FindExisting(job_id, request_id, payload, reply_to):
                 self._request(
                     costs, Op.FIND, job_id, request_id, reply_to,
-                    lambda: self._find_for(job_id, request_id, payload),
+                    self._find_for, job_id, request_id, payload,
                 )
             case FetchLinks(job_id, request_id, remote_id, payload, reply_to):
                 self._request(
                     costs, Op.LINKS, job_id, request_id, reply_to,
-                    lambda: Links(request_id, self.provider.get_file_links(remote_id, payload)),
+                    self._links, request_id, remote_id, payload,
                 )
             case GetStatus(job_id, request_id, remote_id, reply_to):
                 self._request(
                     costs, Op.STATUS, job_id, request_id, reply_to,
-                    lambda: StatusUpdate(self._status_of(remote_id), request_id),
+                    self._status_reply, request_id, remote_id,
                 )
             case TestConnection(reply):
                 self._test(costs, reply)
@@ -485,11 +489,13 @@ class ProviderActor(SupervisedActor):
         job_id: str,
         request_id: int,
         reply_to: Ref,
-        fn: Callable[[], Any],
+        fn: Callable[..., Any],
+        *args: Any,
     ) -> None:
         try:
-            self._take(costs)
-            reply = fn()
+            if costs:
+                self._take(costs)
+            reply = fn(*args)
         except ProviderError as error:
             self._failed(error)
             log.info(
@@ -524,12 +530,19 @@ class ProviderActor(SupervisedActor):
         # Done at once (a cached item): fetch its links in the same turn, which
         # saves the job a round trip through the waiting line.
         try:
-            self._take(self._costs(Call.LINKS, payload))
+            if self.limiters:
+                self._take(self._costs(Call.LINKS, payload))
             links = self.provider.get_file_links(response.remote_id, payload)
         except ProviderError as error:
             self._failed(error)
             return Submitted(request_id, response)  # the job asks for them itself
         return Submitted(request_id, response, links)
+
+    def _links(self, request_id: int, remote_id: str, payload: StartJobPayload) -> Links:
+        return Links(request_id, self.provider.get_file_links(remote_id, payload))
+
+    def _status_reply(self, request_id: int, remote_id: str) -> StatusUpdate:
+        return StatusUpdate(self._status_of(remote_id), request_id)
 
     def _find_for(self, job_id: str, request_id: int, payload: StartJobPayload) -> Found:
         found = self._find(payload, self.book.owned_by_others(job_id))

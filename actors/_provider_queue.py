@@ -89,10 +89,11 @@ class CallQueue:
         #: Tokens per bucket wanted by the live calls of each lane.
         self._demand: dict[Lane, Counter[str]] = {lane: Counter() for lane in LANES}
         self._seq = 0
-        self._count = 0  #: live calls in all lanes
+        #: Live calls in all lanes (``len``, as an attribute: the actor reads it per message).
+        self.live = 0
 
     def __len__(self) -> int:
-        return self._count
+        return self.live
 
     def __iter__(self) -> Iterator[QueuedCall]:
         for lane in LANES:
@@ -113,7 +114,7 @@ class CallQueue:
         if job_id is not None:
             self._by_job.setdefault(job_id, []).append(call)
         self._live[lane] += 1
-        self._count += 1
+        self.live += 1
         self._demand[lane].update(call.costs)
         return call
 
@@ -124,7 +125,7 @@ class CallQueue:
         (so nothing could be served before it) and every bucket it needs holds its
         cost now. None otherwise: ``push`` it. What ``push`` then ``select`` would
         give on an empty line, without the bookkeeping of either."""
-        if self._count:
+        if self.live:
             return None
         known = self._known(costs)
         for name, cost in known.items():
@@ -195,7 +196,7 @@ class CallQueue:
             groups.clear()
         self._by_job.clear()
         self._live.clear()
-        self._count = 0
+        self.live = 0
         for demand in self._demand.values():
             demand.clear()
         return calls
@@ -206,7 +207,7 @@ class CallQueue:
 
     def _forget(self, call: QueuedCall) -> None:
         self._live[call.lane] -= 1
-        self._count -= 1
+        self.live -= 1
         self._demand[call.lane].subtract(call.costs)
 
     def _heads(self, lane: Lane) -> list[QueuedCall]:
