@@ -160,11 +160,24 @@ class Admission:
         """True when nothing of ``provider`` can be in line: no entry in memory (not
         even a stale one) and no backlog left to read. What ``head`` and ``refill``
         would find out, for the cost of two lookups."""
-        return not self.waiting.get(provider) and not self.backlog_open(provider)
+        return not self.waiting.get(provider) and (
+            not self._backlogs or not self.backlog_open(provider)
+        )
 
     def is_waiting(self, provider: str) -> bool:
         """True when ``provider`` has jobs in line (in memory or in the store)."""
         return self.head(provider) is not None or self.backlog_open(provider)
+
+    def take_if_free(self, job_id: str, provider: str) -> bool:
+        """Give a new job of ``provider`` a slot at once if nobody is in line before
+        it and there is room (``is_waiting``, ``has_room``, ``take_slot`` in one step:
+        done for every job created). False: it must wait in line."""
+        if not self.idle(provider) and self.is_waiting(provider):
+            return False
+        if not self.has_room(provider):
+            return False
+        self.take_slot(job_id, provider)
+        return True
 
     # -- slots ---------------------------------------------------------------------
     def has_room(self, provider: str, *, holds_slot: bool = False) -> bool:

@@ -91,7 +91,7 @@ class Handoff:
         """A commit wrote every completion noted so far, but those of ``dropped``."""
         releases, self.releases = self.releases, {}
         for name, items in releases.items():
-            kept = tuple(r for r in items if r.job_id not in dropped)
+            kept = tuple([r for r in items if r.job_id not in dropped]) if dropped else tuple(items)
             if kept:
                 self.hand(name, Released(kept))
 

@@ -169,8 +169,14 @@ class JobActor(SupervisedActor):
             # supervisor, which keeps every request it forwards until answered.
             return
         match message:
-            case Submitted(request_id, response, links) if self._answers(Op.SUBMIT, request_id):
-                self._answered()
+            # (The hot case, on every job: ``_answers`` and ``_answered`` spelt out.)
+            case Submitted(request_id, response, links) if (
+                (request := self.request) is not None
+                and request.op is Op.SUBMIT
+                and request.request_id == request_id
+            ):
+                self.request = None
+                self.retries = 0
                 self.prefetched = links
                 self._attach(response)
             case Found(request_id, response) if self._answers(Op.FIND, request_id):

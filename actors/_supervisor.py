@@ -191,7 +191,7 @@ class SupervisorActor(EngineActor):
         self.start_error: Exception | None = None
         self.children_stopped = False
         #: Reusable threads for the job actors (see ActorThreads), closed on stop.
-        self.job_threads = ActorThreads(max_idle=256)
+        self.job_threads = ActorThreads()
 
     # -- lifecycle ---------------------------------------------------------------
     def on_start(self) -> None:
@@ -399,7 +399,8 @@ class SupervisorActor(EngineActor):
         created: bool = False,
     ) -> None:
         self.writer.add(job, transitions, replies, created=created)
-        self._request_flush()
+        if not self.flush_scheduled:  # what _request_flush does, once per change
+            self._request_flush()
 
     def _request_flush(self) -> None:
         if not self.flush_scheduled:
@@ -456,7 +457,8 @@ class SupervisorActor(EngineActor):
         if self.admission.idle(provider):
             # Nobody of ``provider`` waits (the common case, once per finished
             # job), but a place freed under the global cap may serve another.
-            self._offer_free_places(provider)
+            if self.settings.max_job_actors is not None:
+                self._offer_free_places(provider)
             return
         try:
             self._admit_waiting(provider)
@@ -588,17 +590,16 @@ class SupervisorActor(EngineActor):
             job = new_job
             transition = Transition(job.id, job.attempt, None, JobStatus.QUEUED, job.created_at)
             provider = job.provider
-            if not admission.is_waiting(provider) and admission.has_room(provider):
+            if admission.take_if_free(job.id, provider):
                 # Admitted at once: the submission marker goes in with the row itself.
                 job = job.evolve(submitted=True)
-                admission.take_slot(job.id, provider)
                 self.actors[job.id] = _PLACEHOLDER
                 self.to_spawn.append((job, True))
             else:
                 admission.enqueue(job)
             self._write(job, (transition,), created=True)
             created.append(job)
-        self.writer.reply_after_commit(reply, created, tuple(job.id for job in created))
+        self.writer.reply_after_commit(reply, created, tuple([job.id for job in created]))
 
     def _cancel(self, job_id: str, reply: Reply) -> None:
         if self._forward(job_id, Cancel(reply)):
@@ -698,7 +699,7 @@ class SupervisorActor(EngineActor):
 
     def _requeue_outstanding(self, job_id: str) -> None:
         """Requests the job's actor will never answer: handle them here, after what is queued."""
-        for message in self.outstanding.pop(job_id, []):
+        for message in self.outstanding.pop(job_id, ()):
             if not is_answered(message.reply):
                 self.actor_ref.tell(_REQUEST[type(message)](job_id, message.reply))
 
