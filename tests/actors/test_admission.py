@@ -130,3 +130,17 @@ def test_idle_is_true_only_when_neither_memory_nor_the_store_can_hold_a_waiting_
     assert not admission.idle("mock")
     assert admission.head("mock") is None
     assert admission.idle("mock")
+
+
+def test_take_if_free_admits_only_past_an_empty_line_and_within_the_slots(store: JobStore) -> None:
+    admission = Admission(store, ["mock"], FakeClock(), max_job_actors=None)
+    admission.slot_limits["mock"] = 1
+    admission.enqueue(job(1))
+    assert not admission.take_if_free("job-000002", "mock")  # job 1 is in line first
+    assert admission.in_use("mock") == 0
+    drain(admission)
+    assert admission.take_if_free("job-000002", "mock")
+    assert admission.holds("job-000002", "mock")
+    assert not admission.take_if_free("job-000003", "mock")  # the one slot is taken
+    admission.release("job-000002", "mock")
+    assert admission.take_if_free("job-000003", "mock")
