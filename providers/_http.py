@@ -8,6 +8,15 @@ pauses those buckets for the Retry-After time (or ``default_pause``), at most th
 buckets' ``max_pause``. Transport failures become retryable
 ``ProviderError``s whose messages name the method and path but never the query
 string or headers, where credentials travel.
+
+Every request is bounded: ``timeout`` is the whole exchange (connect, send,
+every read of the headers and the body), not each read, so a server that
+trickles a byte a second cannot hold the provider's thread; and an answer is
+read up to ``max_body`` bytes (decoded), so a huge or endless one costs no more
+memory than that. Both end in retryable ``ProviderError``s (``TIMEOUT``,
+``BAD_RESPONSE``), as does a body that does not parse as JSON in any way
+(bad syntax, nesting past the interpreter's depth, a number of thousands of
+digits, a bad encoding).
 """
 
 from __future__ import annotations
@@ -15,19 +24,30 @@ from __future__ import annotations
 import email.utils
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import httpcore
 import httpx
 
 from providers._errors import ProviderError
 from providers._protocol import ProviderContext
 
-__all__ = ["ProviderHttp", "json_body", "parse_retry_after"]
+__all__ = ["LONGEST_HINT", "MAX_BODY", "ProviderHttp", "json_body", "parse_retry_after"]
+
+#: The largest API answer read, decoded (a page of a large account is far smaller).
+MAX_BODY = 8 * 1024 * 1024
+#: The longest wait a Retry-After is taken to ask for; callers cut it further
+#: (a bucket's ``max_pause``, the retry policy's maximum).
+LONGEST_HINT = 7 * 24 * 3600.0
 
 
 def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent/bad."""
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent
+    or junk. Always finite and within ``[0, LONGEST_HINT]``: a date in the past is 0,
+    ``1e400`` or ``inf`` (or a date in year 9999) is ``LONGEST_HINT``."""
     if not value:
         return None
     value = value.strip()
@@ -36,30 +56,134 @@ def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+            seconds = when.timestamp() - now_epoch
+        except (TypeError, ValueError, OverflowError, OSError):
             return None
-        seconds = when.timestamp() - now_epoch
-    if math.isnan(seconds) or seconds < 0:  # in the past, or junk
-        return 0.0
-    return seconds
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), LONGEST_HINT)
 
 
 def json_body(response: httpx.Response, provider: str) -> Any:
-    """The decoded JSON body, or a retryable PROVIDER_UNAVAILABLE for anything else.
+    """The decoded JSON body, or a retryable ``ProviderError`` for anything else.
 
-    Maintenance pages, proxies and load balancers answer with HTML or nothing.
+    Maintenance pages, proxies and load balancers answer with HTML or nothing:
+    for an error status that is ``PROVIDER_UNAVAILABLE``. A success status with a
+    body that does not parse is ``BAD_RESPONSE``, whatever broke the parse (bad
+    syntax, ``[`` nested a hundred thousand deep, a number of thousands of
+    digits, bytes that are not UTF-8): never an exception of another kind.
     """
     try:
         return json.loads(response.content)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError too
+        status = response.status_code
+        what = "unreadable JSON" if 200 <= status < 300 else "non-JSON answer"
         raise ProviderError(
-            f"non-JSON answer (HTTP {response.status_code}) to {response.request.method} "
+            f"{what} (HTTP {status}, {type(error).__name__}) to {response.request.method} "
             f"{response.request.url.path}",
             provider,
-            code="PROVIDER_UNAVAILABLE",
-            http_status=response.status_code,
+            code="BAD_RESPONSE" if 200 <= status < 300 else "PROVIDER_UNAVAILABLE",
+            http_status=status,
             retryable=True,
         ) from None
+
+
+# -- the whole exchange under one deadline ------------------------------------------
+class _Deadline(threading.local):
+    """When (``time.monotonic``) the request running on this thread must be over."""
+
+    at: float | None = None
+
+
+_DEADLINE = _Deadline()
+
+
+def _bounded(timeout: float | None, late: type[httpcore.TimeoutException]) -> float | None:
+    """``timeout`` for one network operation, cut to what is left of the deadline."""
+    at = _DEADLINE.at
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise late("the request's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the request's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, bounded))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's own sync backend, its connections under the request's deadline."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        stream = self._backend.connect_tcp(host, port, bounded, local_address, socket_options)
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_unix_socket(path, bounded, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class _BoundedTransport(httpx.HTTPTransport):
+    """httpx's transport, its connection pool on the deadline backend.
+
+    httpx builds its pool without a way to name the network backend, so the pool
+    is built again here with the same settings (httpx's defaults) and that
+    backend. ``tests/providers/test_provider_http.py`` drives a trickling server
+    over a real socket: if an httpx upgrade stops this from taking effect, it fails.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_DeadlineBackend(),
+        )
 
 
 class ProviderHttp:
@@ -74,16 +198,23 @@ class ProviderHttp:
         auth_headers: Callable[[], Mapping[str, str]] = dict,
         timeout: float = 30.0,
         default_pause: float = 60.0,
+        max_body: int = MAX_BODY,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise ValueError(f"timeout: must be a positive number of seconds (got {timeout!r})")
+        if max_body <= 0:
+            raise ValueError(f"max_body: must be a positive number of bytes (got {max_body!r})")
         self.provider = provider
         self._context = context
         self._auth_headers = auth_headers
         self._default_pause = default_pause
+        self._timeout = timeout
+        self._max_body = max_body
         self.client = httpx.Client(
             base_url=base_url,
             timeout=timeout,
-            transport=transport,
+            transport=transport if transport is not None else _BoundedTransport(),
             follow_redirects=False,
             headers={"User-Agent": "debrid-engine/0.1"},
         )
@@ -99,8 +230,10 @@ class ProviderHttp:
     ) -> httpx.Response:
         """Send one request after taking a token from each of ``buckets`` that exists.
 
-        Returns the response whatever its status (the provider maps error bodies);
-        raises a retryable ``ProviderError`` for timeouts and transport failures.
+        Returns the response whatever its status (the provider maps error bodies),
+        its body read (at most ``max_body`` bytes); raises a retryable
+        ``ProviderError`` for timeouts (the whole exchange past ``timeout``),
+        transport failures and oversized answers.
         """
         ctx = self._context()
         limiters = [ctx.limiters[name] for name in buckets if name in ctx.limiters]
@@ -112,8 +245,9 @@ class ProviderHttp:
         headers = dict(kwargs.pop("headers", None) or {})
         if authenticated:
             headers.update(self._auth_headers())
+        outer, _DEADLINE.at = _DEADLINE.at, time.monotonic() + self._timeout
         try:
-            response = self.client.request(method, path, headers=headers, **kwargs)
+            response = self._exchange(method, path, headers, kwargs)
         except httpx.TimeoutException:
             raise ProviderError(
                 f"timed out on {method} {_path_only(path)}",
@@ -128,6 +262,8 @@ class ProviderHttp:
                 code="PROVIDER_UNAVAILABLE",
                 retryable=True,
             ) from None
+        finally:
+            _DEADLINE.at = outer
         if response.status_code == 429:
             pause = parse_retry_after(response.headers.get("Retry-After"), ctx.clock.time())
             pause = self._default_pause if pause is None else pause
@@ -140,9 +276,47 @@ class ProviderHttp:
             response.extensions["debrid_retry_after"] = pause
         return response
 
+    def _exchange(
+        self, method: str, path: str, headers: Mapping[str, str], kwargs: Mapping[str, Any]
+    ) -> httpx.Response:
+        """Send, and read the body up to ``max_body`` bytes (decoded: a compressed
+        bomb is cut where it grows past the cap, not where it ends)."""
+        request = self.client.build_request(method, path, headers=headers, **kwargs)
+        response = self.client.send(request, stream=True)
+        body = bytearray()
+        try:
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > self._max_body:
+                    raise ProviderError(
+                        f"answer to {method} {_path_only(path)} over {self._max_body} bytes",
+                        self.provider,
+                        code="BAD_RESPONSE",
+                        http_status=response.status_code,
+                        retryable=True,
+                    )
+        finally:
+            response.close()
+        # The body as read: what was compressed is not any more.
+        kept = [
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() not in _BODY_HEADERS
+        ]
+        return httpx.Response(
+            response.status_code,
+            headers=kept,
+            content=bytes(body),
+            request=request,
+            extensions=response.extensions,
+        )
+
     def close(self) -> None:
         """Close the connection pool."""
         self.client.close()
+
+
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
 def _path_only(path: str) -> str:
