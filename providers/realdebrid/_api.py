@@ -118,7 +118,12 @@ class RealDebridApi:
     def error(self, response: httpx.Response) -> ProviderError:
         """The ``ProviderError`` an error answer stands for."""
         status = response.status_code
-        body = self.json(response)  # raises for a maintenance page (Umbrella _get)
+        try:
+            body = self.json(response)
+        except ProviderError:
+            # Status first: a bare 401, an HTML 403 or 404 page, a 429 from a proxy
+            # each mean what their status says; a 5xx maintenance page is retryable.
+            body = None
         error_code: int | None = None
         text: str | None = None
         details = ""

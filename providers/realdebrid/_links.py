@@ -138,6 +138,14 @@ class LinkMaker:
                     f"{error.message}; the torrent must be added again", error.provider,
                     code="LINK_DEAD", http_status=error.http_status,
                 ) from None
+            if not torrent_link and error.code == "HOSTER_UNAVAILABLE":
+                # 19 on a hoster's own link: that hoster is down for now (the docs'
+                # "hoster_unavailable"); worth trying again later, unlike a torrent's.
+                raise ProviderError(
+                    error.message, error.provider, code="HOSTER_UNAVAILABLE",
+                    http_status=error.http_status, retryable=True,
+                    retry_after=error.retry_after,
+                ) from None
             raise
         body = self.api.json(response)
         with self.api.parsing("POST /unrestrict/link"):

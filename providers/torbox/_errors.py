@@ -127,7 +127,12 @@ def envelope(response: httpx.Response, provider: str, secret: str | None) -> tup
             retryable=True,
             retry_after=float(wait) if wait is not None else 60.0,
         )
-    body = json_body(response, provider)
+    try:
+        body = json_body(response, provider)
+    except ProviderError:
+        if status < 400:
+            raise  # a success that does not parse: BAD_RESPONSE
+        body = None  # status first: an error page still says what its status says
     if status == 422:
         raise _validation_error(body, provider)
     if isinstance(body, dict) and "success" in body:

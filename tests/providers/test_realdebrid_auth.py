@@ -155,6 +155,19 @@ def test_a_401_bad_token_refreshes_once_and_repeats_the_request(
     assert fake.counts["user"] == 2
 
 
+@pytest.mark.parametrize("body", [b"", b"<html><body>Unauthorized</body></html>"])
+def test_a_bare_401_refreshes_too(
+    provider: RealDebridProvider, fake: FakeRealDebrid, clock: StepClock, body: bytes
+) -> None:
+    """Status first: a 401 without RD's JSON (a proxy's page, no body) is still an
+    expired token (it was a retryable PROVIDER_UNAVAILABLE, and never refreshed)."""
+    login(provider, fake, clock)
+    fake.fail_next("user", "bad_token", status=401, body=body, headers={"Content-Type": "text/html"})
+    assert provider.test_connection().ok
+    assert fake.counts["oauth_token"] == 2  # the exchange, then the refresh the 401 asked for
+    assert fake.counts["user"] == 2
+
+
 def test_a_refused_refresh_fails_as_bad_token(
     provider: RealDebridProvider, fake: FakeRealDebrid, clock: StepClock
 ) -> None:

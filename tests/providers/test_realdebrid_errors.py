@@ -171,15 +171,78 @@ def test_a_maintenance_page_is_a_retryable_provider_unavailable(
     assert listed.value.retryable
 
 
-@pytest.mark.parametrize("kind", ["error_5xx", "reset", "malformed_json", "html"])
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [
+        ("error_5xx", "PROVIDER_UNAVAILABLE"),
+        ("reset", "PROVIDER_UNAVAILABLE"),
+        ("malformed_json", "BAD_RESPONSE"),  # a 200 whose body does not parse
+        ("html", "PROVIDER_UNAVAILABLE"),  # a 503 maintenance page
+    ],
+)
 def test_transport_and_body_faults_are_retryable(
-    provider: RealDebridProvider, fake: FakeRealDebrid, kind: Any
+    provider: RealDebridProvider, fake: FakeRealDebrid, kind: Any, code: str
 ) -> None:
     provider.start_job(payload(magnet=f"magnet:?xt=urn:btih:{'1' * 40}"))
     fake.inject(kind, route="torrents_add_magnet")
     caught = refused(provider)
-    assert caught.retryable and caught.code == "PROVIDER_UNAVAILABLE"
+    assert caught.retryable and caught.code == code
     assert "?" not in caught.message
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retryable"),
+    [
+        (401, "BAD_TOKEN", False),  # a private token cannot be refreshed: fails at once
+        (403, "PERMISSION_DENIED", False),  # the HTML 403 RD sends some clients
+        (404, "NOT_FOUND", False),
+        (429, "RATE_LIMITED", True),
+        (451, "INFRINGING_FILE", False),
+        (502, "PROVIDER_UNAVAILABLE", True),
+        (503, "PROVIDER_UNAVAILABLE", True),
+    ],
+)
+@pytest.mark.parametrize("body", [b"", b"<html><body>nope</body></html>"], ids=["bare", "html"])
+def test_an_error_status_without_json_means_what_its_status_says(
+    provider: RealDebridProvider,
+    fake: FakeRealDebrid,
+    status: int,
+    code: str,
+    retryable: bool,
+    body: bytes,
+) -> None:
+    """Status first, then body: before, any non-JSON error was a retryable
+    PROVIDER_UNAVAILABLE, so a 403 page was retried for ever."""
+    fake.fail_next(
+        "torrents_add_magnet", "x", status=status, body=body, headers={"Content-Type": "text/html"}
+    )
+    caught = refused(provider)
+    assert (caught.code, caught.retryable, caught.http_status) == (code, retryable, status)
+
+
+def test_a_429_page_keeps_its_retry_hint(
+    provider: RealDebridProvider, fake: FakeRealDebrid
+) -> None:
+    fake.fail_next(
+        "torrents_add_magnet",
+        "x",
+        status=429,
+        body=b"<html>slow down</html>",
+        headers={"Content-Type": "text/html", "Retry-After": "7"},
+    )
+    caught = refused(provider)
+    assert (caught.code, caught.retry_after) == ("RATE_LIMITED", 7.0)
+
+
+def test_a_404_page_on_delete_is_already_gone(
+    provider: RealDebridProvider, fake: FakeRealDebrid
+) -> None:
+    started = provider.start_job(payload())
+    fake.fail_next(
+        None, "x", status=404, body=b"<html>Not Found</html>", headers={"Content-Type": "text/html"}
+    )
+    result = provider.cancel(started.remote_id)
+    assert result.cancelled and result.already_gone
 
 
 def test_a_duplicate_refused_with_code_33_adopts_the_torrent_already_there(
@@ -255,7 +318,9 @@ def test_dead_torrent_links_fail_as_link_dead_not_retryable(
 @pytest.mark.parametrize(
     ("error", "code", "retryable"),
     [
-        ("hoster_unavailable", "HOSTER_UNAVAILABLE", False),
+        # 19 on a hoster link: that hoster is down for now, so try again later (it
+        # was never retried); on a torrent link it is a dead copy (LINK_DEAD above).
+        ("hoster_unavailable", "HOSTER_UNAVAILABLE", True),
         ("file_unavailable", "FILE_UNAVAILABLE", False),
         ("hoster_unsupported", "HOSTER_UNSUPPORTED", False),
         ("traffic_exhausted", "TRAFFIC_EXHAUSTED", True),

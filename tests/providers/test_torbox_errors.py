@@ -165,13 +165,40 @@ def test_webdl_requestdl_with_the_control_field_name_is_a_422_naming_web_id(
     assert error.code == "VALIDATION_ERROR" and "query.web_id" in error.message
 
 
-@pytest.mark.parametrize("fault", ["error_5xx", "html", "malformed_json", "reset"])
-def test_server_faults_are_retryable_provider_unavailable(
-    provider: TorBoxProvider, fake: FakeTorBox, fault: Any
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        ("error_5xx", "PROVIDER_UNAVAILABLE"),
+        ("html", "PROVIDER_UNAVAILABLE"),  # a 503 maintenance page
+        ("malformed_json", "BAD_RESPONSE"),  # a 200 whose body does not parse
+        ("reset", "PROVIDER_UNAVAILABLE"),
+    ],
+)
+def test_server_faults_are_retryable(
+    provider: TorBoxProvider, fake: FakeTorBox, fault: Any, code: str
 ) -> None:
     fake.inject(fault)
     error = raised(lambda: provider.get_status("torrent:1"))
-    assert (error.code, error.retryable) == ("PROVIDER_UNAVAILABLE", True)
+    assert (error.code, error.retryable) == (code, True)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retryable"),
+    [
+        (401, "BAD_TOKEN", False),
+        (403, "BAD_TOKEN", False),
+        (418, "PROVIDER_ERROR", False),
+        (502, "PROVIDER_UNAVAILABLE", True),
+    ],
+)
+def test_an_error_page_means_what_its_status_says(
+    provider: TorBoxProvider, fake: FakeTorBox, status: int, code: str, retryable: bool
+) -> None:
+    """Status first: an HTML page under 401 or 403 is not retried for ever as if
+    the service were down (it was a retryable PROVIDER_UNAVAILABLE)."""
+    fake.inject("html", status=status)
+    error = raised(lambda: provider.get_status("torrent:1"))
+    assert (error.code, error.retryable, error.http_status) == (code, retryable, status)
 
 
 def test_a_hanging_server_is_a_retryable_timeout(
