@@ -49,6 +49,12 @@ class TorBoxSettings:
     link_ttl: float = 3 * 3600.0
     #: Past the slots: queue the add (True) or answer ACTIVE_LIMIT (False).
     queue_when_full: bool = False
+    #: A hash already on the account: give the item back (False, facts section 7) or
+    #: refuse with DUPLICATE_ITEM (True; the code is in the facts' error list).
+    refuse_duplicates: bool = False
+    #: Cached adds show ``download_finished`` false while present at progress 1
+    #: (how decypharr#401 describes live data; the facts say ready means both).
+    cached_unfinished: bool = False
     #: "code": error "ACTIVE_LIMIT" (RDT, TBNET); "null_error": error null (POSTMAN example).
     active_limit_style: str = "code"
     #: HTTP status of ACTIVE_LIMIT: non-2xx per TBNET, exact code unconfirmed.
@@ -266,7 +272,9 @@ class TorBoxAccount:
     def view(self) -> ListView:
         """What item JSON needs from the account."""
         s = self.settings
-        return ListView(self.auth_id, self.clock.time(), s.date_style, s.unknown_state)
+        return ListView(
+            self.auth_id, self.clock.time(), s.date_style, s.unknown_state, s.cached_unfinished
+        )
 
     def list_json(self, kind: ItemKind, bypass: bool) -> list[dict[str, Any]]:
         """The list as the server shows it: a snapshot up to ``stale`` seconds old unless bypassed.

@@ -244,6 +244,9 @@ class FakeItem:
             state = view.unknown_state
         if self.paused_at is not None and not phase.finished:
             state = "paused"
+        finished = phase.finished
+        if self.cached and finished and view.cached_unfinished:
+            state, finished = "cached", False
         running = not phase.finished and not phase.failed and self.paused_at is None
         speed = 1_500_000 if running and state == "downloading" else 0
         left = (1 - progress) * self.size
@@ -264,7 +267,7 @@ class FakeItem:
             # 8640000 is qBittorrent's "infinite" sentinel (POSTMAN webdl example).
             "eta": int(left / speed) if speed else 8640000,
             "download_present": phase.present,
-            "download_finished": phase.finished,
+            "download_finished": finished,
             "files": [f.to_json(self.hash) for f in self.files] if phase.files_known else [],
             "expires_at": iso_date(self.created_wall + 30 * 86400, view.date_style),
             "cached": self.cached,
@@ -305,6 +308,8 @@ class ListView:
     wall: float
     date_style: str
     unknown_state: str
+    #: Cached items finished but shown without ``download_finished`` (decypharr#401).
+    cached_unfinished: bool = False
 
 
 def default_files(kind: ItemKind, key: str, name: str) -> list[FakeFile]:

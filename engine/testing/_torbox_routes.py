@@ -188,6 +188,8 @@ class TorBoxRoutes:
                 status, error, detail = refusal
                 return fail(status, error, detail)
             existing = acc.find(kind, item_hash)
+            if existing is not None and settings.refuse_duplicates:
+                return fail(400, "DUPLICATE_ITEM", f"This {noun} is already on your account.")
             if existing is not None:
                 # A hash already on the account gives back the same item (facts §7).
                 return ok(self._created(kind, existing), f"Found existing {noun}. Using it.")

@@ -54,9 +54,29 @@ def parse_date(value: Any) -> float | None:
     return when.timestamp()
 
 
+#: States that say the item is done downloading (a parenthesised suffix dropped).
+_DONE_STATES = frozenset({"cached", "completed", "uploading", "seeding", "downloaded"})
+
+
 def is_ready(item: dict[str, Any]) -> bool:
-    """Ready means finished and present, whatever the state says (PYSDK; hydra#2655)."""
-    return item.get("download_finished") is True and item.get("download_present") is True
+    """Ready means present on TorBox's side, and finished.
+
+    Finished is ``download_finished`` (PYSDK; hydra#2655), or a done state at
+    progress 1: cached items have been seen as ``cached``, present, progress 1,
+    without ``download_finished`` (decypharr#401), and would sit at 100% for
+    ever. Present is never assumed: a ``completed`` item whose files were
+    evicted is not ready (hydra#2655).
+    """
+    if item.get("download_present") is not True:
+        return False
+    if item.get("download_finished") is True:
+        return True
+    state = item.get("download_state")
+    progress = item.get("progress")
+    if not isinstance(state, str) or not isinstance(progress, int | float):
+        return False
+    done = state.split("(", 1)[0].strip().lower() in _DONE_STATES
+    return done and not isinstance(progress, bool) and progress >= 1
 
 
 def permalink(base_url: str, kind: ItemKind, item_id: int, file_id: int) -> str:

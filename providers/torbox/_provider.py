@@ -237,6 +237,14 @@ class TorBoxProvider(BaseProvider):
             if error.code == "ACTIVE_LIMIT":
                 self._learn_slots(self.api.last_active_limit or {}, refused=True)
                 log.warning("torbox_active_limit", provider=self.name, max_active=self._max_active)
+            elif error.code == "DUPLICATE_ITEM":
+                # The account has it already: take that item, as Real-Debrid's code
+                # 33 is taken (the engine shares it between the jobs that asked).
+                existing = self.find_existing(payload)
+                if existing is not None:
+                    log.info("torbox_duplicate_adopted", provider=self.name,
+                             remote_id=existing.remote_id)
+                    return existing
             raise
         return self._created(kind, data, detail, item_hash, payload)
 

@@ -125,6 +125,32 @@ def test_cached_magnet_is_completed_on_the_first_poll(
     assert first.native_status == "cached" and first.progress == 100.0
 
 
+def test_a_cached_item_present_at_progress_1_without_download_finished_is_ready(
+    provider: TorBoxProvider, fake: FakeTorBox
+) -> None:
+    """decypharr's stuck-at-100%: ``cached``, present, progress 1, and no
+    ``download_finished``; ready only required the flag, so it never completed."""
+    fake.settings.cached_unfinished = True
+    fake.add_cached(f"{21:040x}", name="Cached.Unflagged")
+    job = payload(magnet=magnet(21))
+    started = provider.start_job(job)
+    first = poll(provider, started.remote_id)
+    assert (first.native_status, first.status) == ("cached", JobStatus.COMPLETED)
+    links = provider.get_file_links(started.remote_id, job)
+    assert links.ready and links.files
+
+
+def test_a_duplicate_refused_with_duplicate_item_adopts_the_item_already_there(
+    provider: TorBoxProvider, fake: FakeTorBox
+) -> None:
+    fake.settings.refuse_duplicates = True
+    first = provider.start_job(payload(magnet=magnet(22)))
+    second = provider.start_job(payload(magnet=magnet(22)))  # it failed the job before
+    assert second.remote_id == first.remote_id
+    assert fake.counts["createtorrent"] == 2
+    assert len(fake.items()) == 1
+
+
 def test_cache_hit_whose_files_are_not_present_yet_is_not_completed(
     provider: TorBoxProvider, fake: FakeTorBox, clock: FakeClock
 ) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from providers import JobStatus, ProviderError
 from providers.torbox import STATES, RemoteRef, TorBoxProvider, lookup_state, parse_remote_id
-from providers.torbox._items import as_int, item_status, parse_date
+from providers.torbox._items import as_int, is_ready, item_status, parse_date
 
 R, D, F = JobStatus.RESOLVING, JobStatus.DOWNLOADING, JobStatus.FAILED
 
@@ -206,3 +206,24 @@ def test_cache_answers_in_every_documented_shape(data: Any, hit: bool) -> None:
     body = json.dumps({"success": True, "error": None, "detail": "", "data": data})
     provider = provider_answering(lambda r: httpx.Response(200, content=body.encode()))
     assert (("ab" * 20) in provider.api.cached_hashes("torrent", ["ab" * 20])) is hit
+
+
+@pytest.mark.parametrize(
+    ("fields", "ready"),
+    [
+        ({"download_finished": True, "download_present": True}, True),
+        ({"download_state": "cached", "download_present": True, "progress": 1}, True),
+        ({"download_state": "completed", "download_present": True, "progress": 1.0}, True),
+        ({"download_state": "uploading (seeding)", "download_present": True, "progress": 1}, True),
+        ({"download_state": "cached", "download_present": True, "progress": 0.5}, False),
+        ({"download_state": "cached", "download_present": False, "progress": 1}, False),
+        ({"download_state": "completed", "download_finished": True, "progress": 1}, False),
+        ({"download_state": "downloading", "download_present": True, "progress": 1}, False),
+        ({"download_state": "cached", "download_present": True, "progress": True}, False),
+        ({"download_state": None, "download_present": True, "progress": 1}, False),
+    ],
+)
+def test_ready_is_present_and_finished_by_flag_or_by_a_done_state_at_progress_1(
+    fields: dict[str, object], ready: bool
+) -> None:
+    assert is_ready(dict(fields)) is ready
