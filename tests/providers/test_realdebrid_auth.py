@@ -162,7 +162,8 @@ def test_a_bare_401_refreshes_too(
     """Status first: a 401 without RD's JSON (a proxy's page, no body) is still an
     expired token (it was a retryable PROVIDER_UNAVAILABLE, and never refreshed)."""
     login(provider, fake, clock)
-    fake.fail_next("user", "bad_token", status=401, body=body, headers={"Content-Type": "text/html"})
+    html = {"Content-Type": "text/html"}
+    fake.fail_next("user", "bad_token", status=401, body=body, headers=html)
     assert provider.test_connection().ok
     assert fake.counts["oauth_token"] == 2  # the exchange, then the refresh the 401 asked for
     assert fake.counts["user"] == 2

@@ -250,6 +250,7 @@ def test_injected_faults_surface_only_as_retryable_errors_and_jobs_end_right() -
             "PROVIDER_UNAVAILABLE",
             "TIMEOUT",
             "RATE_LIMITED",
+            "BAD_RESPONSE",  # a 200 whose JSON is cut short
         }
         assert max(fake.hash_counts().values()) == 1  # no job was submitted twice
     finally:
