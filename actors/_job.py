@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import logging
 import random
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -73,6 +75,13 @@ class JobSettings:
     #: How long to wait before asking again for links that are not ready yet.
     links_retry_interval: float = 5.0
     rng: random.Random = attrs.field(factory=random.Random, eq=False)
+
+
+#: Submission refusals that send the job back to the supervisor's line, and whether
+#: each is a cooldown (True: it says nothing of the account's slot count).
+_HELD_BACK: Mapping[str, bool] = MappingProxyType(
+    {"ACTIVE_LIMIT": False, "SEEDING_LIMIT": True, "COOLDOWN_LIMIT": True}
+)
 
 
 @attrs.frozen
@@ -436,9 +445,13 @@ class JobActor(SupervisedActor):
     def _failed(self, op: Op, error: ProviderError) -> None:
         self._save_deferred()
         job = self.job
-        if op is Op.SUBMIT and error.code == "ACTIVE_LIMIT":
-            log.info("slot_refused", job_id=job.id, provider=job.provider)
-            self._tell(self.supervisor, SlotRefused(job.id, job.provider, error.retry_after))
+        if op is Op.SUBMIT and error.code in _HELD_BACK:
+            # Submissions wait (every job's, in the supervisor's line), nothing else.
+            cooldown = _HELD_BACK[error.code]
+            log.info("slot_refused", job_id=job.id, provider=job.provider, code=error.code)
+            self._tell(
+                self.supervisor, SlotRefused(job.id, job.provider, error.retry_after, cooldown)
+            )
             self._stop_now()
             return
         if op is Op.SUBMIT and error.retryable:

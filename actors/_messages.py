@@ -53,11 +53,13 @@ class JobChanged:
 
 @attrs.frozen
 class SlotRefused:
-    """The provider refused a submission for lack of slots: back to the waiting line."""
+    """The provider refused a submission for lack of slots, or for a cooldown
+    (``cooldown``: it says nothing of how many slots there are): back to the line."""
 
     job_id: str
     provider: str
     retry_after: float | None
+    cooldown: bool = False
 
 
 class ChildKind(enum.Enum):

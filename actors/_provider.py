@@ -83,7 +83,7 @@ _NO_COSTS: Mapping[str, int] = MappingProxyType({})
 _CLEANUP_FIRST_DELAY = 5.0
 _CLEANUP_MAX_DELAY = 300.0
 #: Refusals that made nothing remotely: a submission refused with one is not "unsure".
-_REFUSED = frozenset({"ACTIVE_LIMIT", "RATE_LIMITED"})
+_REFUSED = frozenset({"ACTIVE_LIMIT", "RATE_LIMITED", "SEEDING_LIMIT", "COOLDOWN_LIMIT"})
 #: A 429 that says nothing of when to come back holds the buckets this long.
 _DEFAULT_429_PAUSE = 60.0
 
@@ -497,7 +497,7 @@ class ProviderActor(SupervisedActor):
                 self._take(costs)
             reply = fn(*args)
         except ProviderError as error:
-            self._failed(error)
+            self._failed(error, costs)
             log.info(
                 "provider_call_failed",
                 job_id=job_id,
@@ -534,7 +534,7 @@ class ProviderActor(SupervisedActor):
                 self._take(self._costs(Call.LINKS, payload))
             links = self.provider.get_file_links(response.remote_id, payload)
         except ProviderError as error:
-            self._failed(error)
+            self._failed(error, self._costs(Call.LINKS, payload))
             return Submitted(request_id, response)  # the job asks for them itself
         return Submitted(request_id, response, links)
 
@@ -569,7 +569,7 @@ class ProviderActor(SupervisedActor):
             self._take(costs)
             result = self.provider.test_connection()
         except ProviderError as error:
-            self._failed(error)
+            self._failed(error, costs)
             fail(reply, error)
             return
         except LimiterClosed:
@@ -600,7 +600,7 @@ class ProviderActor(SupervisedActor):
             self._take(costs)
             statuses = self.provider.list_statuses(remote_ids)
         except ProviderError as error:
-            pause = self._failed(error)
+            pause = self._failed(error, costs)
             log.info("poll_failed", provider=self.name, code=error.code)
             self._schedule_poll(max(self._poll_gap(costs), pause))
             return
@@ -653,7 +653,7 @@ class ProviderActor(SupervisedActor):
             response = self._status_of(remote_id)
         except ProviderError as error:
             if error.code != "NOT_FOUND":
-                self._failed(error)
+                self._failed(error, costs)
                 return  # could not tell this time: asked again after the next poll
             log.warning("remote_job_gone", provider=self.name, remote_id=remote_id)
             gone = StatusUpdate(
@@ -729,7 +729,7 @@ class ProviderActor(SupervisedActor):
             response = self.provider.cancel(remote_id)
         except ProviderError as error:
             if error.code != "NOT_FOUND":
-                self._cleanup_failed(error, remote_id=remote_id)
+                self._cleanup_failed(error, costs, remote_id=remote_id)
                 return
             gone = True
         except LimiterClosed:
@@ -754,7 +754,7 @@ class ProviderActor(SupervisedActor):
             # now is a later attempt's) nor one a completed job released.
             found = self._find(pending.payload, self.book.kept_from_cleanups())
         except ProviderError as error:
-            self._cleanup_failed(error, job_id=job_id)
+            self._cleanup_failed(error, costs, job_id=job_id)
             return
         except LimiterClosed:
             return
@@ -770,9 +770,14 @@ class ProviderActor(SupervisedActor):
         self._queue_delete(found.remote_id)
 
     def _cleanup_failed(
-        self, error: ProviderError, *, remote_id: str | None = None, job_id: str | None = None
+        self,
+        error: ProviderError,
+        costs: Mapping[str, int],
+        *,
+        remote_id: str | None = None,
+        job_id: str | None = None,
     ) -> None:
-        pause = self._failed(error)
+        pause = self._failed(error, costs)
         tries = self._count_try(remote_id=remote_id, job_id=job_id)
         if not error.retryable or tries >= _CLEANUP_TRIES:
             self._give_up(remote_id=remote_id, job_id=job_id)
@@ -817,15 +822,27 @@ class ProviderActor(SupervisedActor):
             self.book.lookups.pop(job_id, None)
 
     # -- errors ------------------------------------------------------------------
-    def _failed(self, error: ProviderError) -> float:
-        """Note ``error``; a 429 or a Retry-After pauses every bucket. Returns the pause."""
+    def _failed(self, error: ProviderError, costs: Mapping[str, int]) -> float:
+        """Note ``error``; returns how long the provider asks this call to wait.
+
+        Three kinds of waiting are kept apart. A rate limit (a 429, or a
+        ``RATE_LIMITED`` code) holds back the buckets the refused call needed,
+        and only those: an HTTP provider's ``ProviderHttp`` paused them already
+        as the answer came, the actor pauses them for a provider that takes its
+        tokens per call (the mock). A slot refusal or a cooldown (ACTIVE_LIMIT,
+        SEEDING_LIMIT, COOLDOWN_LIMIT) pauses no bucket at all: it concerns
+        submissions, which the supervisor holds back (``SlotRefused``), while
+        polls, links and cancels go on. Any other hint only spaces this call's
+        own retry. Every hint is cut to ``max_pause``, and the cut is logged.
+        """
         self._last_error = f"{error.code}: {error.message}"
+        rate_limited = error.http_status == 429 or error.code == "RATE_LIMITED"
         pause = error.retry_after
-        if pause is None and error.http_status == 429:
+        if pause is None and rate_limited:
             pause = _DEFAULT_429_PAUSE
         if pause is None or math.isnan(pause) or pause <= 0:
             return 0.0
-        applied = min(pause, self.max_pause)
+        applied = min(pause, self.max_pause)  # an infinite hint too
         if applied < pause:
             log.warning(
                 "retry_after_capped",
@@ -834,9 +851,18 @@ class ProviderActor(SupervisedActor):
                 seconds=applied,
                 code=error.code,
             )
-        for limiter in self.limiters.values():
-            limiter.pause_for(applied)
-        log.info("provider_paused", provider=self.name, seconds=applied, code=error.code)
+        if rate_limited and self._token_per_call:
+            for name in costs:
+                limiter = self.limiters.get(name)
+                if limiter is not None:
+                    limiter.pause_for(applied)
+            log.info(
+                "provider_paused",
+                provider=self.name,
+                seconds=applied,
+                code=error.code,
+                buckets=sorted(costs),
+            )
         return applied
 
     def _crash(self, what: str, exc: BaseException) -> ProviderError:

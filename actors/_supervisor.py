@@ -337,8 +337,8 @@ class SupervisorActor(EngineActor):
                 self._flush()
             case CreateJob(jobs, reply):
                 self._create(jobs, reply)
-            case SlotRefused(job_id, provider, retry_after):
-                self._slot_refused(job_id, provider, retry_after)
+            case SlotRefused(job_id, provider, retry_after, cooldown):
+                self._slot_refused(job_id, provider, retry_after, cooldown=cooldown)
             case ChildFailed(ChildKind.JOB, job_id, error, trace, urn):
                 self._job_crashed(job_id, error, trace, urn)
             case ChildFailed(ChildKind.PROVIDER, name, error, trace, urn):
@@ -551,13 +551,15 @@ class SupervisorActor(EngineActor):
         self._requeue_outstanding(job.id)
         self._admit(job.provider)
 
-    def _slot_refused(self, job_id: str, provider: str, retry_after: float | None) -> None:
+    def _slot_refused(
+        self, job_id: str, provider: str, retry_after: float | None, *, cooldown: bool = False
+    ) -> None:
         job = self._current(job_id)  # read first
         self.actors.pop(job_id, None)
         self.admission.release(job_id, provider)
         self._requeue_outstanding(job_id)
         in_use = self.admission.in_use(provider)
-        if in_use:
+        if in_use and not cooldown:
             # The account has fewer free slots than we thought (other clients use it
             # too): hold at what we have until the provider says otherwise.
             self.clamped.setdefault(provider, self.admission.slot_limits.get(provider))

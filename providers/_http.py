@@ -267,11 +267,16 @@ class ProviderHttp:
         if response.status_code == 429:
             pause = parse_retry_after(response.headers.get("Retry-After"), ctx.clock.time())
             pause = self._default_pause if pause is None else pause
-            if limiters:
+            # The request's own bucket is the one refused: a 429 on TorBox's
+            # createtorrent holds back creations, not every poll and link as well.
+            # A request with only the general bucket pauses that one.
+            named = [name for name in buckets if name in ctx.limiters]
+            refused = [ctx.limiters[n] for n in named if n != "default"] or limiters
+            if refused:
                 # A hostile or broken header (Retry-After: 999999996) must not stop
                 # the account for good: the buckets cut it, and so does the error.
-                pause = min(pause, *(limiter.max_pause for limiter in limiters))
-            for limiter in limiters:
+                pause = min(pause, *(limiter.max_pause for limiter in refused))
+            for limiter in refused:
                 limiter.pause_for(pause)
             response.extensions["debrid_retry_after"] = pause
         return response

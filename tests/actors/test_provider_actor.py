@@ -829,7 +829,7 @@ def test_a_huge_retry_after_is_capped_and_the_actor_keeps_working(
 ) -> None:
     mock = RecordingMock(100.0, requests_per_second=10.0, burst=5)
     h.start(mock, max_pause=30.0)
-    mock.inject("transient", op="start_job", retry_after=retry_after)
+    mock.inject("rate_limit", op="start_job", retry_after=retry_after)
     with caplog.at_level(logging.WARNING, logger="debrid.actors.provider"):
         h.submit("a", payload(1))
         failed = h.inbox("a").wait_for(CallFailed)
@@ -852,10 +852,28 @@ def test_a_429_without_retry_after_pauses_for_a_minute(h: Harness) -> None:
     h.status("a", "b1")
     h.inbox("a").wait_for(CallFailed)
     report = h.describe()
-    assert report.paused_until == {
-        "default": pytest.approx(h.clock.time() + 60),
-        "create": pytest.approx(h.clock.time() + 60),
-    }
+    # Only the buckets the refused call took from: a status read never holds back
+    # creations (it paused every bucket before).
+    assert report.paused_until == {"default": pytest.approx(h.clock.time() + 60)}
+
+
+@pytest.mark.parametrize(
+    "code", ["ACTIVE_LIMIT", "COOLDOWN_LIMIT", "SEEDING_LIMIT", "PROVIDER_UNAVAILABLE"]
+)
+def test_a_hint_that_is_not_a_rate_limit_pauses_no_bucket(h: Harness, code: str) -> None:
+    """A slot refusal or a cooldown concerns submissions (the supervisor holds them
+    back); a 503 with a hint spaces that call's own retry. Polls, links and cancels
+    of the provider go on at once."""
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider)
+    provider.faults["start_job"] = [
+        ProviderError("wait", "budgeted", code=code, retryable=True, retry_after=120.0)
+    ]
+    h.submit("a", payload(1))
+    assert h.inbox("a").wait_for(CallFailed).error.retry_after == 120.0
+    assert h.describe().paused_until == {}
+    h.advance(1.0)  # a creation token (10 a second), far short of the 120 s hint
+    h.submitted("b", h.submit("b", payload(2)))
 
 
 # -- crashes and restarts ------------------------------------------------------------------

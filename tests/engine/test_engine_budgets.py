@@ -301,3 +301,39 @@ def test_test_connection_answers_while_ten_submissions_wait_for_the_budget(
     assert len(fake.log("user_me")) >= 2  # the plan read before the first creation, and this
     assert len(fake.log("createtorrent")) == BURST
     assert all(waiting_note(engine, job) is not None for job in waiting)
+
+
+def test_a_slot_refusal_holds_back_submissions_only_while_polls_and_cancels_go_on(
+    fake: RecordingTorBox, clock: FakeClock, engine: Engine
+) -> None:
+    """TorBox's ACTIVE_LIMIT carries a 120 s hint. It paused every bucket of the
+    provider, so no poll, link or cancel reached the service for two minutes; now
+    it holds back submissions only (the supervisor's line), and the rest go on."""
+    fake.settings.active_limit, fake.settings.additional_slots = 2, 0
+    running = engine.create_jobs("torbox", [magnet(100), magnet(101)])
+    advance_until(clock, lambda: len(fake.creations()) == 2, step=0, timeout=30)
+    refused = engine.create_job("torbox", magnet(102))
+    advance_until(
+        clock,
+        lambda: any(seen.status == 400 for seen in fake.log("createtorrent")),
+        step=0,
+        timeout=30,
+    )
+    refused_at = clock.monotonic()
+    with SettlingDriver(clock, engine, step=0.2):
+        advance_until(clock, lambda: clock.monotonic() >= refused_at + 20, step=0, timeout=60)
+        engine.cancel_job(running[1].id, timeout=10)
+        cancel_asked = clock.monotonic()
+        advance_until(clock, lambda: bool(fake.log("controltorrent")), step=0, timeout=60)
+        done = engine.wait(running[0].id, timeout=120)
+        last = engine.wait(refused.id, timeout=120)
+    assert done.status is JobStatus.COMPLETED
+    assert last.status is JobStatus.COMPLETED  # submitted again once a slot was free
+    # The delete went out at once, not after the refusal's 120 s.
+    assert fake.log("controltorrent")[0].at <= cancel_asked + LATENESS
+    # Polls kept their interval from the refusal to the first job's end.
+    polls = [at for at in fake.polls() if refused_at <= at <= clock.monotonic()]
+    window = [refused_at, *polls]
+    first_done = max(at for at in polls if at <= refused_at + 3 * STEP_SECONDS + LATENESS)
+    gaps = [b - a for a, b in pairwise(at for at in window if at <= first_done)]
+    assert gaps and max(gaps) <= POLL_INTERVAL + LATENESS, window

@@ -5,7 +5,7 @@ from __future__ import annotations
 from engine_helpers import MakeEngine, magnet
 
 from engine import JobStatus
-from engine.testing import ClockDriver
+from engine.testing import ClockDriver, advance_until
 from providers import FakeClock, MockProvider
 
 
@@ -63,3 +63,32 @@ def test_job_actor_cap_keeps_the_rest_queued_in_the_store(
     with ClockDriver(clock, step=0.25):
         done = [engine.wait(j.id, timeout=60) for j in jobs]
     assert all(j.status is JobStatus.COMPLETED for j in done)
+
+
+def test_a_cooldown_holds_back_submissions_without_shrinking_the_slot_limit(
+    make_engine: MakeEngine, clock: FakeClock
+) -> None:
+    """TorBox's COOLDOWN_LIMIT says "not now", nothing of how many slots there are:
+    the job goes back in line until the hint passes, and the slot limit stays (an
+    ACTIVE_LIMIT clamps it to what runs; a cooldown that did would starve the rest)."""
+    mock = MockProvider(100.0, max_active=5)
+    engine = make_engine(mock, slot_retry_delay=1.0)
+    running = engine.create_job("mock", magnet(1))
+    advance_until(clock, lambda: engine.get_job(running.id).remote_id is not None, step=0.5)
+    mock.inject("transient", op="start_job", code="COOLDOWN_LIMIT", retry_after=300.0)
+    refused_at = clock.time()
+    cooled = engine.create_job("mock", magnet(2))
+    advance_until(
+        clock,
+        lambda: engine.health(timeout=5).providers["mock"].admission_paused_until is not None,
+        step=0.0,
+        timeout=10,
+    )
+    health = engine.health(timeout=5).providers["mock"]
+    assert health.slot_limit == 5  # not clamped to the one job running
+    assert health.admission_paused_until is not None
+    assert health.admission_paused_until >= refused_at + 300  # the hint, not slot_retry_delay
+    with ClockDriver(clock, step=2.0):
+        done = engine.wait(cooled.id, timeout=60)
+    assert done.status is JobStatus.COMPLETED
+    assert mock.calls["start_job"] == 3

@@ -40,3 +40,21 @@ def test_a_429_pause_is_cut_to_the_buckets_max_pause(header: str) -> None:
     assert response.extensions["debrid_retry_after"] == 120.0
     assert bucket.paused_until == pytest.approx(120.0)
     http.close()
+
+
+def test_a_429_pauses_the_requests_own_bucket_not_the_general_one() -> None:
+    """A 429 on TorBox's createtorrent (general + creation buckets) held back every
+    poll and link too; now only creations wait."""
+    clock = FakeClock()
+    general = RateLimiter(5.0, 5, clock, max_pause=600.0)
+    create = RateLimiter(1.0, 1, clock, max_pause=600.0)
+    ctx = ProviderContext(
+        clock=clock, limiters={"default": general, "create": create}, blocking=False
+    )
+    http = client(ctx, httpx.Response(429, headers={"Retry-After": "30"}))
+    http.request("POST", "/create", buckets=("default", "create"))
+    assert create.paused_until == pytest.approx(30.0)
+    assert general.paused_until is None or general.paused_until <= clock.monotonic()
+    http.request("GET", "/list")  # the general bucket alone: that one is paused
+    assert general.paused_until == pytest.approx(30.0)
+    http.close()
