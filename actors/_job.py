@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 import logging
 import random
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -16,6 +14,8 @@ from actors._base import ActorThreads
 from actors._child import SupervisedActor
 from actors._handle import ProviderDown, ProviderHandle
 from actors._messages import (
+    REFUSED,
+    SUBMISSION_REFUSALS,
     BudgetWait,
     CallFailed,
     Cancel,
@@ -75,13 +75,6 @@ class JobSettings:
     #: How long to wait before asking again for links that are not ready yet.
     links_retry_interval: float = 5.0
     rng: random.Random = attrs.field(factory=random.Random, eq=False)
-
-
-#: Submission refusals that send the job back to the supervisor's line, and whether
-#: each is a cooldown (True: it says nothing of the account's slot count).
-_HELD_BACK: Mapping[str, bool] = MappingProxyType(
-    {"ACTIVE_LIMIT": False, "SEEDING_LIMIT": True, "COOLDOWN_LIMIT": True}
-)
 
 
 @attrs.frozen
@@ -445,16 +438,17 @@ class JobActor(SupervisedActor):
     def _failed(self, op: Op, error: ProviderError) -> None:
         self._save_deferred()
         job = self.job
-        if op is Op.SUBMIT and error.code in _HELD_BACK:
+        if op is Op.SUBMIT and error.code in SUBMISSION_REFUSALS:
             # Submissions wait (every job's, in the supervisor's line), nothing else.
-            cooldown = _HELD_BACK[error.code]
+            cooldown = SUBMISSION_REFUSALS[error.code]
             log.info("slot_refused", job_id=job.id, provider=job.provider, code=error.code)
             self._tell(
                 self.supervisor, SlotRefused(job.id, job.provider, error.retry_after, cooldown)
             )
             self._stop_now()
             return
-        if op is Op.SUBMIT and error.retryable:
+        refused = error.code in REFUSED
+        if op is Op.SUBMIT and error.retryable and not refused:
             self.unsure = True  # it may have landed: a timeout says nothing either way
         delay = next_delay(self.retries, error, self.settings.retry_policy, self.settings.rng)
         if delay is None:
@@ -472,7 +466,9 @@ class JobActor(SupervisedActor):
         )
         # A submission that failed in an ambiguous way may still have reached the
         # provider: look for it before sending it again.
-        self._schedule_retry(Op.FIND if op in (Op.SUBMIT, Op.FIND) else op, delay)
+        # (A refusal made nothing: it is sent again as it was.)
+        again = Op.FIND if op is Op.FIND or (op is Op.SUBMIT and not refused) else op
+        self._schedule_retry(again, delay)
 
     def _schedule_retry(self, op: Op, delay: float) -> None:
         token = next(self._ids)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -49,6 +50,19 @@ class JobChanged:
     #: What a job that ended without completing hands its provider actor: the
     #: supervisor records it as owed in the same commit as the job's last state.
     cleanup: Cleanup | None = None
+
+
+#: Submission refusals that send the job back to the supervisor's line (the provider
+#: made nothing), and whether each is a cooldown: True when it says nothing of how
+#: many slots the account has (so the supervisor does not clamp the slot limit).
+SUBMISSION_REFUSALS: Mapping[str, bool] = MappingProxyType(
+    {"ACTIVE_LIMIT": False, "SEEDING_LIMIT": True, "COOLDOWN_LIMIT": True}
+)
+
+
+#: Refusals that made nothing remotely: a submission refused with one is not "unsure"
+#: (no lookup before it is sent again, no cleanup lookup after its job ends).
+REFUSED = frozenset({*SUBMISSION_REFUSALS, "RATE_LIMITED", "HOSTER_UNAVAILABLE"})
 
 
 @attrs.frozen

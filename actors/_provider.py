@@ -23,6 +23,8 @@ from actors._base import replies_of
 from actors._child import SupervisedActor
 from actors._handle import ProviderHandle
 from actors._messages import (
+    REFUSED,
+    SUBMISSION_REFUSALS,
     Adopt,
     BudgetWait,
     CallFailed,
@@ -82,8 +84,6 @@ _CLEANUP_TRIES = 5
 _NO_COSTS: Mapping[str, int] = MappingProxyType({})
 _CLEANUP_FIRST_DELAY = 5.0
 _CLEANUP_MAX_DELAY = 300.0
-#: Refusals that made nothing remotely: a submission refused with one is not "unsure".
-_REFUSED = frozenset({"ACTIVE_LIMIT", "RATE_LIMITED", "SEEDING_LIMIT", "COOLDOWN_LIMIT"})
 #: A 429 that says nothing of when to come back holds the buckets this long.
 _DEFAULT_429_PAUSE = 60.0
 
@@ -506,10 +506,12 @@ class ProviderActor(SupervisedActor):
                 code=error.code,
                 retryable=error.retryable,
             )
-            if op is Op.SUBMIT and error.retryable and error.code not in _REFUSED:
+            if op is Op.SUBMIT and error.retryable and error.code not in REFUSED:
                 # A timeout or a 5xx may come after the service made the item.
                 self.book.unsure.add(job_id)
             self._tell(reply_to, CallFailed(request_id, op, error))
+            if op is Op.SUBMIT and error.code in SUBMISSION_REFUSALS:
+                self._refuse_waiting_submissions(error)
             return
         except LimiterClosed:
             return  # the engine is stopping
@@ -519,6 +521,25 @@ class ProviderActor(SupervisedActor):
             self._tell(reply_to, CallFailed(request_id, op, self._crash(op.value, exc)))
             raise
         self._tell(reply_to, reply)
+
+    def _refuse_waiting_submissions(self, error: ProviderError) -> None:
+        """The account refused a submission for slots or a cooldown: the submissions
+        waiting in line behind it get the same answer without being sent (each would be
+        refused too, and on TorBox spend a token of its creation budget). Their jobs
+        go back to the supervisor's line, which holds new submissions until a slot
+        frees or the hint passes; polls, links and cancels go on."""
+        waiting = [call for call in self._queue if type(call.message) is Submit]
+        for call in waiting:
+            self._queue.pop(call)
+            message = call.message
+            self._tell(message.reply_to, CallFailed(message.request_id, Op.SUBMIT, error))
+        if waiting:
+            log.info(
+                "submissions_refused_in_line",
+                provider=self.name,
+                code=error.code,
+                count=len(waiting),
+            )
 
     def _submit(self, job_id: str, request_id: int, payload: StartJobPayload) -> Submitted:
         response = self.provider.start_job(payload)

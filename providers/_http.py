@@ -37,8 +37,10 @@ from providers._protocol import ProviderContext
 
 __all__ = ["LONGEST_HINT", "MAX_BODY", "ProviderHttp", "json_body", "parse_retry_after"]
 
-#: The largest API answer read, decoded (a page of a large account is far smaller).
-MAX_BODY = 8 * 1024 * 1024
+#: The largest API answer read, decoded. A full page of a large account fits: TorBox's
+#: 1,000 season packs of 13 files with every field is about 9 MB, Real-Debrid's 5,000
+#: torrents of 35 links about 10 MB.
+MAX_BODY = 32 * 1024 * 1024
 #: The longest wait a Retry-After is taken to ask for; callers cut it further
 #: (a bucket's ``max_pause``, the retry policy's maximum).
 LONGEST_HINT = 7 * 24 * 3600.0
@@ -225,6 +227,7 @@ class ProviderHttp:
         path: str,
         *,
         buckets: Sequence[str] = ("default",),
+        refused_by: Sequence[str] | None = None,
         authenticated: bool = True,
         **kwargs: Any,
     ) -> httpx.Response:
@@ -267,11 +270,12 @@ class ProviderHttp:
         if response.status_code == 429:
             pause = parse_retry_after(response.headers.get("Retry-After"), ctx.clock.time())
             pause = self._default_pause if pause is None else pause
-            # The request's own bucket is the one refused: a 429 on TorBox's
-            # createtorrent holds back creations, not every poll and link as well.
-            # A request with only the general bucket pauses that one.
-            named = [name for name in buckets if name in ctx.limiters]
-            refused = [ctx.limiters[n] for n in named if n != "default"] or limiters
+            # ``refused_by`` names the buckets the service's limit stands for when it
+            # is not all of them: a 429 on TorBox's createtorrent holds back creations,
+            # not every poll and link as well. By default every bucket of the request.
+            refused = limiters
+            if refused_by is not None:
+                refused = [ctx.limiters[n] for n in refused_by if n in ctx.limiters] or limiters
             if refused:
                 # A hostile or broken header (Retry-After: 999999996) must not stop
                 # the account for good: the buckets cut it, and so does the error.
@@ -281,11 +285,22 @@ class ProviderHttp:
             response.extensions["debrid_retry_after"] = pause
         return response
 
+    def pause(self, buckets: Sequence[str], seconds: float | None) -> None:
+        """Pause ``buckets`` (those that exist) for ``seconds`` (``default_pause`` when
+        None), cut to each bucket's ``max_pause``: for a rate limit a provider reads
+        in a body, which the 429 handling of ``request`` never sees."""
+        limiters = self._context().limiters
+        for name in buckets:
+            limiter = limiters.get(name)
+            if limiter is not None:
+                limiter.pause_for(self._default_pause if seconds is None else seconds)
+
     def _exchange(
         self, method: str, path: str, headers: Mapping[str, str], kwargs: Mapping[str, Any]
     ) -> httpx.Response:
-        """Send, and read the body up to ``max_body`` bytes (decoded: a compressed
-        bomb is cut where it grows past the cap, not where it ends)."""
+        """Send, and read the body up to ``max_body`` bytes, decoded: a compressed
+        bomb is cut at the first decoded chunk past the cap (one read of 64 KiB can
+        decode to tens of MB), not where it ends."""
         request = self.client.build_request(method, path, headers=headers, **kwargs)
         response = self.client.send(request, stream=True)
         body = bytearray()

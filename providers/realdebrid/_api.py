@@ -121,6 +121,10 @@ class RealDebridApi:
         try:
             body = self.json(response)
         except ProviderError:
+            if status < 400:
+                # A success we did not expect (a 200 page for a 204, a redirect):
+                # a proxy's or a fault's answer, retried as it was before.
+                raise
             # Status first: a bare 401, an HTML 403 or 404 page, a 429 from a proxy
             # each mean what their status says; a 5xx maintenance page is retryable.
             body = None

@@ -9,9 +9,10 @@ except on requestdl, which only accepts it as the ``token`` query parameter
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -89,7 +90,19 @@ class TorBoxApi:
         response = self.http.request(method, path, **kwargs)
         if response.status_code >= 400 and response.status_code != 429:
             self._note_active_limit(response)
-        return envelope_data(response, self.provider, self._secret())
+        with self._pausing(response, kwargs.get("buckets", ("default",))):
+            return envelope_data(response, self.provider, self._secret())
+
+    @contextlib.contextmanager
+    def _pausing(self, response: httpx.Response, buckets: Sequence[str]) -> Iterator[None]:
+        """A rate limit said in the body under another status than 429 (which
+        ``ProviderHttp`` pauses as it comes) pauses the request's buckets here."""
+        try:
+            yield
+        except ProviderError as error:
+            if error.code == "RATE_LIMITED" and response.status_code != 429:
+                self.http.pause(buckets, error.retry_after)
+            raise
 
     def _secret(self) -> str | None:
         try:
@@ -125,11 +138,14 @@ class TorBoxApi:
 
     def _create(self, path: str, **kwargs: Any) -> tuple[Any, str]:
         self.last_active_limit = None
-        response = self.http.request("POST", path, buckets=CREATE_BUCKETS, **kwargs)
+        response = self.http.request(
+            "POST", path, buckets=CREATE_BUCKETS, refused_by=("create",), **kwargs
+        )
         if response.status_code != 429:
             # The official ACTIVE_LIMIT example may come with any status (POSTMAN; TBNET).
             self._note_active_limit(response)
-        return envelope(response, self.provider, self._secret())
+        with self._pausing(response, ("create",)):
+            return envelope(response, self.provider, self._secret())
 
     # -- lists ---------------------------------------------------------------
     def list_page(self, kind: ItemKind, *, bypass: bool, offset: int, limit: int) -> list[Any]:

@@ -127,12 +127,11 @@ def envelope(response: httpx.Response, provider: str, secret: str | None) -> tup
             retryable=True,
             retry_after=float(wait) if wait is not None else 60.0,
         )
-    try:
-        body = json_body(response, provider)
-    except ProviderError:
-        if status < 400:
-            raise  # a success that does not parse: BAD_RESPONSE
-        body = None  # status first: an error page still says what its status says
+    # TorBox's own refusals come in its JSON envelope (auth failures included): an
+    # error page without it (HTML, or nothing) is something in front of TorBox, an
+    # edge's challenge page or a proxy, and a retryable PROVIDER_UNAVAILABLE whatever
+    # its status; a success that does not parse is a retryable BAD_RESPONSE.
+    body = json_body(response, provider)
     if status == 422:
         raise _validation_error(body, provider)
     if isinstance(body, dict) and "success" in body:

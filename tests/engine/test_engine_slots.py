@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from engine_helpers import MakeEngine, magnet
 
 from engine import JobStatus
@@ -92,3 +93,39 @@ def test_a_cooldown_holds_back_submissions_without_shrinking_the_slot_limit(
         done = engine.wait(cooled.id, timeout=60)
     assert done.status is JobStatus.COMPLETED
     assert mock.calls["start_job"] == 3
+
+
+@pytest.mark.parametrize("code", ["COOLDOWN_LIMIT", "ACTIVE_LIMIT"])
+def test_a_refusal_holds_back_the_submissions_already_in_the_provider_actors_line(
+    make_engine: MakeEngine, clock: FakeClock, code: str
+) -> None:
+    """Admitted jobs whose submissions wait in the provider actor's line (here for a
+    token a second) were each sent once the refusal came, each one certain to be
+    refused: on TorBox a token of the 60-an-hour creation budget apiece. Found in
+    review: 6 submissions where 1 will do. Now those in line get the refusal without
+    being sent; one that was still on its way to the provider actor may be sent (2)."""
+    mock = MockProvider(100.0, max_active=6, requests_per_second=1.0, burst=1)
+    engine = make_engine(mock, slot_retry_delay=1.0)
+    mock.inject("transient", op="start_job", code=code, retry_after=300.0, count=100)
+    start = clock.monotonic()
+    engine.create_jobs("mock", [magnet(i) for i in range(6)])
+    advance_until(clock, lambda: clock.monotonic() >= start + 30, step=0.5, timeout=60)
+    assert mock.calls["start_job"] <= 2
+
+
+@pytest.mark.parametrize("code", ["HOSTER_UNAVAILABLE", "RATE_LIMITED"])
+def test_a_refused_submission_is_sent_again_without_a_lookup(
+    make_engine: MakeEngine, clock: FakeClock, code: str
+) -> None:
+    """A refusal made nothing remotely: the retry submits again rather than look for
+    what may have landed (on Real-Debrid a walk of every /downloads page), and the
+    job is never "unsure" (found in review: code 19 on a hoster link was)."""
+    mock = MockProvider(1.0)
+    engine = make_engine(mock)
+    mock.inject("transient", op="start_job", code=code, retry_after=1.0)
+    job = engine.create_job("mock", {"url": "https://hoster.example/file.bin"})
+    with ClockDriver(clock, step=0.5):
+        done = engine.wait(job.id, timeout=30)
+    assert done.status is JobStatus.COMPLETED
+    assert mock.calls["start_job"] == 2
+    assert mock.calls["find_existing"] == 0

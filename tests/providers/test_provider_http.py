@@ -42,19 +42,35 @@ def test_a_429_pause_is_cut_to_the_buckets_max_pause(header: str) -> None:
     http.close()
 
 
-def test_a_429_pauses_the_requests_own_bucket_not_the_general_one() -> None:
-    """A 429 on TorBox's createtorrent (general + creation buckets) held back every
-    poll and link too; now only creations wait."""
+def refused_twice_bucketed(
+    other: str,
+) -> tuple[FakeClock, RateLimiter, RateLimiter, ProviderHttp]:
+    """A general bucket and ``other``, behind a service that answers 429, 30 s."""
     clock = FakeClock()
     general = RateLimiter(5.0, 5, clock, max_pause=600.0)
-    create = RateLimiter(1.0, 1, clock, max_pause=600.0)
-    ctx = ProviderContext(
-        clock=clock, limiters={"default": general, "create": create}, blocking=False
-    )
+    second = RateLimiter(1.0, 1, clock, max_pause=600.0)
+    ctx = ProviderContext(clock=clock, limiters={"default": general, other: second}, blocking=False)
     http = client(ctx, httpx.Response(429, headers={"Retry-After": "30"}))
-    http.request("POST", "/create", buckets=("default", "create"))
+    return clock, general, second, http
+
+
+def test_a_429_pauses_the_buckets_the_limit_stands_for() -> None:
+    """A 429 on TorBox's createtorrent (general + creation buckets, the limit being
+    the creation one) held back every poll and link too; now only creations wait."""
+    clock, general, create, http = refused_twice_bucketed("create")
+    http.request("POST", "/create", buckets=("default", "create"), refused_by=("create",))
     assert create.paused_until == pytest.approx(30.0)
     assert general.paused_until is None or general.paused_until <= clock.monotonic()
     http.request("GET", "/list")  # the general bucket alone: that one is paused
     assert general.paused_until == pytest.approx(30.0)
+    http.close()
+
+
+def test_a_429_pauses_every_bucket_of_the_request_by_default() -> None:
+    """Real-Debrid has one limit for the account: its unrestrict bucket is our own
+    pacing, so a 429 there holds back the general bucket as well."""
+    _, general, unrestrict, http = refused_twice_bucketed("unrestrict")
+    http.request("POST", "/unrestrict/link", buckets=("unrestrict", "default"))
+    assert general.paused_until == pytest.approx(30.0)
+    assert unrestrict.paused_until == pytest.approx(30.0)
     http.close()

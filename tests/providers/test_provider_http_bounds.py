@@ -122,7 +122,8 @@ def test_a_trickling_server_cannot_hold_a_request_past_its_deadline(
     took = time.monotonic() - started
     assert failure.value.code == "TIMEOUT"
     assert failure.value.retryable
-    assert took < 3.0, f"took {took:.1f} s against a 1 s deadline"
+    # Not a speed target: without the deadline the exchange lasts the server's 50 s.
+    assert took < 10.0, f"took {took:.1f} s against a 1 s deadline"
     http.close()
 
 
