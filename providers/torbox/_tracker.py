@@ -19,7 +19,7 @@ from providers._responses import JobStatusResponse
 from providers._status import JobStatus
 from providers.torbox._api import TorBoxApi
 from providers.torbox._ids import ItemKind, RemoteRef, parse_remote_id
-from providers.torbox._items import as_int, item_status, queued_status
+from providers.torbox._items import as_int, is_ready, item_status, queued_status
 from providers.torbox._scan import Found, scan
 
 __all__ = ["ItemTracker"]
@@ -178,9 +178,17 @@ class ItemTracker:
                 continue
             bypass = bool(hashes) or self.young(kind)
             found = self.list(kind, set(wanted), set(hashes), bypass)
+            near = False
             for number, rid in wanted.items():
                 if number in found.by_id:
-                    out[rid] = self.status(found.by_id[number], kind)
+                    item = found.by_id[number]
+                    out[rid] = self.status(item, kind)
+                    near = near or _may_be_done(item, self.stale_seconds)
+            if near and not bypass:
+                # A cached list may be stale_seconds old, and this item could have
+                # finished since: read fresh until then, so its completion is seen
+                # within a poll interval rather than up to ten minutes late.
+                self.touch(kind)
             for item_hash, rid in hashes.items():
                 if item_hash in found.by_hash:
                     out[rid] = self.status(found.by_hash[item_hash], kind)
@@ -241,3 +249,25 @@ class ItemTracker:
 def with_source(response: JobStatusResponse | None, source: str | None) -> JobStatusResponse | None:
     """``response`` carrying the request's link (TorBox lists do not echo it)."""
     return attrs.evolve(response, source=source) if response is not None else None
+
+
+#: The ETA TorBox gives for "unknown" (qBittorrent's infinity sentinel, POSTMAN).
+_NO_ETA = 8_640_000
+
+
+def _may_be_done(item: dict[str, Any], window: float) -> bool:
+    """An unfinished item that, by what the (maybe stale) list says, may have finished
+    within ``window`` seconds: at progress 1 but not flagged, or due within it."""
+    if is_ready(item):
+        return False
+    progress, eta = item.get("progress"), item.get("eta")
+    if isinstance(progress, int | float) and not isinstance(progress, bool) and progress >= 1:
+        # At 100% but not ready: a fresh read may show it ready, unless its files
+        # are gone (evicted), which no read brings back (hydra#2655).
+        return item.get("download_present") is not False
+    return (
+        isinstance(eta, int | float)
+        and not isinstance(eta, bool)
+        and 0 <= eta < _NO_ETA
+        and eta <= window
+    )

@@ -124,6 +124,33 @@ def test_states_from_a_stale_list_catch_up_after_the_window(
     assert fresh.status is JobStatus.COMPLETED
 
 
+def test_an_item_due_to_finish_is_read_fresh_so_its_completion_is_seen_at_once(
+    fake: FakeTorBox, provider: TorBoxProvider, clock: FakeClock
+) -> None:
+    """An old job (not young any more) downloading with a short ETA: the cached list
+    it is read from may be ten minutes old, so polls read fresh until it is done.
+    Before, the completion showed only when the cache was rebuilt (600 s)."""
+    item = fake.add_item("torrent", f"{8:040x}")
+    clock.advance(3.0)  # past metaDL: downloading, a few seconds left
+    rid = f"torrent:{item.id}"
+    first = provider.list_statuses([rid])[rid]
+    assert first.native_status == "downloading"
+    clock.advance(30.0)  # done by now; the cached list still says downloading
+    assert provider.list_statuses([rid])[rid].status is JobStatus.COMPLETED
+    assert requests_to(fake, "mylist:bypass") >= 1
+
+
+def test_an_item_with_no_eta_does_not_make_polls_read_fresh(
+    fake: FakeTorBox, provider: TorBoxProvider, clock: FakeClock
+) -> None:
+    item = fake.add_item("torrent", f"{9:040x}")  # metaDL: no speed, the infinite ETA
+    rid = f"torrent:{item.id}"
+    for _ in range(3):
+        provider.list_statuses([rid])
+        clock.advance(1.0)
+    assert requests_to(fake, "mylist:bypass") == 0
+
+
 def test_queued_item_becomes_a_torrent_with_a_new_id_and_continuous_status(
     fake: FakeTorBox, clock: FakeClock, make: Callable[..., TorBoxProvider]
 ) -> None:
