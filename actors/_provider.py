@@ -84,6 +84,9 @@ _CLEANUP_TRIES = 5
 _NO_COSTS: Mapping[str, int] = MappingProxyType({})
 _CLEANUP_FIRST_DELAY = 5.0
 _CLEANUP_MAX_DELAY = 300.0
+#: A slot refusal that says nothing of when to come back answers submissions this
+#: long (unless a job of ours ends first): the supervisor's own slot_retry_delay.
+_REFUSAL_HOLD = 30.0
 #: A 429 that says nothing of when to come back holds the buckets this long.
 _DEFAULT_429_PAUSE = 60.0
 
@@ -208,6 +211,9 @@ class ProviderActor(SupervisedActor):
         self._reported = False
         self._submitted = False
         self._last_error: str | None = None
+        #: The last slot refusal or cooldown and until when (clock monotonic) it
+        #: answers every submission unsent (see ``_refuse_submissions``).
+        self._refusal: tuple[ProviderError, float] | None = None
 
     # -- life cycle ------------------------------------------------------------
     def child_id(self) -> tuple[ChildKind, str]:
@@ -283,6 +289,7 @@ class ProviderActor(SupervisedActor):
                     self._schedule_poll(self.poll_interval)
             case Release() | Released():
                 self._keep(message)
+                self._slot_freed()
             case Adopt():
                 self._queue_cleanups(self._keep(message))
             case Cleanup(job_id=job_id):
@@ -293,6 +300,7 @@ class ProviderActor(SupervisedActor):
                         "calls_withdrawn", job_id=job_id, provider=self.name, count=len(withdrawn)
                     )
                 self._queue_cleanups(self._keep(message))
+                self._slot_freed()
             case PollTick(generation) if generation == self._poll_generation:
                 self._poll_scheduled = False
                 if not self._poll_queued:
@@ -451,6 +459,10 @@ class ProviderActor(SupervisedActor):
     # -- running one call --------------------------------------------------------
     def _run(self, message: Any, costs: Mapping[str, int]) -> None:
         match message:
+            case Submit(_, request_id, _, reply_to) if self._held_refusal() is not None:
+                held = self._held_refusal()
+                assert held is not None
+                self._tell(reply_to, CallFailed(request_id, Op.SUBMIT, held))
             case Submit(job_id, request_id, payload, reply_to):
                 self._request(
                     costs, Op.SUBMIT, job_id, request_id, reply_to,
@@ -511,7 +523,7 @@ class ProviderActor(SupervisedActor):
                 self.book.unsure.add(job_id)
             self._tell(reply_to, CallFailed(request_id, op, error))
             if op is Op.SUBMIT and error.code in SUBMISSION_REFUSALS:
-                self._refuse_waiting_submissions(error)
+                self._refuse_submissions(error)
             return
         except LimiterClosed:
             return  # the engine is stopping
@@ -522,12 +534,16 @@ class ProviderActor(SupervisedActor):
             raise
         self._tell(reply_to, reply)
 
-    def _refuse_waiting_submissions(self, error: ProviderError) -> None:
+    def _refuse_submissions(self, error: ProviderError) -> None:
         """The account refused a submission for slots or a cooldown: the submissions
-        waiting in line behind it get the same answer without being sent (each would be
-        refused too, and on TorBox spend a token of its creation budget). Their jobs
-        go back to the supervisor's line, which holds new submissions until a slot
-        frees or the hint passes; polls, links and cancels go on."""
+        waiting in line behind it, and those that come until the hint passes (or, after
+        a slot refusal, until a job of ours ends), get the same answer without being
+        sent; each would be refused too, and on TorBox spend a token of its creation
+        budget. Their jobs go back to the supervisor's line, which holds submissions
+        as long; polls, links and cancels go on."""
+        hint = error.retry_after
+        hold = min(hint, self.max_pause) if hint is not None and hint > 0 else _REFUSAL_HOLD
+        self._refusal = (error, self.scheduler.clock.monotonic() + hold)
         waiting = [call for call in self._queue if type(call.message) is Submit]
         for call in waiting:
             self._queue.pop(call)
@@ -540,6 +556,20 @@ class ProviderActor(SupervisedActor):
                 code=error.code,
                 count=len(waiting),
             )
+
+    def _held_refusal(self) -> ProviderError | None:
+        """The refusal that answers submissions now, if one still holds."""
+        held = self._refusal
+        if held is not None and self.scheduler.clock.monotonic() >= held[1]:
+            self._refusal = held = None
+        return held[0] if held is not None else None
+
+    def _slot_freed(self) -> None:
+        """A job of ours ended (released or cleaned up): a slot refusal may not hold
+        any more; a cooldown still does (it was never about slots)."""
+        held = self._refusal
+        if held is not None and not SUBMISSION_REFUSALS[held[0].code]:
+            self._refusal = None
 
     def _submit(self, job_id: str, request_id: int, payload: StartJobPayload) -> Submitted:
         response = self.provider.start_job(payload)

@@ -873,7 +873,17 @@ def test_a_hint_that_is_not_a_rate_limit_pauses_no_bucket(h: Harness, code: str)
     assert h.inbox("a").wait_for(CallFailed).error.retry_after == 120.0
     assert h.describe().paused_until == {}
     h.advance(1.0)  # a creation token (10 a second), far short of the 120 s hint
-    h.submitted("b", h.submit("b", payload(2)))
+    second = h.submit("b", payload(2))
+    if code == "PROVIDER_UNAVAILABLE":
+        h.submitted("b", second)  # only that call's own retry was spaced
+        return
+    # A refusal of the account answers the next submissions too, unsent, while it
+    # holds; nothing else waits: a status read goes out at once.
+    assert h.inbox("b").wait_for(CallFailed).error.code == code
+    assert provider.log.count("start_job") == 1
+    h.status("c", "b9")
+    assert h.inbox("c").wait_for(CallFailed).error.code == "NOT_FOUND"
+    assert provider.log.count("get_status") == 1
 
 
 # -- crashes and restarts ------------------------------------------------------------------

@@ -184,7 +184,9 @@ def test_a_pause_after_a_long_refusal_is_not_ended_by_an_earlier_tick(
     mock = RefusingTwice(1000.0, max_active=2)
     engine = make_engine(mock)
     engine.create_jobs("mock", [magnet(1), magnet(2)])
-    advance_until(clock, lambda: mock.calls["start_job"] >= 2, step=0)
+    # The first refusal (5 s) answers the other submission too, unsent; once it has
+    # passed, a submission meets the second (100 s), and ticks of the first remain.
+    advance_until(clock, lambda: mock.calls["start_job"] >= 2, step=0.5)
     engine.health()  # both refusals handled
     with ClockDriver(clock, step=1.0):
         advance_until(clock, lambda: clock.monotonic() >= 50, step=1.0)
