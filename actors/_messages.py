@@ -9,6 +9,7 @@ every actor) waits, on a ``pykka.ThreadingFuture`` carried in the message.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -58,6 +59,14 @@ class JobChanged:
 SUBMISSION_REFUSALS: Mapping[str, bool] = MappingProxyType(
     {"ACTIVE_LIMIT": False, "SEEDING_LIMIT": True, "COOLDOWN_LIMIT": True}
 )
+
+
+def usable_hint(seconds: float | None) -> float | None:
+    """A refusal's Retry-After if it says anything (above 0, not NaN); else None.
+    A hint of nothing must not become a pause of nothing."""
+    if seconds is None or math.isnan(seconds) or seconds <= 0:
+        return None
+    return seconds
 
 
 #: Refusals that made nothing remotely: a submission refused with one is not "unsure"

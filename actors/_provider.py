@@ -53,6 +53,7 @@ from actors._messages import (
     TestConnection,
     Track,
     Wake,
+    usable_hint,
 )
 from actors._provider_book import ProviderBook
 from actors._provider_queue import CallQueue, Lane, QueuedCall, Waiting
@@ -292,15 +293,8 @@ class ProviderActor(SupervisedActor):
                 self._slot_freed()
             case Adopt():
                 self._queue_cleanups(self._keep(message))
-            case Cleanup(job_id=job_id):
-                # The job is finished: its calls still waiting go unanswered.
-                withdrawn = self._queue.withdraw(job_id)
-                if withdrawn:
-                    log.info(
-                        "calls_withdrawn", job_id=job_id, provider=self.name, count=len(withdrawn)
-                    )
-                self._queue_cleanups(self._keep(message))
-                self._slot_freed()
+            case Cleanup():
+                self._job_ended(message)
             case PollTick(generation) if generation == self._poll_generation:
                 self._poll_scheduled = False
                 if not self._poll_queued:
@@ -323,6 +317,18 @@ class ProviderActor(SupervisedActor):
                 log.warning(
                     "unexpected_message", provider=self.name, message=type(message).__name__
                 )
+
+    def _job_ended(self, message: Cleanup) -> None:
+        """A job finished: its calls still waiting go unanswered, what it leaves
+        remotely is cleaned up, and if it had an item, a slot of the account frees."""
+        job_id = message.job_id
+        freed = message.remote_id is not None or bool(self.book.jobs.get(job_id))
+        withdrawn = self._queue.withdraw(job_id)
+        if withdrawn:
+            log.info("calls_withdrawn", job_id=job_id, provider=self.name, count=len(withdrawn))
+        self._queue_cleanups(self._keep(message))
+        if freed:
+            self._slot_freed()
 
     def _report_cleanups(self) -> None:
         """Tell the supervisor how the owed cleanups changed, for its next commit."""
@@ -459,11 +465,11 @@ class ProviderActor(SupervisedActor):
     # -- running one call --------------------------------------------------------
     def _run(self, message: Any, costs: Mapping[str, int]) -> None:
         match message:
-            case Submit(_, request_id, _, reply_to) if self._held_refusal() is not None:
-                held = self._held_refusal()
-                assert held is not None
-                self._tell(reply_to, CallFailed(request_id, Op.SUBMIT, held))
             case Submit(job_id, request_id, payload, reply_to):
+                held = self._held_refusal()  # read once: it may end at any moment
+                if held is not None:
+                    self._tell(reply_to, CallFailed(request_id, Op.SUBMIT, held))
+                    return
                 self._request(
                     costs, Op.SUBMIT, job_id, request_id, reply_to,
                     self._submit, job_id, request_id, payload,
@@ -541,8 +547,8 @@ class ProviderActor(SupervisedActor):
         sent; each would be refused too, and on TorBox spend a token of its creation
         budget. Their jobs go back to the supervisor's line, which holds submissions
         as long; polls, links and cancels go on."""
-        hint = error.retry_after
-        hold = min(hint, self.max_pause) if hint is not None and hint > 0 else _REFUSAL_HOLD
+        hint = usable_hint(error.retry_after)
+        hold = min(hint, self.max_pause) if hint is not None else _REFUSAL_HOLD
         self._refusal = (error, self.scheduler.clock.monotonic() + hold)
         waiting = [call for call in self._queue if type(call.message) is Submit]
         for call in waiting:
@@ -558,11 +564,24 @@ class ProviderActor(SupervisedActor):
             )
 
     def _held_refusal(self) -> ProviderError | None:
-        """The refusal that answers submissions now, if one still holds."""
+        """The refusal that answers submissions now, if one still holds, its hint
+        cut to the time left (the supervisor pauses admission for that long)."""
         held = self._refusal
-        if held is not None and self.scheduler.clock.monotonic() >= held[1]:
-            self._refusal = held = None
-        return held[0] if held is not None else None
+        if held is None:
+            return None
+        error, until = held
+        left = until - self.scheduler.clock.monotonic()
+        if left <= 0:
+            self._refusal = None
+            return None
+        return ProviderError(
+            error.message,
+            error.provider,
+            code=error.code,
+            http_status=error.http_status,
+            retryable=error.retryable,
+            retry_after=left,
+        )
 
     def _slot_freed(self) -> None:
         """A job of ours ended (released or cleaned up): a slot refusal may not hold

@@ -62,6 +62,7 @@ from actors._messages import (
     SyncFailed,
     SyncJob,
     owed_by,
+    usable_hint,
 )
 from actors._provider import ProviderActor
 from actors._provider_book import ProviderBook
@@ -564,7 +565,10 @@ class SupervisorActor(EngineActor):
             # too): hold at what we have until the provider says otherwise.
             self.clamped.setdefault(provider, self.admission.slot_limits.get(provider))
             self.admission.slot_limits[provider] = in_use
-        delay = retry_after if retry_after is not None else self.settings.slot_retry_delay
+        # A hint of nothing (0, below 0, NaN) is no hint: without a pause the job
+        # would be admitted, looked up and refused again as fast as actors start.
+        hint = usable_hint(retry_after)
+        delay = hint if hint is not None else self.settings.slot_retry_delay
         delay = min(max(0.0, delay), self.settings.job.retry_policy.max_retry_after)
         # Without a pause, a job refused while none of ours runs would be offered
         # again at once and hammer the provider. A longer pause already running stays.

@@ -11,6 +11,7 @@ import itertools
 import logging
 import math
 import threading
+import types
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -1500,3 +1501,62 @@ def test_a_job_sharing_an_item_a_completed_job_released_may_find_it_again(h: Har
     assert found is not None and found.remote_id == item
     stranger = h.find("c", payload(1))
     assert h.inbox("c").wait_for(Found, lambda m: m.request_id == stranger).response is None
+
+
+# -- the refusal hold (found in review, each failed before its fix) ----------------------
+class _TickingClock:
+    """A monotonic clock that moves on at every read, as real time does."""
+
+    def __init__(self, start: float) -> None:
+        self.t = start
+
+    def monotonic(self) -> float:
+        self.t += 0.0001
+        return self.t
+
+
+def test_a_hold_ending_while_a_submission_is_looked_at_does_not_fail_the_actor() -> None:
+    """The hold was read twice (the guard, then the body): ending between the two
+    raised AssertionError outside any handler, so the Submit went unanswered."""
+    actor = object.__new__(ProviderActor)
+    actor.scheduler = types.SimpleNamespace(clock=_TickingClock(99.9999))  # type: ignore[assignment]
+    error = ProviderError("full", "p", code="ACTIVE_LIMIT", retryable=True)
+    actor._refusal = (error, 100.00005)  # ends between the first read and a second one
+    told: list[Any] = []
+    actor._tell = lambda ref, message: told.append(message)  # type: ignore[method-assign]
+    actor._request = lambda *args: told.append("sent")  # type: ignore[method-assign]
+    actor._run(Submit("j", 1, payload(1), object()), {})  # type: ignore[arg-type]
+    assert len(told) == 1  # answered once: held, or sent
+
+
+def refused_once(h: Harness, code: str, hint: float) -> Budgeted:
+    """A provider actor whose first submission (job "a") was refused with ``code``."""
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider)
+    provider.faults["start_job"] = [
+        ProviderError("full", "budgeted", code=code, retryable=True, retry_after=hint)
+    ]
+    h.submit("a", payload(1))
+    h.inbox("a").wait_for(CallFailed)
+    return provider
+
+
+def test_a_held_refusal_tells_the_time_left_not_the_whole_hint(h: Harness) -> None:
+    refused_once(h, "COOLDOWN_LIMIT", 300.0)
+    h.advance(290.0)
+    h.submit("b", payload(2))
+    held = h.inbox("b").wait_for(CallFailed).error
+    assert held.code == "COOLDOWN_LIMIT"
+    assert held.retry_after == pytest.approx(10.0)  # what is left, not 300 from now
+
+
+def test_a_cleanup_of_a_job_that_owned_nothing_does_not_end_a_slot_refusal(h: Harness) -> None:
+    """Only a job of ours that ends with an item frees a slot; cancelling one that
+    never got an item (waiting in line) cleared the hold, and the next submission
+    was sent into the refusal."""
+    provider = refused_once(h, "ACTIVE_LIMIT", 120.0)
+    h.tell(Cleanup("x", payload(9), None, True))
+    h.advance(1.0)
+    h.submit("b", payload(2))
+    assert h.inbox("b").wait_for(CallFailed).error.code == "ACTIVE_LIMIT"
+    assert provider.log.count("start_job") == 1

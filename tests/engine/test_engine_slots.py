@@ -129,3 +129,19 @@ def test_a_refused_submission_is_sent_again_without_a_lookup(
     assert done.status is JobStatus.COMPLETED
     assert mock.calls["start_job"] == 2
     assert mock.calls["find_existing"] == 0
+
+
+@pytest.mark.parametrize("hint", [0.0, -5.0, float("nan")])
+def test_a_refusal_with_a_hint_of_nothing_waits_the_slot_retry_delay(
+    make_engine: MakeEngine, clock: FakeClock, hint: float
+) -> None:
+    """A hint of 0, below 0 or NaN paused admission for nothing, so the job was
+    admitted, looked up and refused again as fast as actors start (found in review)."""
+    mock = MockProvider(100.0, max_active=5)
+    engine = make_engine(mock, slot_retry_delay=30.0)
+    mock.inject("transient", op="start_job", code="COOLDOWN_LIMIT", retry_after=hint, count=1000)
+    engine.create_job("mock", magnet(1))
+    advance_until(clock, lambda: mock.calls["start_job"] >= 1, step=0)
+    advance_until(clock, lambda: clock.monotonic() >= 5.0, step=0.5, timeout=60)
+    assert mock.calls["start_job"] == 1
+    assert mock.calls["find_existing"] <= 1
