@@ -16,6 +16,9 @@ from actors._handle import ProviderDown, ProviderHandle
 from actors._messages import (
     REFUSED,
     SUBMISSION_REFUSALS,
+    AccountHeld,
+    AccountNote,
+    AccountResumed,
     BudgetWait,
     CallFailed,
     Cancel,
@@ -148,6 +151,8 @@ class JobActor(SupervisedActor):
         self.prefetched: FileLinksResponse | None = None
         self.stall_timer: TimerHandle | None = None
         self.deferred = False
+        #: The provider's account refuses every call: we wait for it, no stall timer.
+        self.account_held = False
 
     # -- lifecycle ---------------------------------------------------------------
     def child_id(self) -> tuple[ChildKind, str]:
@@ -204,8 +209,8 @@ class JobActor(SupervisedActor):
             case CallFailed(request_id, op, error) if self._answers(op, request_id):
                 self.request = None
                 self._failed(op, error)
-            case BudgetWait(request_id, op, budget, until) if self._current(op, request_id):
-                self._waiting_for(op, budget, until)
+            case BudgetWait() | AccountHeld() | AccountResumed():
+                self._provider_note(message)
             case RetryOp(op, token) if self.retry is not None and self.retry.token == token:
                 self.retry = None
                 self._send(op)
@@ -220,16 +225,9 @@ class JobActor(SupervisedActor):
             case InjectCrash():
                 raise RuntimeError(f"injected crash in job actor {self.job.id}")
             case (
-                Submitted() | Found() | StatusUpdate() | Links() | CallFailed() | BudgetWait()
-                | RetryOp()
+                Submitted() | Found() | StatusUpdate() | Links() | CallFailed() | RetryOp()
             ):
-                log.info(
-                    "stale_reply_dropped",
-                    job_id=self.job.id,
-                    provider=self.job.provider,
-                    message=type(message).__name__,
-                    request_id=getattr(message, "request_id", None),
-                )
+                self._stale(message)
             case _:
                 log.warning(
                     "unexpected_message",
@@ -237,6 +235,15 @@ class JobActor(SupervisedActor):
                     provider=self.job.provider,
                     message=type(message).__name__,
                 )
+
+    def _stale(self, message: Any) -> None:
+        log.info(
+            "stale_reply_dropped",
+            job_id=self.job.id,
+            provider=self.job.provider,
+            message=type(message).__name__,
+            request_id=getattr(message, "request_id", None),
+        )
 
     # -- requests ----------------------------------------------------------------
     def _answers(self, op: Op, request_id: int) -> bool:
@@ -285,6 +292,8 @@ class JobActor(SupervisedActor):
 
     def _resend(self, generation: int) -> None:
         """The provider actor that had our requests is gone: send again what it took."""
+        # A new actor knows nothing of the account's refusal: it tells us again.
+        self._account_resumed()
         tracked_at = self.tracked_at
         if self.job.remote_id is not None and tracked_at is not None and tracked_at < generation:
             self._track()
@@ -426,6 +435,43 @@ class JobActor(SupervisedActor):
         metadata = {**self.job.metadata, WAITING_FOR: note}
         self._save(self.job.evolve(metadata=metadata, updated_at=self.clock.time_ms()), [])
 
+    def _provider_note(self, message: BudgetWait | AccountHeld | AccountResumed) -> None:
+        """What the provider actor says of a wait: for a budget, or for the account."""
+        match message:
+            case BudgetWait(request_id, op, budget, until) if self._current(op, request_id):
+                self._waiting_for(op, budget, until)
+            case AccountHeld(note, request_id, op) if request_id is None or (
+                op is not None and self._current(op, request_id)
+            ):
+                self._account_held(note)
+            case AccountResumed():
+                self._account_resumed()
+            case _:
+                self._stale(message)
+
+    def _account_held(self, note: AccountNote) -> None:
+        """Wait for the account: no stall while it refuses us; the note says why."""
+        self.account_held = True
+        if self.stall_timer is not None:
+            self.stall_timer.cancel()
+            self.stall_timer = None
+        wanted = note.as_metadata()
+        if self.job.metadata.get(WAITING_FOR) == wanted:
+            return
+        metadata = {**self.job.metadata, WAITING_FOR: wanted}
+        self._save(self.job.evolve(metadata=metadata, updated_at=self.clock.time_ms()), [])
+
+    def _account_resumed(self) -> None:
+        if not self.account_held:
+            return
+        self.account_held = False
+        self.last_progress_at = self.clock.monotonic()  # the wait was not a stall
+        self._schedule_stall_check()
+        note = self.job.metadata.get(WAITING_FOR)
+        if isinstance(note, dict) and "account" in note:
+            metadata = {k: v for k, v in self.job.metadata.items() if k != WAITING_FOR}
+            self._save(self.job.evolve(metadata=metadata, updated_at=self.clock.time_ms()), [])
+
     # -- failures ------------------------------------------------------------------
     def _sync_failed(self, error: ProviderError) -> None:
         # A caller asked for the status now: tell it why not, rather than
@@ -476,7 +522,7 @@ class JobActor(SupervisedActor):
         self.scheduler.schedule(delay, self.actor_ref, RetryOp(op, token))
 
     def _stall_check(self, since: float) -> None:
-        if self.job.terminal:
+        if self.job.terminal or self.account_held:
             return
         limit = self.settings.stall_timeouts.get(self.job.status)
         if limit is None:
@@ -496,7 +542,7 @@ class JobActor(SupervisedActor):
             self.stall_timer.cancel()
             self.stall_timer = None
         limit = self.settings.stall_timeouts.get(self.job.status)
-        if limit is not None and not self.job.terminal:
+        if limit is not None and not self.job.terminal and not self.account_held:
             since = self.last_progress_at
             delay = max(0.0, since + limit - self.clock.monotonic())
             self.stall_timer = self.scheduler.schedule(delay, self.actor_ref, StallCheck(since))
@@ -597,7 +643,12 @@ class JobActor(SupervisedActor):
         finished: bool = False,
         cleanup: Cleanup | None = None,
     ) -> None:
-        if WAITING_FOR in job.metadata and self.request is None and self.status_request is None:
+        if (
+            WAITING_FOR in job.metadata
+            and self.request is None
+            and self.status_request is None
+            and not self.account_held
+        ):
             # Nothing waits for a budget any more: the note goes with this change.
             job = job.evolve(metadata={k: v for k, v in job.metadata.items() if k != WAITING_FOR})
         self._log_transitions(job, transitions)

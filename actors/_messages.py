@@ -69,6 +69,18 @@ def usable_hint(seconds: float | None) -> float | None:
     return seconds
 
 
+#: Refusals that concern the whole account, not one job (a bad or revoked key, a
+#: locked or inactive account, premium gone): the provider actor holds its calls
+#: (``AccountHeld``) and probes until the account works again.
+ACCOUNT_REFUSALS = frozenset({
+    "BAD_TOKEN", "NO_AUTH", "AUTH_REQUIRED", "AUTH_FAILED", "ACCOUNT_LOCKED",
+    "ACCOUNT_NOT_ACTIVATED", "TWO_FACTOR_REQUIRED", "IP_NOT_ALLOWED", "PERMISSION_DENIED",
+    "BANNED_USER",
+})
+#: Of those, the ones that say the credentials are refused (the provider is ``auth_failed``).
+AUTH_REFUSALS = frozenset({"BAD_TOKEN", "NO_AUTH", "AUTH_REQUIRED", "AUTH_FAILED"})
+
+
 #: Refusals that made nothing remotely: a submission refused with one is not "unsure"
 #: (no lookup before it is sent again, no cleanup lookup after its job ends).
 REFUSED = frozenset({*SUBMISSION_REFUSALS, "RATE_LIMITED", "HOSTER_UNAVAILABLE"})
@@ -422,6 +434,35 @@ class ProviderReport:
     tracked: int
     slot_limit: int | None
     last_error: str | None = None
+    #: The account's refusal while it holds calls back (None: the account works).
+    account: AccountNote | None = None
+    #: Until when (clock epoch seconds) submissions are answered unsent after a slot
+    #: refusal or a cooldown, and its code.
+    submissions_held: tuple[str, float] | None = None
+
+
+@attrs.frozen
+class AccountNote:
+    """The account refused us as a whole: since when, and when its jobs give up.
+
+    Times are clock epoch seconds. ``auth``: the credentials themselves were
+    refused (``AUTH_REFUSALS``), as opposed to a lock or an account without premium.
+    """
+
+    code: str
+    message: str
+    since: float
+    fail_at: float
+    auth: bool
+
+    def as_metadata(self) -> dict[str, Any]:
+        """The note a waiting job keeps in its metadata (milliseconds, JSON-ready)."""
+        return {
+            "account": self.code,
+            "message": self.message,
+            "since_ms": int(self.since * 1000),
+            "fail_at_ms": int(self.fail_at * 1000),
+        }
 
 
 # -- to a JobActor --------------------------------------------------------------
@@ -481,6 +522,22 @@ class BudgetWait:
     op: Op
     budget: str
     until: float
+
+
+@attrs.frozen
+class AccountHeld:
+    """The account refuses every call: the job waits (no stall timer) until
+    ``AccountResumed``, or fails once ``note.fail_at`` passes. ``request_id`` and
+    ``op`` name the call held back, or are None for a job that only waits for polls."""
+
+    note: AccountNote
+    request_id: int | None = None
+    op: Op | None = None
+
+
+@attrs.frozen
+class AccountResumed:
+    """The account works again: held calls go out, stall timers start afresh."""
 
 
 @attrs.frozen

@@ -23,8 +23,13 @@ from actors._base import replies_of
 from actors._child import SupervisedActor
 from actors._handle import ProviderHandle
 from actors._messages import (
+    ACCOUNT_REFUSALS,
+    AUTH_REFUSALS,
     REFUSED,
     SUBMISSION_REFUSALS,
+    AccountHeld,
+    AccountNote,
+    AccountResumed,
     Adopt,
     BudgetWait,
     CallFailed,
@@ -90,6 +95,12 @@ _CLEANUP_MAX_DELAY = 300.0
 _REFUSAL_HOLD = 30.0
 #: A 429 that says nothing of when to come back holds the buckets this long.
 _DEFAULT_429_PAUSE = 60.0
+#: While the account refuses us, one probe (a poll, or one held call) goes out this
+#: long after the last refusal, the gap doubling up to the cap: a few a minute.
+_ACCOUNT_FIRST_GAP = 15.0
+_ACCOUNT_MAX_GAP = 60.0
+#: Once its jobs have given up (``account_fail_after``), a probe every ten minutes.
+_ACCOUNT_EXPIRED_GAP = 600.0
 
 
 # -- the actor's own messages and queued tasks ------------------------------------
@@ -104,6 +115,34 @@ class _RetryCleanup:
 
     remote_id: str | None = None
     job_id: str | None = None
+
+
+@attrs.frozen
+class _AccountTimer:
+    """Scheduled while the account refuses us: send one probe (a poll or one held
+    call), or, with ``expire``, at the hold's ``fail_at``: its jobs give up."""
+
+    generation: int
+    expire: bool = False
+
+
+@attrs.define
+class _Hold:
+    """The account refuses every call (``ACCOUNT_REFUSALS``): what waits for it.
+
+    ``parked`` holds the job calls and cleanups not sent, in order; ``probe`` is
+    the one sent to see whether the account works again; ``expired`` once
+    ``account_fail_after`` passed and the waiting jobs were failed.
+    """
+
+    error: ProviderError
+    note: AccountNote
+    generation: int
+    gap: float = _ACCOUNT_FIRST_GAP
+    parked: list[Any] = attrs.field(factory=list)
+    probe: Any = None
+    probe_due: bool = False
+    expired: bool = False
 
 
 @attrs.frozen
@@ -131,6 +170,9 @@ class _Lookup:
 
     job_id: str
 
+
+#: ``_Hold.probe`` while the next poll is the probe.
+_POLL_PROBE = _Poll()
 
 _Request = Submit | FindExisting | FetchLinks | GetStatus
 _OPS: Mapping[type, Op] = {
@@ -179,6 +221,7 @@ class ProviderActor(SupervisedActor):
         limiters: Mapping[str, RateLimiter] | None = None,
         max_pause: float = 3600.0,
         budget_notice_after: float = 1.0,
+        account_fail_after: float = 24 * 3600.0,
     ) -> None:
         super().__init__()
         self.name = name
@@ -190,6 +233,7 @@ class ProviderActor(SupervisedActor):
         self.limiters: dict[str, RateLimiter] = dict(limiters or {})
         self.max_pause = max_pause
         self.budget_notice_after = budget_notice_after
+        self.account_fail_after = account_fail_after
         self._queue = CallQueue(self.limiters)
         # HTTP providers take a token per request themselves (one call may be
         # several requests); for the others the actor takes them per call.
@@ -215,6 +259,9 @@ class ProviderActor(SupervisedActor):
         #: The last slot refusal or cooldown and until when (clock monotonic) it
         #: answers every submission unsent (see ``_refuse_submissions``).
         self._refusal: tuple[ProviderError, float] | None = None
+        #: Set while the account refuses us as a whole (see ``_account_refused``).
+        self._hold: _Hold | None = None
+        self._hold_generation = 0
 
     # -- life cycle ------------------------------------------------------------
     def child_id(self) -> tuple[ChildKind, str]:
@@ -285,9 +332,7 @@ class ProviderActor(SupervisedActor):
             case TestConnection():
                 self._enqueue(message, Lane.CANCEL, Call.TEST, None, None)
             case Track():
-                self._keep(message)
-                if not (self._poll_scheduled or self._poll_queued):
-                    self._schedule_poll(self.poll_interval)
+                self._track(message)
             case Release() | Released():
                 self._keep(message)
                 self._slot_freed()
@@ -304,6 +349,8 @@ class ProviderActor(SupervisedActor):
                 self._wake_due = None
             case PollTick() | Wake():
                 pass  # superseded
+            case _AccountTimer(generation, expire):
+                self._account_expired(generation) if expire else self._probe(generation)
             case _RetryCleanup(remote_id, job_id):
                 if remote_id is not None and remote_id in self.book.deletes:
                     self._queue_delete(remote_id)
@@ -318,12 +365,24 @@ class ProviderActor(SupervisedActor):
                     "unexpected_message", provider=self.name, message=type(message).__name__
                 )
 
+    def _track(self, message: Track) -> None:
+        self._keep(message)
+        hold = self._hold
+        if hold is not None:
+            self._tell(message.reply_to, AccountHeld(hold.note))
+        elif not (self._poll_scheduled or self._poll_queued):
+            self._schedule_poll(self.poll_interval)
+
     def _job_ended(self, message: Cleanup) -> None:
         """A job finished: its calls still waiting go unanswered, what it leaves
         remotely is cleaned up, and if it had an item, a slot of the account frees."""
         job_id = message.job_id
         freed = message.remote_id is not None or bool(self.book.jobs.get(job_id))
         withdrawn = self._queue.withdraw(job_id)
+        hold = self._hold
+        if hold is not None:
+            hold.parked = [m for m in hold.parked if getattr(m, "job_id", None) != job_id
+                           or not isinstance(m, _Request)]
         if withdrawn:
             log.info("calls_withdrawn", job_id=job_id, provider=self.name, count=len(withdrawn))
         self._queue_cleanups(self._keep(message))
@@ -464,6 +523,16 @@ class ProviderActor(SupervisedActor):
 
     # -- running one call --------------------------------------------------------
     def _run(self, message: Any, costs: Mapping[str, int]) -> None:
+        hold = self._hold
+        if hold is not None:
+            if message is hold.probe or type(message) is _Poll:
+                self._run_probe(hold, message, costs)
+                return
+            if self._held_back(hold, message):
+                return
+        self._run_call(message, costs)
+
+    def _run_call(self, message: Any, costs: Mapping[str, int]) -> None:
         match message:
             case Submit(job_id, request_id, payload, reply_to):
                 held = self._held_refusal()  # read once: it may end at any moment
@@ -471,24 +540,14 @@ class ProviderActor(SupervisedActor):
                     self._tell(reply_to, CallFailed(request_id, Op.SUBMIT, held))
                     return
                 self._request(
-                    costs, Op.SUBMIT, job_id, request_id, reply_to,
-                    self._submit, job_id, request_id, payload,
+                    costs, message, Op.SUBMIT, self._submit, job_id, request_id, payload
                 )
-            case FindExisting(job_id, request_id, payload, reply_to):
-                self._request(
-                    costs, Op.FIND, job_id, request_id, reply_to,
-                    self._find_for, job_id, request_id, payload,
-                )
-            case FetchLinks(job_id, request_id, remote_id, payload, reply_to):
-                self._request(
-                    costs, Op.LINKS, job_id, request_id, reply_to,
-                    self._links, request_id, remote_id, payload,
-                )
-            case GetStatus(job_id, request_id, remote_id, reply_to):
-                self._request(
-                    costs, Op.STATUS, job_id, request_id, reply_to,
-                    self._status_reply, request_id, remote_id,
-                )
+            case FindExisting(job_id, request_id, payload):
+                self._request(costs, message, Op.FIND, self._find_for, job_id, request_id, payload)
+            case FetchLinks(_, request_id, remote_id, payload):
+                self._request(costs, message, Op.LINKS, self._links, request_id, remote_id, payload)
+            case GetStatus(_, request_id, remote_id):
+                self._request(costs, message, Op.STATUS, self._status_reply, request_id, remote_id)
             case TestConnection(reply):
                 self._test(costs, reply)
             case _Poll():
@@ -501,21 +560,18 @@ class ProviderActor(SupervisedActor):
                 self._lookup(costs, job_id)
 
     def _request(
-        self,
-        costs: Mapping[str, int],
-        op: Op,
-        job_id: str,
-        request_id: int,
-        reply_to: Ref,
-        fn: Callable[..., Any],
+        self, costs: Mapping[str, int], message: _Request, op: Op, fn: Callable[..., Any],
         *args: Any,
     ) -> None:
+        job_id, request_id, reply_to = message.job_id, message.request_id, message.reply_to
         try:
             if costs:
                 self._take(costs)
             reply = fn(*args)
         except ProviderError as error:
             self._failed(error, costs)
+            if error.code in ACCOUNT_REFUSALS and self._account_refused(error, message):
+                return
             log.info(
                 "provider_call_failed",
                 job_id=job_id,
@@ -539,6 +595,8 @@ class ProviderActor(SupervisedActor):
             self._tell(reply_to, CallFailed(request_id, op, self._crash(op.value, exc)))
             raise
         self._tell(reply_to, reply)
+        if self._hold is not None:
+            self._account_works()
 
     def _refuse_submissions(self, error: ProviderError) -> None:
         """The account refused a submission for slots or a cooldown: the submissions
@@ -649,6 +707,215 @@ class ProviderActor(SupervisedActor):
             fail(reply, self._crash("test_connection", exc))
             raise
         answer(reply, result)
+        if result.ok and self._hold is not None:
+            self._account_works()  # the user's own check: no need to wait for a probe
+
+    # -- the account as a state ---------------------------------------------------
+    def _account_refused(self, error: ProviderError, item: Any) -> bool:
+        """The account refused ``error`` (a bad key, a lock, premium gone): hold.
+
+        On the first refusal every job call waiting in line, and each that comes
+        until the account works again, is held back unsent (``_held_back``) and
+        its job told (``AccountHeld``: it waits, without a stall timer); so is
+        every job that only waits for polls. One probe (a poll while anything is
+        tracked, else the oldest held call) goes out after a gap that doubles
+        from 15 s to 60 s; the first call that succeeds ends the hold
+        (``_account_works``). Past ``account_fail_after`` the waiting jobs fail
+        with the account's code (``_account_expired``). Returns True when
+        ``item`` (a job call or cleanup, or None for a poll) was held back.
+        """
+        hold = self._hold
+        if hold is None:
+            clock = self.scheduler.clock
+            now = clock.monotonic()
+            since = self.book.account_since or (now, clock.time())
+            self.book.account_since = since
+            note = AccountNote(
+                error.code, error.message, since[1], since[1] + self.account_fail_after,
+                error.code in AUTH_REFUSALS,
+            )
+            self._hold_generation += 1
+            hold = self._hold = _Hold(error, note, self._hold_generation)
+            log.warning(
+                "account_refused", provider=self.name, code=error.code,
+                tracked=len(self.book.tracked),
+            )
+            waiting = [call for call in self._queue if _holdable(call.message)]
+            for call in waiting:
+                self._queue.pop(call)
+                self._held_back(hold, call.message)
+            for pollers in self.book.tracked.values():
+                for ref in pollers.values():
+                    self._tell(ref, AccountHeld(note))
+            deadline = max(0.0, since[0] + self.account_fail_after - now)
+            self.scheduler.schedule(
+                deadline, self.actor_ref, _AccountTimer(hold.generation, expire=True)
+            )
+        parked = False
+        if item is not None:
+            if item is hold.probe:
+                hold.parked.insert(0, item)  # still the oldest: the next probe again
+                parked = True
+            else:
+                parked = self._held_back(hold, item)
+        if hold.probe is None:
+            self._schedule_probe(hold)
+        return parked
+
+    def _held_back(self, hold: _Hold, message: Any) -> bool:
+        """Hold ``message`` back while the account refuses us; False for what still
+        runs (polls, checks, ``test_connection``: each one a probe of its own).
+
+        A status request answers at once with the refusal (a caller waits on a
+        sync); once the waiting jobs gave up, any job call does.
+        """
+        if isinstance(message, GetStatus) or (hold.expired and isinstance(message, _Request)):
+            op = _OPS[type(message)]
+            self._tell(message.reply_to, CallFailed(message.request_id, op, self._account_error(
+                hold, final=hold.expired)))
+            return True
+        if isinstance(message, _Request):
+            hold.parked.append(message)
+            op = _OPS[type(message)]
+            self._tell(message.reply_to, AccountHeld(hold.note, message.request_id, op))
+            return True
+        if isinstance(message, _Delete | _Lookup):
+            hold.parked.append(message)
+            return True
+        return False
+
+    def _schedule_probe(self, hold: _Hold) -> None:
+        if hold.probe_due:
+            return
+        hold.probe_due = True
+        delay = hold.gap
+        cap = _ACCOUNT_EXPIRED_GAP if hold.expired else _ACCOUNT_MAX_GAP
+        hold.gap = min(cap, hold.gap * 2)
+        self.scheduler.schedule(delay, self.actor_ref, _AccountTimer(hold.generation))
+
+    def _probe(self, generation: int) -> None:
+        """Send one call to see whether the account works again."""
+        hold = self._hold
+        if hold is None or hold.generation != generation:
+            return
+        hold.probe_due = False
+        probe = hold.probe
+        if probe is not None and not (isinstance(probe, _Request) and self._asker_gone(probe)):
+            self._schedule_probe(hold)  # the last one still waits for its tokens
+            return
+        hold.probe = None
+        if self.book.tracked:
+            # Polls are the probes while anything is tracked: the one in line, or a new one.
+            hold.probe = _POLL_PROBE
+            self._poll_generation += 1  # no scheduled poll besides
+            self._poll_scheduled = False
+            if not self._poll_queued:
+                self._poll_queued = True
+                self._queue.push(_Poll(), Lane.STATUS, self._costs(Call.POLL, None))
+            return
+        while hold.parked:
+            item = hold.parked.pop(0)
+            if isinstance(item, _Request) and self._asker_gone(item):
+                continue
+            hold.probe = item
+            self._requeue(item)
+            return
+        # Nothing waits for the account: the next call tells how it is.
+        self._hold = None
+        self.book.account_since = None
+        log.info("account_hold_dropped", provider=self.name, code=hold.note.code)
+
+    def _run_probe(self, hold: _Hold, message: Any, costs: Mapping[str, int]) -> None:
+        """Run a probe (a poll or the held call sent to see); unless it ended the
+        hold, the next one goes out after the gap."""
+        self._run_call(message, costs)
+        if self._hold is not hold:
+            return
+        if hold.probe is message or (hold.probe is _POLL_PROBE and type(message) is _Poll):
+            hold.probe = None
+        if hold.probe is None:
+            self._schedule_probe(hold)
+
+    def _requeue(self, item: Any) -> None:
+        """Put a held call or cleanup back in line (never run in this turn)."""
+        match item:
+            case _Delete() | _Lookup():
+                call = Call.CANCEL if isinstance(item, _Delete) else Call.FIND
+                payload = None
+                if isinstance(item, _Lookup) and item.job_id in self.book.lookups:
+                    payload = self.book.lookups[item.job_id].payload
+                self._queue.push(item, Lane.CANCEL, self._costs(call, payload))
+            case Submit(job_id=job_id, payload=payload):
+                self._queue.push(item, Lane.SUBMIT, self._costs(Call.SUBMIT, payload), job_id)
+            case FindExisting(job_id=job_id, payload=payload):
+                self._queue.push(item, Lane.SUBMIT, self._costs(Call.FIND, payload), job_id)
+            case FetchLinks(job_id=job_id, payload=payload):
+                self._queue.push(item, Lane.LINKS, self._costs(Call.LINKS, payload), job_id)
+            case GetStatus(job_id=job_id):
+                self._queue.push(item, Lane.STATUS, self._costs(Call.STATUS, None), job_id)
+
+    def _account_works(self) -> None:
+        """A call went through: the hold ends, what it held goes back in line."""
+        hold = self._hold
+        if hold is None:
+            return
+        self._hold = None
+        self.book.account_since = None
+        log.info(
+            "account_works_again", provider=self.name, code=hold.note.code,
+            held=len(hold.parked),
+        )
+        resumed = AccountResumed()
+        told: set[Ref] = set()
+        if isinstance(hold.probe, _Request):  # it was answered just now
+            told.add(hold.probe.reply_to)
+            self._tell(hold.probe.reply_to, resumed)
+        for pollers in self.book.tracked.values():
+            for ref in pollers.values():
+                if ref not in told:
+                    told.add(ref)
+                    self._tell(ref, resumed)
+        for item in hold.parked:
+            if isinstance(item, _Request) and item.reply_to not in told:
+                told.add(item.reply_to)
+                self._tell(item.reply_to, resumed)
+            self._requeue(item)
+        if self.book.tracked and not (self._poll_scheduled or self._poll_queued):
+            self._schedule_poll(0)
+
+    def _account_expired(self, generation: int) -> None:
+        """``account_fail_after`` passed with the account still refusing: the jobs
+        that wait for it fail with its code; cleanups still wait (it may come back)."""
+        hold = self._hold
+        if hold is None or hold.generation != generation or hold.expired:
+            return
+        hold.expired = True
+        error = self._account_error(hold, final=True)
+        requests = [item for item in hold.parked if isinstance(item, _Request)]
+        hold.parked = [item for item in hold.parked if not isinstance(item, _Request)]
+        log.warning(
+            "account_jobs_given_up", provider=self.name, code=error.code,
+            held=len(requests), tracked=len(self.book.tracked),
+        )
+        for item in requests:
+            self._tell(item.reply_to, CallFailed(item.request_id, _OPS[type(item)], error))
+        for remote_id in list(self.book.tracked):
+            failed = JobStatusResponse(
+                remote_id, JobStatus.FAILED, error_code=error.code, error_message=error.message
+            )
+            self._fan_out(remote_id, StatusUpdate(failed))
+
+    def _account_error(self, hold: _Hold, *, final: bool) -> ProviderError:
+        """The refusal as a job hears it: retryable while the hold lasts, final after."""
+        error = hold.error
+        message = error.message
+        if final:
+            span = _span(self.account_fail_after)
+            message = f"{message} (the account refused every call for {span})"
+        return ProviderError(
+            message, error.provider, code=error.code, http_status=error.http_status,
+            retryable=not final,
+        )
 
     # -- polling -----------------------------------------------------------------
     def _schedule_poll(self, delay: float) -> None:
@@ -672,10 +939,15 @@ class ProviderActor(SupervisedActor):
         except ProviderError as error:
             pause = self._failed(error, costs)
             log.info("poll_failed", provider=self.name, code=error.code)
-            self._schedule_poll(max(self._poll_gap(costs), pause))
+            if error.code in ACCOUNT_REFUSALS:
+                self._account_refused(error, None)  # its probes poll again
+            else:
+                self._schedule_poll(max(self._poll_gap(costs), pause))
             return
         except LimiterClosed:
             return
+        if self._hold is not None:
+            self._account_works()
         for remote_id, response in statuses.items():
             if remote_id not in self.book.tracked:
                 continue
@@ -812,6 +1084,8 @@ class ProviderActor(SupervisedActor):
         del self.book.deletes[remote_id]
         self.book.forget_remote(remote_id)
         log.info("remote_deleted", provider=self.name, remote_id=remote_id, already_gone=gone)
+        if self._hold is not None:
+            self._account_works()
 
     def _lookup(self, costs: Mapping[str, int], job_id: str) -> None:
         self._lookups_queued.discard(job_id)
@@ -832,6 +1106,8 @@ class ProviderActor(SupervisedActor):
             self._cleanup_crashed(job_id=job_id)
             raise
         del self.book.lookups[job_id]
+        if self._hold is not None:
+            self._account_works()
         if found is None:
             log.info("cleanup_found_nothing", job_id=job_id, provider=self.name)
             return
@@ -848,6 +1124,11 @@ class ProviderActor(SupervisedActor):
         job_id: str | None = None,
     ) -> None:
         pause = self._failed(error, costs)
+        if error.code in ACCOUNT_REFUSALS:
+            # Not the item's fault: it waits for the account, its tries uncounted.
+            task = _Delete(remote_id) if remote_id is not None else _Lookup(job_id or "")
+            if self._account_refused(error, task):
+                return
         tries = self._count_try(remote_id=remote_id, job_id=job_id)
         if not error.retryable or tries >= _CLEANUP_TRIES:
             self._give_up(remote_id=remote_id, job_id=job_id)
@@ -1002,7 +1283,15 @@ class ProviderActor(SupervisedActor):
             tracked=len(self.book.tracked),
             slot_limit=self.provider.max_active,
             last_error=self._last_error,
+            account=self._hold.note if self._hold is not None else None,
+            submissions_held=self._submissions_held(offset),
         )
+
+    def _submissions_held(self, offset: float) -> tuple[str, float] | None:
+        held = self._refusal
+        if held is None or held[1] <= self.scheduler.clock.monotonic():
+            return None
+        return held[0].code, held[1] + offset
 
     def _report_limit(self) -> None:
         limit = self.provider.max_active
@@ -1019,6 +1308,20 @@ class ProviderActor(SupervisedActor):
             ref.tell(message)
         except pykka.ActorDeadError:
             log.debug("reply_target_gone", provider=self.name, message=type(message).__name__)
+
+
+def _span(seconds: float) -> str:
+    """``seconds`` for a person: ``45 s``, ``10 min``, ``24 h``."""
+    if seconds >= 3600:
+        return f"{round(seconds / 3600, 1):g} h"
+    if seconds >= 60:
+        return f"{round(seconds / 60, 1):g} min"
+    return f"{round(seconds, 1):g} s"
+
+
+def _holdable(message: Any) -> bool:
+    """A queued call that waits for the account while it refuses us."""
+    return isinstance(message, _Request | _Delete | _Lookup)
 
 
 def _takes_exclude(provider: Provider) -> bool:

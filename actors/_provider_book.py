@@ -144,6 +144,9 @@ class ProviderBook:
     #: What a finished job's ``Cleanup`` owed (the supervisor recorded it) that the
     #: book does not owe (its item is another job's too, say): to forget.
     to_settle: set[CleanupKey] = attrs.field(factory=set)
+    #: Since when (clock monotonic, epoch) the account refuses every call, kept
+    #: across restarts of the actor so that its jobs' deadline does not move.
+    account_since: tuple[float, float] | None = None
     released_limit: int = attrs.field(default=RELEASED_KEPT, kw_only=True)
     #: The provider's name, for the log.
     name: str = attrs.field(default="", kw_only=True)

@@ -106,6 +106,8 @@ class SupervisorSettings:
     max_job_actors: int | None = 2000
     #: How long a job refused for lack of slots waits before it is offered again.
     slot_retry_delay: float = 30.0
+    #: How long jobs wait for a provider's account that refuses every call.
+    account_fail_after: float = 24 * 3600.0
     #: Waiting jobs read from the store at a time (recovery of a backlog).
     page_size: int = 256
     #: COMPLETED jobs deleted per turn of the mailbox by ``clear_completed``.
@@ -815,6 +817,7 @@ class SupervisorActor(EngineActor):
                 book=self.books[name],
                 limiters=self.limiters.get(name, {}),
                 max_pause=self.settings.job.retry_policy.max_retry_after,
+                account_fail_after=self.settings.account_fail_after,
             )
         except Exception as error:  # noqa: BLE001 - no thread to be had: try again later
             log.error("provider_start_failed", provider=name, error=repr(error))

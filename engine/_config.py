@@ -34,6 +34,14 @@ def default_database_path() -> Path:
     return Path(base) / "jobs.db"
 
 
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (isinstance(value, int | float) and value > 0 and value != float("inf")):
+        raise ValueError(
+            f"EngineConfig.{attribute.name} must be a finite number of seconds above 0, "
+            f"got {value!r}"
+        )
+
+
 def _default_providers() -> dict[str, dict[str, Any]]:
     return {"mock": {"step_seconds": 2.0}}
 
@@ -56,6 +64,8 @@ class EngineConfig:
     - ``stall_timeouts``: seconds without progress, per state, before STALLED.
     - ``max_restarts`` in ``restart_window`` seconds: crash restarts allowed per actor.
     - ``max_job_actors``: job actors alive at once (the rest wait QUEUED in the store).
+    - ``account_fail_after``: how long jobs wait for a provider whose account refuses
+      every call (a revoked key, a locked account) before they fail with its code.
     - ``seed``: seeds the retry jitter, for reproducible runs.
 
     Logging is not configured here: the engine logs through ``logging`` under
@@ -77,6 +87,9 @@ class EngineConfig:
     restart_window: float = 30.0
     max_job_actors: int | None = 2000
     slot_retry_delay: float = 30.0
+    #: Seconds the jobs of a provider whose account refuses every call (a revoked
+    #: key, a lock) wait for it before they fail with the account's code.
+    account_fail_after: float = attrs.field(default=24 * 3600.0, validator=_positive)
     links_retry_interval: float = 5.0
     seed: int | None = None
 

@@ -40,7 +40,7 @@ from actors import (
     TestConnection,
 )
 from engine._config import EngineConfig
-from engine._health import HealthReport, ProviderHealth, SupervisorState
+from engine._health import HealthReport, ProviderHealth, ProviderState, SupervisorState
 from engine._secrets import FileSecretStore
 from persistence import DatabaseOwner, JobStore
 from providers import (
@@ -146,6 +146,7 @@ class Engine:
             default_poll_interval=self.config.default_poll_interval,
             max_job_actors=self.config.max_job_actors,
             slot_retry_delay=self.config.slot_retry_delay,
+            account_fail_after=self.config.account_fail_after,
         )
         secrets = self._secret_store()
         # Buckets and books outlive a supervisor restart: a spent budget stays spent.
@@ -413,7 +414,7 @@ class Engine:
             state == "running"
             and store_ok
             and report is not None
-            and all(p.alive for p in providers.values())
+            and all(p.alive and p.state == "ok" for p in providers.values())
         )
         return HealthReport(
             state,
@@ -439,9 +440,18 @@ class Engine:
         with contextlib.suppress(EngineError):
             answer = self._ask_provider(name, DescribeProvider, timeout)
             described = answer if isinstance(answer, ProviderReport) else None
+        account = described.account if described else None
+        state: ProviderState = "down" if described is None else "ok"
+        if account is not None:
+            state = "auth_failed" if account.auth else "account_refused"
         return ProviderHealth(
             name,
             alive=described is not None,
+            state=state,
+            account_error=f"{account.code}: {account.message}" if account else None,
+            account_since=account.since if account else None,
+            account_fail_at=account.fail_at if account else None,
+            submissions_held=described.submissions_held if described else None,
             slots_used=report.slots_used.get(name, 0) if report else 0,
             slot_limit=report.slot_limits.get(name) if report else None,
             admission_paused_until=report.admission_paused.get(name) if report else None,

@@ -7,9 +7,12 @@ from typing import Any, Literal
 
 import attrs
 
-__all__ = ["HealthReport", "ProviderHealth", "SupervisorState"]
+__all__ = ["HealthReport", "ProviderHealth", "ProviderState", "SupervisorState"]
 
 SupervisorState = Literal["running", "restarting", "failed", "stopped"]
+#: ``auth_failed``: the service refuses the credentials; ``account_refused``: it
+#: refuses the account otherwise (locked, not activated, premium gone).
+ProviderState = Literal["ok", "auth_failed", "account_refused", "down"]
 
 
 @attrs.frozen
@@ -19,6 +22,15 @@ class ProviderHealth:
     name: str
     #: Its actor is running (False while it is being restarted).
     alive: bool
+    #: ``ok`` while the account answers; otherwise why its jobs wait.
+    state: ProviderState = "ok"
+    #: While not ``ok``: the refusal (code and message), since when, and when the
+    #: jobs that wait for the account fail (epoch seconds).
+    account_error: str | None = None
+    account_since: float | None = None
+    account_fail_at: float | None = None
+    #: Submissions answered unsent after a slot refusal or cooldown: its code and end.
+    submissions_held: tuple[str, float] | None = None
     slots_used: int = 0
     #: The slot limit in force (None: no limit known).
     slot_limit: int | None = None
@@ -42,7 +54,8 @@ class HealthReport:
     """Liveness and readiness of an engine, with the figures behind them.
 
     ``live``: the supervisor runs (or is being restarted). ``ready``: it runs,
-    the store answers, and every provider actor is up. ``ok`` is ``ready``.
+    the store answers, and every provider actor is up with an account that
+    answers (state ``ok``). ``ok`` is ``ready``.
     """
 
     supervisor: SupervisorState

@@ -425,26 +425,6 @@ class Harness:
                 ref.stop(block=True, timeout=TIMEOUT)
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def scheduler(clock: FakeClock) -> Iterator[RecordingScheduler]:
-    scheduler = RecordingScheduler(clock)
-    scheduler.start()
-    yield scheduler
-    scheduler.stop()
-
-
-@pytest.fixture
-def h(clock: FakeClock, scheduler: RecordingScheduler) -> Iterator[Harness]:
-    harness = Harness(clock, scheduler)
-    yield harness
-    harness.stop()
-
-
 def test_provider_handle_is_still_importable_from_the_provider_module() -> None:
     from actors._handle import ProviderHandle as Moved  # noqa: PLC0415
 
@@ -1522,6 +1502,7 @@ def test_a_hold_ending_while_a_submission_is_looked_at_does_not_fail_the_actor()
     actor.scheduler = types.SimpleNamespace(clock=_TickingClock(99.9999))  # type: ignore[assignment]
     error = ProviderError("full", "p", code="ACTIVE_LIMIT", retryable=True)
     actor._refusal = (error, 100.00005)  # ends between the first read and a second one
+    actor._hold = None
     told: list[Any] = []
     actor._tell = lambda ref, message: told.append(message)  # type: ignore[method-assign]
     actor._request = lambda *args: told.append("sent")  # type: ignore[method-assign]

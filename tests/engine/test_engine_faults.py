@@ -48,12 +48,14 @@ def test_non_retryable_error_fails_the_job_with_its_code(
     make_engine: MakeEngine, clock: FakeClock
 ) -> None:
     mock = MockProvider(1.0)
-    mock.inject("fatal", op="start_job", code="BAD_TOKEN")
+    # (A refusal of the whole account, BAD_TOKEN say, holds the job instead:
+    # test_engine_account.py.)
+    mock.inject("fatal", op="start_job", code="INVALID_TORRENT")
     engine = make_engine(mock, retry=FAST_RETRY)
     job = engine.create_job("mock", magnet(3))
     failed = engine.wait(job.id, timeout=30)
     assert failed.status is JobStatus.FAILED
-    assert failed.error is not None and failed.error.code == "BAD_TOKEN"
+    assert failed.error is not None and failed.error.code == "INVALID_TORRENT"
     assert mock.calls["start_job"] == 1
 
 

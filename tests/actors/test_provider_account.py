@@ -1,0 +1,168 @@
+"""The provider actor's account hold: a refusal of the whole account holds calls back.
+
+A poll or a call refused with an account code (BAD_TOKEN, ACCOUNT_LOCKED, ...)
+puts the actor in a hold: job calls are held unsent and their jobs told
+(``AccountHeld``), one probe goes out after a gap that doubles from 15 s to
+60 s, the first call that works ends it (``AccountResumed``, held calls sent
+once), and past ``account_fail_after`` the held jobs fail with the code.
+"""
+
+from __future__ import annotations
+
+from test_provider_actor import Budgeted, Harness, payload
+
+from actors._messages import (
+    AccountHeld,
+    AccountResumed,
+    CallFailed,
+    Cleanup,
+    StatusUpdate,
+    Submitted,
+)
+from actors._provider_book import ProviderBook
+from providers import FakeClock, ProviderError
+
+
+def refused(code: str = "BAD_TOKEN") -> ProviderError:
+    return ProviderError("the service refused the key", "budgeted", code=code)
+
+
+def tracked_item(h: Harness, provider: Budgeted, job_id: str, n: int) -> str:
+    """Submit ``job_id`` and track its item; returns the remote id."""
+    request = h.submit(job_id, payload(n))
+    remote_id = h.submitted(job_id, request).response.remote_id
+    h.track(job_id, remote_id, payload(n))
+    return remote_id
+
+
+def step(h: Harness, seconds: float, every: float = 5.0) -> None:
+    """Move the clock in steps, letting the actor handle what each one woke."""
+    for _ in range(round(seconds / every)):
+        h.advance(every)
+        h.describe()
+
+
+def test_polls_refused_for_the_account_hold_calls_and_probe_a_few_a_minute(
+    h: Harness,
+) -> None:
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider)
+    remote_id = tracked_item(h, provider, "a", 1)
+    provider.faults["list_statuses"] = [refused() for _ in range(100)]
+    h.advance(10.0)
+    held = h.inbox("a").wait_for(AccountHeld)
+    assert held.request_id is None and held.note.code == "BAD_TOKEN" and held.note.auth
+    report = h.describe()
+    assert report.account is not None and report.account.code == "BAD_TOKEN"
+    polls = provider.log.count("list_statuses")
+    step(h, 300.0)
+    # Gaps of 15, 30, 60, 60, 60 s: five probes in five minutes, not thirty polls.
+    assert 4 <= provider.log.count("list_statuses") - polls <= 6
+    # A submission now is held, unsent; a status asked now answers at once.
+    starts = provider.log.count("start_job")
+    request = h.submit("b", payload(2))
+    assert h.inbox("b").wait_for(AccountHeld).request_id == request
+    status_request = h.status("a", remote_id)
+    failed = h.inbox("a").wait_for(CallFailed, lambda m: m.request_id == status_request)
+    assert failed.error.code == "BAD_TOKEN" and failed.error.retryable
+    assert provider.log.count("start_job") == starts
+    assert provider.log.count("get_status") == 0
+    # The key works again: the next probe ends the hold, the held call goes out once.
+    provider.faults["list_statuses"] = []
+    step(h, 60.0)
+    h.inbox("a").wait_for(AccountResumed)
+    h.inbox("b").wait_for(AccountResumed)
+    assert h.submitted("b", request).response.remote_id
+    h.idle()
+    assert provider.log.count("start_job") == starts + 1
+    assert h.describe().account is None
+
+
+def test_a_held_cleanup_is_not_counted_and_goes_out_when_the_account_works(
+    h: Harness,
+) -> None:
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider)
+    remote_id = tracked_item(h, provider, "a", 1)
+    provider.faults["list_statuses"] = [refused("ACCOUNT_LOCKED")]
+    provider.faults["cancel"] = [refused("ACCOUNT_LOCKED") for _ in range(100)]
+    h.advance(10.0)
+    h.inbox("a").wait_for(AccountHeld)
+    h.tell(Cleanup("a", payload(1), remote_id, False))
+    h.describe()
+    assert h.describe().account is not None
+    cancels = provider.log.count("cancel")
+    step(h, 600.0, every=10.0)  # a locked account for ten minutes: far past 5 tries
+    assert remote_id in h.book.deletes  # still owed
+    provider.faults["cancel"] = []
+    step(h, 120.0, every=10.0)
+    h.until(lambda: remote_id not in h.book.deletes)
+    assert remote_id not in provider.items
+    assert provider.log.count("cancel") - cancels >= 1
+
+
+def test_past_account_fail_after_held_jobs_fail_and_new_calls_fail_unsent(
+    h: Harness,
+) -> None:
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider, account_fail_after=100.0)
+    remote_id = tracked_item(h, provider, "a", 1)
+    provider.faults["start_job"] = [refused() for _ in range(100)]
+    provider.faults["list_statuses"] = [refused() for _ in range(100)]
+    request = h.submit("b", payload(2))
+    h.advance(1.0)  # a creation token for it
+    h.inbox("b").wait_for(AccountHeld)
+    step(h, 100.0)
+    failed = h.inbox("b").wait_for(CallFailed, lambda m: m.request_id == request)
+    assert failed.error.code == "BAD_TOKEN" and not failed.error.retryable
+    assert "100 s" in failed.error.message or "1.7 min" in failed.error.message
+    gone = h.inbox("a").wait_for(StatusUpdate, lambda m: m.response.remote_id == remote_id)
+    assert gone.response.error_code == "BAD_TOKEN"
+    starts = provider.log.count("start_job")
+    late = h.submit("c", payload(3))
+    h.advance(1.0)
+    assert h.inbox("c").wait_for(CallFailed, lambda m: m.request_id == late).error.code == (
+        "BAD_TOKEN"
+    )
+    assert provider.log.count("start_job") == starts
+
+
+def test_a_probe_whose_job_died_hands_the_probe_to_the_next_held_call(
+    h: Harness,
+) -> None:
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider)
+    provider.faults["start_job"] = [refused()]
+    first = h.submit("a", payload(1))
+    assert h.inbox("a").wait_for(AccountHeld).request_id == first
+    second = h.submit("b", payload(2))
+    h.advance(1.0)  # a creation token for it
+    h.inbox("b").wait_for(AccountHeld)
+    h.job("a").stop(block=True)  # its job is gone: its held call must not block the rest
+    step(h, 20.0)
+    assert h.submitted("b", second).response.remote_id
+    h.inbox("b").wait_for(AccountResumed)
+    started = [arg.info_hash for op, arg in provider.log.calls if op == "start_job"]
+    assert started == [payload(1).info_hash, payload(2).info_hash]
+
+
+def test_the_accounts_deadline_outlives_a_restart_of_the_actor(
+    h: Harness, clock: FakeClock
+) -> None:
+    book = ProviderBook()
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider, book=book, account_fail_after=100.0)
+    provider.faults["start_job"] = [refused() for _ in range(100)]
+    h.submit("a", payload(1))
+    note = h.inbox("a").wait_for(AccountHeld).note
+    step(h, 60.0)
+    assert h.actor is not None
+    h.actor.stop(block=True)  # as a crash would: the supervisor starts another on the book
+    h.start(provider, book=book, bind=False, account_fail_after=100.0)
+    request = h.submit("a", payload(1))
+    again = h.inbox("a").wait_for(AccountHeld, lambda m: m.request_id == request).note
+    assert again.fail_at == note.fail_at
+    step(h, 40.0)
+    failed = h.inbox("a").wait_for(CallFailed, lambda m: m.request_id == request)
+    assert not failed.error.retryable
+    assert not h.inbox("a").of(Submitted)
