@@ -5,21 +5,53 @@ named ``debrid.*``: an embedding application's logging configuration (levels,
 handlers) applies to them, and nothing here touches structlog's global
 configuration. Each line is an event name with key-value context; values under
 secret-looking keys are masked before anything is formatted.
+
+The HTTP libraries log too: httpx writes every request's full URL at INFO, and
+credentials travel in some query strings (TorBox's requestdl ``token``,
+Real-Debrid's device ``code``). ``redact_http_logs`` puts one filter on their
+loggers that masks such query values in every record; the HTTP layer installs
+it whenever it builds a client, so it is there before the first request.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
 
-__all__ = ["SECRET_KEYS", "EventLogger", "get_logger", "redact_secrets"]
+__all__ = [
+    "HTTP_LOGGERS",
+    "SECRET_KEYS",
+    "EventLogger",
+    "RedactUrlSecrets",
+    "get_logger",
+    "mask_url_secrets",
+    "redact_http_logs",
+    "redact_secrets",
+]
 
 #: Keys whose values are never written out.
 SECRET_KEYS = re.compile(r"(token|secret|password|api_?key|authorization|cookie)", re.IGNORECASE)
+#: A query parameter that carries a credential, with its value: a secret-looking
+#: name, or ``code`` (an OAuth device or authorization code: whoever holds
+#: Real-Debrid's can fetch the user's client pair and tokens).
+_URL_SECRET = re.compile(
+    r"(?i)([?&;](?:code|device_code|[\w.%-]*(?:token|secret|password|api_?key)[\w.%-]*)=)"
+    r"[^&;#\s\"'<>]*"
+)
+#: The loggers of httpx and httpcore (httpcore's are per module, and a filter on a
+#: parent logger never sees its children's records).
+HTTP_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
 
 
 def redact_secrets(
@@ -30,6 +62,52 @@ def redact_secrets(
         if key != "event" and SECRET_KEYS.search(key):
             event_dict[key] = "***"
     return event_dict
+
+
+def mask_url_secrets(text: str) -> str:
+    """``text`` with the value of every credential-carrying query parameter masked."""
+    return _URL_SECRET.sub(r"\1***", text) if "=" in text else text
+
+
+class RedactUrlSecrets(logging.Filter):
+    """Masks credentials in the query strings of a record's message and arguments.
+
+    The record keeps its shape (its format string and arguments), so handlers
+    format it as before; an argument that held a secret (an ``httpx.URL``)
+    becomes its masked text. Never drops a record.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the record in place; always True."""
+        if isinstance(record.msg, str):
+            record.msg = mask_url_secrets(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_masked(arg) for arg in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {key: _masked(arg) for key, arg in record.args.items()}
+        return True
+
+
+def _masked(arg: Any) -> Any:
+    if isinstance(arg, int | float | bool) or arg is None:
+        return arg
+    text = str(arg)
+    masked = mask_url_secrets(text)
+    return arg if masked == text else masked
+
+
+_REDACTION = RedactUrlSecrets()
+
+
+def redact_http_logs() -> None:
+    """Put the one ``RedactUrlSecrets`` filter on httpx's and httpcore's loggers.
+
+    Idempotent and cheap: the HTTP layer calls it for every client it builds, so
+    the filter is there before any request, and back if a logging configuration
+    cleared the loggers' filters meanwhile.
+    """
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).addFilter(_REDACTION)  # addFilter skips one already there
 
 
 def _to_stdlib(

@@ -4,14 +4,12 @@ Every request takes a token from the ``default`` bucket; the three create
 endpoints also take one from ``create`` (SUPPORT: 300/min everywhere, 60/hour
 with a 10/min edge for creation). The key travels as ``Authorization: Bearer``
 except on requestdl, which only accepts it as the ``token`` query parameter
-(SPEC; PYSDK).
+(SPEC; PYSDK): httpx logs that URL, and ``ProviderHttp`` masks it in the log.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -24,7 +22,7 @@ from providers.torbox._errors import envelope, envelope_data, is_active_limit
 from providers.torbox._ids import ItemKind
 from providers.torbox._items import REQUESTDL
 
-__all__ = ["CREATE_BUCKETS", "TorBoxApi", "install_log_redaction"]
+__all__ = ["CREATE_BUCKETS", "TorBoxApi"]
 
 CREATE_BUCKETS = ("default", "create")
 
@@ -36,27 +34,6 @@ _CONTROL = {
     "webdl": ("/v1/api/webdl/controlwebdownload", "webdl_id"),
     "queued": ("/v1/api/queued/controlqueued", "queued_id"),
 }
-
-_TOKEN_QUERY = re.compile(r"(?i)([?&]token=)[^&\s\"']*")
-
-
-class _RedactTokens(logging.Filter):
-    """Masks ``token=`` query values in httpx's request log line (it logs full URLs)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's message with the token masked; never drop it."""
-        message = record.getMessage()
-        if "token=" in message.lower():
-            record.msg, record.args = _TOKEN_QUERY.sub(r"\1***", message), ()
-        return True
-
-
-def install_log_redaction() -> None:
-    """Add the redacting filter to the ``httpx`` logger once (requestdl URLs carry the key)."""
-    logger = logging.getLogger("httpx")
-    if not any(isinstance(f, _RedactTokens) for f in logger.filters):
-        logger.addFilter(_RedactTokens())
-
 
 class TorBoxApi:
     """Thin, typed access to the endpoints the provider uses; answers are ``data``."""
@@ -73,7 +50,6 @@ class TorBoxApi:
     ) -> None:
         self.provider = provider
         self._key = api_key
-        install_log_redaction()
         self.http = ProviderHttp(
             provider,
             base_url,
