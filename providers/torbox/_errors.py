@@ -11,22 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
 import httpx
 
-from providers._errors import ProviderError
+from providers._errors import ErrorRule, ProviderError
 from providers._http import json_body
 
 __all__ = ["ERRORS", "ErrorRule", "envelope", "envelope_data", "is_active_limit", "scrub"]
-
-
-@attrs.frozen
-class ErrorRule:
-    """How a TorBox error code surfaces: the engine's code, retryable, a default wait."""
-
-    code: str
-    retryable: bool
-    retry_after: float | None = None
 
 
 def _same(code: str, retryable: bool, retry_after: float | None = None) -> ErrorRule:
