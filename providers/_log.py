@@ -22,11 +22,14 @@ from typing import Any
 
 import structlog
 
+from providers._bounded import BoundedDict
+
 __all__ = [
     "HTTP_LOGGERS",
     "SECRET_KEYS",
     "EventLogger",
     "RedactUrlSecrets",
+    "WarnOnce",
     "get_logger",
     "mask_url_secrets",
     "redact_http_logs",
@@ -186,3 +189,30 @@ class EventLogger:
 def get_logger(name: str) -> EventLogger:
     """A logger for ``name`` (a ``debrid.*`` stdlib logger underneath)."""
     return EventLogger(name)
+
+
+class WarnOnce:
+    """Logs ``event`` at WARNING once for each distinct value of ``field``.
+
+    For words a service answers that a table does not know (a new state): said
+    once, not on every poll. The last ``limit`` values are remembered, so a
+    server that invents a new word per answer costs bounded memory, and at worst
+    a line again for a word seen long ago.
+    """
+
+    __slots__ = ("_context", "_event", "_field", "_log", "_seen")
+
+    def __init__(
+        self, log: EventLogger, event: str, field: str, *, limit: int = 1024, **context: Any
+    ) -> None:
+        self._log = log
+        self._event = event
+        self._field = field
+        self._context = context
+        self._seen: BoundedDict[str, None] = BoundedDict(limit)
+
+    def __call__(self, value: str) -> None:
+        """Warn about ``value`` unless it was warned about already."""
+        if value not in self._seen:
+            self._seen[value] = None
+            self._log.warning(self._event, **self._context, **{self._field: value})
