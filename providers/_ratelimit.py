@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 from providers._clock import Clock, RealClock
 from providers._errors import EngineError, WaitTimeout
 
-__all__ = ["LimiterClosed", "RateLimiter", "acquire_all"]
-
-T = TypeVar("T")
+__all__ = ["LimiterClosed", "RateLimiter"]
 
 
 class LimiterClosed(EngineError):
@@ -78,18 +74,6 @@ class RateLimiter:
         start = max(now, self._last)
         return (start - now) + max(0.0, need - self._tokens) / self.rate
 
-    def try_acquire(self) -> bool:
-        """Take a token if one is there now; never blocks."""
-        with self._cond:
-            if self._closed:
-                raise LimiterClosed(f"rate limiter {self.name!r} is closed")
-            self._refill(self._clock.monotonic())
-            if self._tokens >= 1:
-                self._tokens -= 1
-                self.granted += 1
-                return True
-            return False
-
     def take(self, cost: int = 1) -> None:
         """Take ``cost`` tokens now, never blocking, into debt if the bucket holds fewer.
 
@@ -154,11 +138,6 @@ class RateLimiter:
                     ready_at = deadline
                 self._clock.wait(self._cond, ready_at)
 
-    def execute(self, fn: Callable[[], T], timeout: float | None = None) -> T:
-        """Take a token, then call ``fn``."""
-        self.acquire(timeout)
-        return fn()
-
     def pause_until(self, until: float) -> float:
         """Grant nothing before ``until`` (clock seconds); refill from zero after it.
 
@@ -199,8 +178,3 @@ class RateLimiter:
             self._closed = True
             self._cond.notify_all()
 
-
-def acquire_all(limiters: Sequence[RateLimiter], timeout: float | None = None) -> None:
-    """Take one token from each limiter, in order (several budgets guarding one call)."""
-    for limiter in limiters:
-        limiter.acquire(timeout)
