@@ -254,5 +254,11 @@ def test_invalid_options_are_validation_errors_naming_the_option() -> None:
     with pytest.raises(ValidationError) as caught:
         TorBoxProvider("key", seed=7)
     assert caught.value.field == "providers.torbox.seed"
-    with pytest.raises(ValidationError):
-        TorBoxProvider("key", page_size=0)
+    for page_size in (0, 1001, 10**9, True, 2.0):
+        with pytest.raises(ValueError) as refused:
+            TorBoxProvider("key", page_size=page_size)  # type: ignore[arg-type]
+        assert str(refused.value) == (
+            f"providers.torbox.page_size: invalid option {page_size!r} "
+            "(expected an int from 1 to 1000)"
+        )
+    assert TorBoxProvider("key", page_size=1000).options.page_size == 1000
