@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 
 from providers._errors import ProviderError
-from providers._http import ProviderHttp, json_body
+from providers._http import ProviderHttp
 from providers._protocol import ProviderContext
-from providers.torbox._errors import envelope, envelope_data, is_active_limit
+from providers.torbox._errors import envelope, envelope_data
 from providers.torbox._ids import ItemKind
 from providers.torbox._items import REQUESTDL
 
@@ -64,10 +64,8 @@ class TorBoxApi:
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One request; the envelope's ``data``, or a ``ProviderError``."""
         response = self.http.request(method, path, **kwargs)
-        if response.status_code >= 400 and response.status_code != 429:
-            self._note_active_limit(response)
         with self._pausing(response, kwargs.get("buckets", ("default",))):
-            return envelope_data(response, self.provider, self._secret())
+            return envelope_data(response, self.provider, self._secret(), self._note_active_limit)
 
     @contextlib.contextmanager
     def _pausing(self, response: httpx.Response, buckets: Sequence[str]) -> Iterator[None]:
@@ -86,14 +84,8 @@ class TorBoxApi:
         except ProviderError:
             return None
 
-    def _note_active_limit(self, response: httpx.Response) -> None:
-        try:
-            body = json_body(response, self.provider)
-        except ProviderError:
-            return
-        if isinstance(body, dict) and is_active_limit(body):
-            data = body.get("data")
-            self.last_active_limit = data if isinstance(data, dict) else {}
+    def _note_active_limit(self, data: dict[str, Any]) -> None:
+        self.last_active_limit = data
 
     # -- create --------------------------------------------------------------
     def create_torrent(
@@ -117,11 +109,8 @@ class TorBoxApi:
         response = self.http.request(
             "POST", path, buckets=CREATE_BUCKETS, refused_by=("create",), **kwargs
         )
-        if response.status_code != 429:
-            # The official ACTIVE_LIMIT example may come with any status (POSTMAN; TBNET).
-            self._note_active_limit(response)
         with self._pausing(response, ("create",)):
-            return envelope(response, self.provider, self._secret())
+            return envelope(response, self.provider, self._secret(), self._note_active_limit)
 
     # -- lists ---------------------------------------------------------------
     def list_page(self, kind: ItemKind, *, bypass: bool, offset: int, limit: int) -> list[Any]:

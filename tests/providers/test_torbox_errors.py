@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from torbox_helpers import magnet, payload
 
+import providers._http
 from engine.testing.torbox import FakeTorBox
 from providers import (
     FakeClock,
@@ -98,6 +100,30 @@ def test_active_limit_in_the_official_shape_with_error_null_is_recognised(
     error = raised(lambda: provider.start_job(payload(magnet=magnet(2))))
     assert (error.code, error.retryable) == ("ACTIVE_LIMIT", True)
     assert provider.max_active == 1
+
+
+def test_each_error_answer_is_parsed_once(
+    fake: FakeTorBox, make: Callable[..., TorBoxProvider], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[bytes] = []
+
+    class CountingJson:
+        """The json module as ``providers._http`` sees it, counting each body it parses."""
+
+        @staticmethod
+        def loads(data: bytes) -> Any:
+            parsed.append(bytes(data))
+            return json.loads(data)
+
+    fake.settings.active_limit = 1
+    provider = make()
+    provider.start_job(payload(magnet=magnet(1)))
+    monkeypatch.setattr(providers._http, "json", CountingJson)
+    refused = raised(lambda: provider.start_job(payload(magnet=magnet(2))))
+    assert refused.code == "ACTIVE_LIMIT" and provider.max_active == 1  # counts still read
+    assert [b for b in parsed if b"active" in b.lower()] == parsed and len(parsed) == 1
+    gone = raised(lambda: provider.api.control("torrent", 999_999, "delete"))
+    assert gone.code == "NOT_FOUND" and len(parsed) == 2
 
 
 def test_active_limit_without_counts_learns_slots_from_the_plan(
