@@ -123,10 +123,10 @@ def test_pause_for_grants_nothing_until_it_ends_then_refills_from_zero() -> None
     assert limiter.paused_until is None
 
 
-def test_pause_until_never_shortens_a_longer_pause() -> None:
+def test_a_pause_never_shortens_a_longer_one() -> None:
     limiter = RateLimiter(1.0, 1, FakeClock())
-    limiter.pause_until(30)
-    limiter.pause_until(5)
+    limiter.pause_for(30)
+    limiter.pause_for(5)
     assert limiter.paused_until == 30
 
 
@@ -355,12 +355,12 @@ def test_a_pause_that_is_not_a_number_or_negative_pauses_nothing(seconds: float)
     assert take_if_ready(limiter)
 
 
-def test_pause_until_is_cut_to_max_pause_from_now() -> None:
+def test_a_pause_is_cut_to_max_pause_from_now() -> None:
     clock = FakeClock(start=100.0)
     limiter = RateLimiter(1.0, 1, clock)  # the default cap: an hour
-    assert limiter.pause_until(float("inf")) == 3600.0
+    assert limiter.pause_for(float("inf")) == 3600.0
     assert limiter.paused_until == pytest.approx(3700.0)
-    assert limiter.pause_until(50.0) == 0.0  # in the past
+    assert limiter.pause_for(-50.0) == 0.0  # a time in the past
     assert limiter.paused_until == pytest.approx(3700.0)
 
 
