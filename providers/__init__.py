@@ -26,7 +26,7 @@ from providers._errors import (
 from providers._job import Job, JobErrorInfo, JobFile, Transition
 from providers._payload import FileSelection, StartJobPayload
 from providers._protocol import BaseProvider, Call, Provider, ProviderContext
-from providers._ratelimit import LimiterClosed, RateLimiter, acquire_all
+from providers._ratelimit import LimiterClosed, RateLimiter
 from providers._registry import ProviderRegistry, default_registry
 from providers._responses import (
     CancelJobResponse,
@@ -36,7 +36,7 @@ from providers._responses import (
     StartJobResponse,
     TestConnectionResponse,
 )
-from providers._retry import RetryPolicy, is_retryable, next_delay, retry
+from providers._retry import RetryPolicy, is_retryable, next_delay
 from providers._secrets import MemorySecretStore, SecretStore
 from providers._selection import select_files
 from providers._status import TERMINAL, TRANSITIONS, JobStatus, check_transition, forward_path
@@ -84,7 +84,6 @@ __all__ = [
     "UnstorableValue",
     "ValidationError",
     "WaitTimeout",
-    "acquire_all",
     "check_transition",
     "converter",
     "default_registry",
@@ -92,6 +91,5 @@ __all__ = [
     "is_retryable",
     "next_delay",
     "parse_start_job_payload",
-    "retry",
     "select_files",
 ]

@@ -15,17 +15,22 @@ Every error the engine raises on purpose is an ``EngineError``::
      └── WaitTimeout            a blocking call ran out of time (also a ``TimeoutError``)
 
 The tree lives in ``providers`` because that package imports nothing else of the
-project; ``engine`` re-exports every name.
+project; ``engine`` re-exports every name. ``ErrorRule`` is the one shape of the
+real providers' error tables: how a service's error answer becomes a
+``ProviderError``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 __all__ = [
     "DuplicateProvider",
     "EngineError",
     "EngineNotRunning",
+    "ErrorRule",
     "InvalidTransition",
     "JobNotFound",
     "ProviderError",
@@ -129,6 +134,19 @@ class ProviderError(EngineError):
                 self.retry_after,
             ),
         )
+
+
+@attrs.frozen
+class ErrorRule:
+    """How one of a service's error answers surfaces as a ``ProviderError``.
+
+    ``code`` is the engine's stable code, ``retryable`` whether trying again may
+    help, ``retry_after`` the wait (seconds) to assume when the answer says none.
+    """
+
+    code: str
+    retryable: bool
+    retry_after: float | None = None
 
 
 class JobNotFound(EngineError, KeyError):

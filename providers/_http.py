@@ -7,7 +7,10 @@ provider actor has checked the buckets before the call, and never sleeps). A 429
 pauses those buckets for the Retry-After time (or ``default_pause``), at most the
 buckets' ``max_pause``. Transport failures become retryable
 ``ProviderError``s whose messages name the method and path but never the query
-string or headers, where credentials travel.
+string or headers, where credentials travel; and since httpx logs every URL,
+building a client puts the one log filter that masks credentials in query
+strings on httpx's and httpcore's loggers (``redact_http_logs``), before any
+request can be logged.
 
 Every request is bounded: ``timeout`` is the whole exchange (connect, send,
 every read of the headers and the body), not each read, so a server that
@@ -33,6 +36,7 @@ import httpcore
 import httpx
 
 from providers._errors import ProviderError
+from providers._log import redact_http_logs
 from providers._protocol import ProviderContext
 
 __all__ = ["LONGEST_HINT", "MAX_BODY", "ProviderHttp", "json_body", "parse_retry_after"]
@@ -207,6 +211,7 @@ class ProviderHttp:
             raise ValueError(f"timeout: must be a positive number of seconds (got {timeout!r})")
         if max_body <= 0:
             raise ValueError(f"max_body: must be a positive number of bytes (got {max_body!r})")
+        redact_http_logs()
         self.provider = provider
         self._context = context
         self._auth_headers = auth_headers

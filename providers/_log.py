@@ -5,21 +5,56 @@ named ``debrid.*``: an embedding application's logging configuration (levels,
 handlers) applies to them, and nothing here touches structlog's global
 configuration. Each line is an event name with key-value context; values under
 secret-looking keys are masked before anything is formatted.
+
+The HTTP libraries log too: httpx writes every request's full URL at INFO, and
+credentials travel in some query strings (TorBox's requestdl ``token``,
+Real-Debrid's device ``code``). ``redact_http_logs`` puts one filter on their
+loggers that masks such query values in every record; the HTTP layer installs
+it whenever it builds a client, so it is there before the first request.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
 
-__all__ = ["SECRET_KEYS", "EventLogger", "get_logger", "redact_secrets"]
+from providers._bounded import BoundedDict
+
+__all__ = [
+    "HTTP_LOGGERS",
+    "SECRET_KEYS",
+    "EventLogger",
+    "RedactUrlSecrets",
+    "WarnOnce",
+    "get_logger",
+    "mask_url_secrets",
+    "redact_http_logs",
+    "redact_secrets",
+]
 
 #: Keys whose values are never written out.
 SECRET_KEYS = re.compile(r"(token|secret|password|api_?key|authorization|cookie)", re.IGNORECASE)
+#: A query parameter that carries a credential, with its value: a secret-looking
+#: name, or ``code`` (an OAuth device or authorization code: whoever holds
+#: Real-Debrid's can fetch the user's client pair and tokens).
+_URL_SECRET = re.compile(
+    r"(?i)([?&;](?:code|device_code|[\w.%-]*(?:token|secret|password|api_?key)[\w.%-]*)=)"
+    r"[^&;#\s\"'<>]*"
+)
+#: The loggers of httpx and httpcore (httpcore's are per module, and a filter on a
+#: parent logger never sees its children's records).
+HTTP_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
 
 
 def redact_secrets(
@@ -30,6 +65,52 @@ def redact_secrets(
         if key != "event" and SECRET_KEYS.search(key):
             event_dict[key] = "***"
     return event_dict
+
+
+def mask_url_secrets(text: str) -> str:
+    """``text`` with the value of every credential-carrying query parameter masked."""
+    return _URL_SECRET.sub(r"\1***", text) if "=" in text else text
+
+
+class RedactUrlSecrets(logging.Filter):
+    """Masks credentials in the query strings of a record's message and arguments.
+
+    The record keeps its shape (its format string and arguments), so handlers
+    format it as before; an argument that held a secret (an ``httpx.URL``)
+    becomes its masked text. Never drops a record.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the record in place; always True."""
+        if isinstance(record.msg, str):
+            record.msg = mask_url_secrets(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_masked(arg) for arg in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {key: _masked(arg) for key, arg in record.args.items()}
+        return True
+
+
+def _masked(arg: Any) -> Any:
+    if isinstance(arg, int | float | bool) or arg is None:
+        return arg
+    text = str(arg)
+    masked = mask_url_secrets(text)
+    return arg if masked == text else masked
+
+
+_REDACTION = RedactUrlSecrets()
+
+
+def redact_http_logs() -> None:
+    """Put the one ``RedactUrlSecrets`` filter on httpx's and httpcore's loggers.
+
+    Idempotent and cheap: the HTTP layer calls it for every client it builds, so
+    the filter is there before any request, and back if a logging configuration
+    cleared the loggers' filters meanwhile.
+    """
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).addFilter(_REDACTION)  # addFilter skips one already there
 
 
 def _to_stdlib(
@@ -108,3 +189,30 @@ class EventLogger:
 def get_logger(name: str) -> EventLogger:
     """A logger for ``name`` (a ``debrid.*`` stdlib logger underneath)."""
     return EventLogger(name)
+
+
+class WarnOnce:
+    """Logs ``event`` at WARNING once for each distinct value of ``field``.
+
+    For words a service answers that a table does not know (a new state): said
+    once, not on every poll. The last ``limit`` values are remembered, so a
+    server that invents a new word per answer costs bounded memory, and at worst
+    a line again for a word seen long ago.
+    """
+
+    __slots__ = ("_context", "_event", "_field", "_log", "_seen")
+
+    def __init__(
+        self, log: EventLogger, event: str, field: str, *, limit: int = 1024, **context: Any
+    ) -> None:
+        self._log = log
+        self._event = event
+        self._field = field
+        self._context = context
+        self._seen: BoundedDict[str, None] = BoundedDict(limit)
+
+    def __call__(self, value: str) -> None:
+        """Warn about ``value`` unless it was warned about already."""
+        if value not in self._seen:
+            self._seen[value] = None
+            self._log.warning(self._event, **self._context, **{self._field: value})

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 from providers._clock import Clock, RealClock
 from providers._errors import EngineError, WaitTimeout
 
-__all__ = ["LimiterClosed", "RateLimiter", "acquire_all"]
-
-T = TypeVar("T")
+__all__ = ["LimiterClosed", "RateLimiter"]
 
 
 class LimiterClosed(EngineError):
@@ -25,8 +21,8 @@ class RateLimiter:
     The bucket holds at most ``burst_size`` tokens and refills at
     ``requests_per_second``. In any window of length t it grants at most
     ``burst_size + requests_per_second * t`` tokens (plus ``cost - 1`` for callers
-    of ``take(cost)`` who wait for ``delay(cost) == 0``). ``pause_until`` empties it
-    until a time (a provider's Retry-After), after which it refills from zero;
+    of ``take(cost)`` who wait for ``delay(cost) == 0``). ``pause_for`` empties it
+    for a while (a provider's Retry-After), after which it refills from zero;
     no pause lasts longer than ``max_pause`` seconds, whatever a header says.
 
     Two ways to spend it: ``acquire`` blocks until a token is there (providers
@@ -52,7 +48,7 @@ class RateLimiter:
         self.name = name
         self.rate = float(requests_per_second)
         self.burst = int(burst_size)
-        #: The longest pause ``pause_until`` / ``pause_for`` apply, in seconds.
+        #: The longest pause ``pause_for`` applies, in seconds.
         self.max_pause = float(max_pause)
         self._clock = clock or RealClock()
         self._cond = threading.Condition()
@@ -77,18 +73,6 @@ class RateLimiter:
             return 0.0
         start = max(now, self._last)
         return (start - now) + max(0.0, need - self._tokens) / self.rate
-
-    def try_acquire(self) -> bool:
-        """Take a token if one is there now; never blocks."""
-        with self._cond:
-            if self._closed:
-                raise LimiterClosed(f"rate limiter {self.name!r} is closed")
-            self._refill(self._clock.monotonic())
-            if self._tokens >= 1:
-                self._tokens -= 1
-                self.granted += 1
-                return True
-            return False
 
     def take(self, cost: int = 1) -> None:
         """Take ``cost`` tokens now, never blocking, into debt if the bucket holds fewer.
@@ -154,38 +138,25 @@ class RateLimiter:
                     ready_at = deadline
                 self._clock.wait(self._cond, ready_at)
 
-    def execute(self, fn: Callable[[], T], timeout: float | None = None) -> T:
-        """Take a token, then call ``fn``."""
-        self.acquire(timeout)
-        return fn()
-
-    def pause_until(self, until: float) -> float:
-        """Grant nothing before ``until`` (clock seconds); refill from zero after it.
-
-        The pause is cut to ``max_pause`` seconds from now (+inf, a Retry-After of
-        1e400, is simply above the cap); a time in the past or not a number is
-        refused and changes nothing. Returns the seconds applied from now, so a
-        caller can tell (and log) that a provider's Retry-After was cut. A longer
-        pause already running is never shortened, and a debt is kept.
-        """
-        with self._cond:
-            now = self._clock.monotonic()
-            return self._pause(now, until - now)
-
     def pause_for(self, seconds: float) -> float:
-        """``pause_until(now + seconds)``; returns the seconds applied (see there)."""
-        with self._cond:
-            return self._pause(self._clock.monotonic(), seconds)
+        """Grant nothing for ``seconds`` (clock seconds); refill from zero after.
 
-    def _pause(self, now: float, seconds: float) -> float:
+        The pause is cut to ``max_pause`` (+inf, a Retry-After of 1e400, is simply
+        above the cap); a negative time or not a number is refused and changes
+        nothing. Returns the seconds applied, so a caller can tell (and log) that
+        a provider's Retry-After was cut. A longer pause already running is never
+        shortened, and a debt is kept.
+        """
         if math.isnan(seconds) or seconds < 0:
             return 0.0  # refused: nothing to wait for, and nothing said about the bucket
-        seconds = min(seconds, self.max_pause)
-        self._refill(now)
-        self._tokens = min(self._tokens, 0.0)
-        self._last = max(self._last, now + seconds)
-        self._cond.notify_all()
-        return seconds
+        with self._cond:
+            now = self._clock.monotonic()
+            seconds = min(seconds, self.max_pause)
+            self._refill(now)
+            self._tokens = min(self._tokens, 0.0)
+            self._last = max(self._last, now + seconds)
+            self._cond.notify_all()
+            return seconds
 
     @property
     def paused_until(self) -> float | None:
@@ -199,8 +170,3 @@ class RateLimiter:
             self._closed = True
             self._cond.notify_all()
 
-
-def acquire_all(limiters: Sequence[RateLimiter], timeout: float | None = None) -> None:
-    """Take one token from each limiter, in order (several budgets guarding one call)."""
-    for limiter in limiters:
-        limiter.acquire(timeout)

@@ -1,24 +1,18 @@
 """Retry with capped exponential backoff and full jitter, honouring Retry-After.
 
-``next_delay`` is the pure policy (the supervisor uses it to schedule a retry
-message instead of sleeping); ``retry`` is the same policy as a blocking loop for
-plain synchronous code.
+``next_delay`` is the pure policy: the job actor asks it how long to wait and
+schedules a retry message instead of sleeping.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from typing import TypeVar
 
 import attrs
 
-from providers._clock import Clock, RealClock
 from providers._errors import ProviderError
 
-__all__ = ["RetryPolicy", "is_retryable", "next_delay", "retry"]
-
-T = TypeVar("T")
+__all__ = ["RetryPolicy", "is_retryable", "next_delay"]
 
 
 @attrs.frozen
@@ -67,36 +61,3 @@ def next_delay(
         delay = max(delay, min(retry_after, policy.max_retry_after))
     return delay
 
-
-def retry(
-    fn: Callable[[], T],
-    max_retries: int = 3,
-    initial_delay: float = 1.0,
-    backoff_multiplier: float = 2.0,
-    max_delay: float = 30.0,
-    *,
-    max_retry_after: float = 3600.0,
-    clock: Clock | None = None,
-    rng: random.Random | None = None,
-    on_retry: Callable[[int, BaseException, float], None] | None = None,
-) -> T:
-    """Call ``fn`` until it succeeds, retrying retryable ``ProviderError``s.
-
-    Waits on ``clock`` between tries (a ``FakeClock(autojump=True)`` makes tests
-    instant). Re-raises the last error when retries run out or the error is not
-    retryable. ``on_retry(attempt, error, delay)`` is called before each wait.
-    """
-    policy = RetryPolicy(max_retries, initial_delay, backoff_multiplier, max_delay, max_retry_after)
-    clock = clock or RealClock()
-    attempt = 0
-    while True:
-        try:
-            return fn()
-        except Exception as error:
-            delay = next_delay(attempt, error, policy, rng)
-            if delay is None:
-                raise
-            if on_retry is not None:
-                on_retry(attempt, error, delay)
-            clock.sleep(delay)
-            attempt += 1

@@ -33,13 +33,14 @@ import os
 import threading
 import uuid
 import zlib
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence, Set
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import attrs
 
+from providers._bounded import BoundedDict
 from providers._errors import ProviderError
 from providers._job import JobFile
 from providers._mock_remote import MemoryRemote, MockItem, MockRemote, end_time
@@ -145,7 +146,7 @@ class MockProvider(BaseProvider):
         self.state_file = self._remote.path
         # Clock time of the next item to outlive the retention (-inf: look now).
         self._next_prune = -math.inf
-        self._file_cache: OrderedDict[str, tuple[JobFile, ...]] = OrderedDict()
+        self._file_cache: BoundedDict[str, tuple[JobFile, ...]] = BoundedDict(_FILE_CACHE_SIZE)
         # Unique across processes sharing a state file, cheap within one.
         self._id_prefix = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
@@ -444,8 +445,6 @@ class MockProvider(BaseProvider):
         # months does not keep every file list it ever made.
         cached = self._file_cache.get(item.id)
         if cached is None:
-            if len(self._file_cache) >= _FILE_CACHE_SIZE:
-                self._file_cache.popitem(last=False)  # O(1), unlike next(iter(a dict))
             cached = self._file_cache[item.id] = self._make_files(item)
         return cached
 

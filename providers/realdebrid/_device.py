@@ -9,12 +9,6 @@ saw a bare 403), so anything but a client pair counts as "not yet".
 
 from __future__ import annotations
 
-import logging
-import threading
-from typing import Any
-
-import httpx
-
 from providers._errors import ProviderError
 from providers._log import get_logger
 from providers.realdebrid._api import RealDebridApi
@@ -24,45 +18,9 @@ __all__ = ["poll_once", "poll_until_done", "start"]
 
 log = get_logger("debrid.providers.realdebrid")
 
-_SECRET_PARAMS = ("code", "auth_token")
-_install_lock = threading.Lock()
-_installed = False
-
-
-class _RedactQuerySecrets(logging.Filter):
-    """Masks ``code=`` and ``auth_token=`` in the URLs httpx logs.
-
-    The device code travels in the query string of ``/device/credentials`` (the
-    only form RD takes), and whoever holds it can fetch the user's client pair
-    and tokens; httpx logs every request URL at INFO.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
-            record.args = tuple(_mask(arg) for arg in record.args)
-        return True
-
-
-def _mask(arg: Any) -> Any:
-    if not isinstance(arg, httpx.URL):
-        return arg
-    for name in _SECRET_PARAMS:
-        if name in arg.params:
-            arg = arg.copy_set_param(name, "***")
-    return arg
-
-
-def _redact_httpx_log() -> None:
-    global _installed  # noqa: PLW0603 - one filter per process, added on first use
-    with _install_lock:
-        if not _installed:
-            logging.getLogger("httpx").addFilter(_RedactQuerySecrets())
-            _installed = True
-
 
 def start(api: RealDebridApi) -> DeviceAuthorization:
     """Step 1: ``GET /device/code?client_id=X245A4XAIBGVM&new_credentials=yes``."""
-    _redact_httpx_log()
     response = api.oauth.request(
         "GET", "/device/code", authenticated=False,
         params={"client_id": OPEN_SOURCE_CLIENT_ID, "new_credentials": "yes"},

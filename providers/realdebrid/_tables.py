@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import attrs
 
+from providers._errors import ErrorRule
 from providers._status import JobStatus
 
 __all__ = [
@@ -59,14 +60,6 @@ STATUS_TABLE: Mapping[str, StatusRule] = {
     "virus": StatusRule(JobStatus.FAILED, "VIRUS", "Real-Debrid found a virus in the torrent"),
     "dead": StatusRule(JobStatus.FAILED, "DEAD", "the torrent is dead on Real-Debrid"),
 }
-
-
-@attrs.frozen
-class ErrorRule:
-    """Our stable code for an RD ``error_code``, and whether trying again may help."""
-
-    code: str
-    retryable: bool
 
 
 #: RD's numeric ``error_code`` ([DOC] "List of numeric error codes"). Retry policy

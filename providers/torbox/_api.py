@@ -4,27 +4,25 @@ Every request takes a token from the ``default`` bucket; the three create
 endpoints also take one from ``create`` (SUPPORT: 300/min everywhere, 60/hour
 with a 10/min edge for creation). The key travels as ``Authorization: Bearer``
 except on requestdl, which only accepts it as the ``token`` query parameter
-(SPEC; PYSDK).
+(SPEC; PYSDK): httpx logs that URL, and ``ProviderHttp`` masks it in the log.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from providers._errors import ProviderError
-from providers._http import ProviderHttp, json_body
+from providers._http import ProviderHttp
 from providers._protocol import ProviderContext
-from providers.torbox._errors import envelope, envelope_data, is_active_limit
+from providers.torbox._errors import envelope, envelope_data
 from providers.torbox._ids import ItemKind
 from providers.torbox._items import REQUESTDL
 
-__all__ = ["CREATE_BUCKETS", "TorBoxApi", "install_log_redaction"]
+__all__ = ["CREATE_BUCKETS", "TorBoxApi"]
 
 CREATE_BUCKETS = ("default", "create")
 
@@ -36,27 +34,6 @@ _CONTROL = {
     "webdl": ("/v1/api/webdl/controlwebdownload", "webdl_id"),
     "queued": ("/v1/api/queued/controlqueued", "queued_id"),
 }
-
-_TOKEN_QUERY = re.compile(r"(?i)([?&]token=)[^&\s\"']*")
-
-
-class _RedactTokens(logging.Filter):
-    """Masks ``token=`` query values in httpx's request log line (it logs full URLs)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's message with the token masked; never drop it."""
-        message = record.getMessage()
-        if "token=" in message.lower():
-            record.msg, record.args = _TOKEN_QUERY.sub(r"\1***", message), ()
-        return True
-
-
-def install_log_redaction() -> None:
-    """Add the redacting filter to the ``httpx`` logger once (requestdl URLs carry the key)."""
-    logger = logging.getLogger("httpx")
-    if not any(isinstance(f, _RedactTokens) for f in logger.filters):
-        logger.addFilter(_RedactTokens())
-
 
 class TorBoxApi:
     """Thin, typed access to the endpoints the provider uses; answers are ``data``."""
@@ -73,7 +50,6 @@ class TorBoxApi:
     ) -> None:
         self.provider = provider
         self._key = api_key
-        install_log_redaction()
         self.http = ProviderHttp(
             provider,
             base_url,
@@ -88,10 +64,8 @@ class TorBoxApi:
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One request; the envelope's ``data``, or a ``ProviderError``."""
         response = self.http.request(method, path, **kwargs)
-        if response.status_code >= 400 and response.status_code != 429:
-            self._note_active_limit(response)
         with self._pausing(response, kwargs.get("buckets", ("default",))):
-            return envelope_data(response, self.provider, self._secret())
+            return envelope_data(response, self.provider, self._secret(), self._note_active_limit)
 
     @contextlib.contextmanager
     def _pausing(self, response: httpx.Response, buckets: Sequence[str]) -> Iterator[None]:
@@ -110,14 +84,8 @@ class TorBoxApi:
         except ProviderError:
             return None
 
-    def _note_active_limit(self, response: httpx.Response) -> None:
-        try:
-            body = json_body(response, self.provider)
-        except ProviderError:
-            return
-        if isinstance(body, dict) and is_active_limit(body):
-            data = body.get("data")
-            self.last_active_limit = data if isinstance(data, dict) else {}
+    def _note_active_limit(self, data: dict[str, Any]) -> None:
+        self.last_active_limit = data
 
     # -- create --------------------------------------------------------------
     def create_torrent(
@@ -141,11 +109,8 @@ class TorBoxApi:
         response = self.http.request(
             "POST", path, buckets=CREATE_BUCKETS, refused_by=("create",), **kwargs
         )
-        if response.status_code != 429:
-            # The official ACTIVE_LIMIT example may come with any status (POSTMAN; TBNET).
-            self._note_active_limit(response)
         with self._pausing(response, ("create",)):
-            return envelope(response, self.provider, self._secret())
+            return envelope(response, self.provider, self._secret(), self._note_active_limit)
 
     # -- lists ---------------------------------------------------------------
     def list_page(self, kind: ItemKind, *, bypass: bool, offset: int, limit: int) -> list[Any]:

@@ -9,24 +9,15 @@ FastAPI's 422 body instead of the envelope (SPEC).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import attrs
 import httpx
 
-from providers._errors import ProviderError
+from providers._errors import ErrorRule, ProviderError
 from providers._http import json_body
 
 __all__ = ["ERRORS", "ErrorRule", "envelope", "envelope_data", "is_active_limit", "scrub"]
-
-
-@attrs.frozen
-class ErrorRule:
-    """How a TorBox error code surfaces: the engine's code, retryable, a default wait."""
-
-    code: str
-    retryable: bool
-    retry_after: float | None = None
 
 
 def _same(code: str, retryable: bool, retry_after: float | None = None) -> ErrorRule:
@@ -109,13 +100,31 @@ def _rule_for(code: str | None, status: int) -> ErrorRule:
     return ErrorRule("PROVIDER_ERROR", False)
 
 
-def envelope_data(response: httpx.Response, provider: str, secret: str | None) -> Any:
+#: Told the slot counts (``data``, ``{}`` when absent) of an ACTIVE_LIMIT refusal.
+OnActiveLimit = Callable[[dict[str, Any]], None]
+
+
+def envelope_data(
+    response: httpx.Response,
+    provider: str,
+    secret: str | None,
+    on_active_limit: OnActiveLimit | None = None,
+) -> Any:
     """The ``data`` of a successful answer; a ``ProviderError`` for anything else."""
-    return envelope(response, provider, secret)[0]
+    return envelope(response, provider, secret, on_active_limit)[0]
 
 
-def envelope(response: httpx.Response, provider: str, secret: str | None) -> tuple[Any, str]:
-    """``(data, detail)`` of a successful answer; a ``ProviderError`` for anything else."""
+def envelope(
+    response: httpx.Response,
+    provider: str,
+    secret: str | None,
+    on_active_limit: OnActiveLimit | None = None,
+) -> tuple[Any, str]:
+    """``(data, detail)`` of a successful answer; a ``ProviderError`` for anything else.
+
+    The body is parsed once; an ACTIVE_LIMIT refusal (whatever its status: POSTMAN,
+    TBNET) hands its slot counts to ``on_active_limit`` before it is raised.
+    """
     status = response.status_code
     if status == 429:
         wait = response.extensions.get("debrid_retry_after")
@@ -138,7 +147,11 @@ def envelope(response: httpx.Response, provider: str, secret: str | None) -> tup
         if body.get("success") is True and status < 400:
             detail = body.get("detail")
             return body.get("data"), detail if isinstance(detail, str) else ""
-        raise _envelope_error(body, status, provider, secret)
+        error = _envelope_error(body, status, provider, secret)
+        if error.code == "ACTIVE_LIMIT" and on_active_limit is not None:
+            data = body.get("data")
+            on_active_limit(data if isinstance(data, dict) else {})
+        raise error
     # JSON, but not TorBox's: a proxy or a half-deployed server answered.
     rule = _rule_for(None, status)
     if 200 <= status < 300:

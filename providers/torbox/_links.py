@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
+from providers._bounded import TtlCache
 from providers._job import JobFile
 from providers.torbox._api import TorBoxApi
 from providers.torbox._ids import ItemKind, RemoteRef
@@ -13,6 +14,9 @@ from providers.torbox._items import REQUESTDL, as_int
 __all__ = ["DirectLinks", "link_target"]
 
 Target = tuple[ItemKind, int, int]
+
+#: CDN URLs kept at most (a few hundred bytes each), however many files a ttl sees.
+LINKS_KEPT = 10_000
 
 
 def link_target(ref: RemoteRef | None, file: JobFile) -> Target | None:
@@ -40,23 +44,18 @@ class DirectLinks:
     Reuse matters: every permalink hit is an API call and counts toward the
     limits (decypharr#300). Expiry matters: CDN URLs stop working ("Invalid
     Presigned Token", decypharr#183) 3 h after they are made, 1 h in older docs
-    (PYSDK), so the default ttl of 50 min is safe under either.
+    (PYSDK), so the default ttl of 50 min is safe under either. At most
+    ``LINKS_KEPT`` are kept, the oldest dropped first.
     """
 
     def __init__(self, api: TorBoxApi, ttl: float, now: Callable[[], float]) -> None:
         self.api = api
-        self.ttl = ttl
-        self.now = now
-        self._kept: dict[Target, tuple[str, float]] = {}
+        self._kept: TtlCache[Target, str] = TtlCache(ttl, now, limit=LINKS_KEPT)
 
     def resolve(self, target: Target) -> str:
         """A URL for ``target`` that is still fresh, requesting a new one when needed."""
-        now = self.now()
-        kept = self._kept.get(target)
-        if kept is not None and now < kept[1]:
-            return kept[0]
-        url = self.api.request_link(*target)
-        self._kept[target] = (url, now + self.ttl)
-        for stale in [k for k, (_, until) in self._kept.items() if until <= now]:
-            del self._kept[stale]
+        url = self._kept.get(target)
+        if url is None:
+            url = self.api.request_link(*target)
+            self._kept.put(target, url)
         return url

@@ -35,9 +35,13 @@ from providers.torbox._links import DirectLinks, link_target
 from providers.torbox._scan import kind_of
 from providers.torbox._tracker import ItemTracker, with_source
 
-__all__ = ["DEFAULT_BASE_URL", "PLAN_SLOTS", "RATE_LIMITS", "TorBoxProvider"]
+__all__ = ["DEFAULT_BASE_URL", "MAX_PAGE_SIZE", "PLAN_SLOTS", "RATE_LIMITS", "TorBoxProvider"]
 
 DEFAULT_BASE_URL = "https://api.torbox.app"
+#: The largest list page asked for: mylist's and getqueued's default ``limit`` (SPEC;
+#: PYSDK), the most TorBox is known to serve. A larger page that came back cut to
+#: this would look short, the end of the list, and hide every item after it.
+MAX_PAGE_SIZE = 1000
 
 #: Buckets (SUPPORT; POSTMAN newer text). A bucket grants at most burst + rate * t in
 #: any t seconds. General, 300/min per key: 20 + 4.5 * 60 = 290. Creation, 60/hour with
@@ -101,7 +105,7 @@ class TorBoxProvider(BaseProvider):
     """TorBox (torbox.app): torrents (magnet or file) and hoster links (web downloads).
 
     Options: ``api_key`` (else the secret store's ``torbox.api_key``), ``base_url``,
-    ``timeout``, ``page_size`` (list page, default 1000 as the API), ``seed``
+    ``timeout``, ``page_size`` (list page, 1 to 1000, default 1000 as the API), ``seed``
     (1 auto, 2 seed, 3 don't), ``allow_zip`` (default False: always single
     files), ``as_queued`` (let TorBox queue instead of answering ACTIVE_LIMIT),
     ``link_ttl`` (seconds a CDN URL is reused), ``stale_seconds`` (how long a new
@@ -121,7 +125,7 @@ class TorBoxProvider(BaseProvider):
         *,
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = 30.0,
-        page_size: int = 1000,
+        page_size: int = MAX_PAGE_SIZE,
         seed: int | None = None,
         allow_zip: bool = False,
         as_queued: bool = False,
@@ -131,7 +135,14 @@ class TorBoxProvider(BaseProvider):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__()
-        _check(isinstance(page_size, int) and page_size >= 1, "page_size", page_size, "an int >= 1")
+        _check(
+            isinstance(page_size, int)
+            and not isinstance(page_size, bool)
+            and 1 <= page_size <= MAX_PAGE_SIZE,
+            "page_size",
+            page_size,
+            f"an int from 1 to {MAX_PAGE_SIZE}",
+        )
         _check(seed in (None, 1, 2, 3), "seed", seed, "1 (auto), 2 (seed) or 3 (don't seed)")
         _check(link_ttl >= 0 and stale_seconds >= 0, "link_ttl", link_ttl, "seconds >= 0")
         _check(isinstance(base_url, str) and "://" in base_url, "base_url", base_url, "a URL")
@@ -444,5 +455,6 @@ def _flag(value: bool) -> str:
 def _check(ok: bool, option: str, value: object, expected: str) -> None:
     if not ok:
         raise ValidationError(
-            f"providers.torbox.{option}", "invalid option", value=value, expected=expected
+            f"providers.torbox.{option}", f"invalid option {value!r}", value=value,
+            expected=expected,
         )

@@ -27,7 +27,6 @@ class Found:
 
     by_id: dict[int, dict[str, Any]] = attrs.field(factory=dict)
     by_hash: dict[str, dict[str, Any]] = attrs.field(factory=dict)
-    requests: int = 0
 
     def missing(self, ids: Collection[int], hashes: Collection[str]) -> tuple[set[int], set[str]]:
         """What of ``ids`` and ``hashes`` was not seen."""
@@ -37,7 +36,6 @@ class Found:
         """Add what another pass found."""
         self.by_id.update(other.by_id)
         self.by_hash.update(other.by_hash)
-        self.requests += other.requests
 
 
 def _hashes_of(item: dict[str, Any]) -> list[str]:
@@ -69,7 +67,6 @@ def scan(
     offset = 0
     while True:
         page = fetch(offset, page_size)
-        found.requests += 1
         for item in page:
             if not isinstance(item, dict):
                 continue

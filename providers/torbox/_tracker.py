@@ -8,13 +8,13 @@ ready items kept so ``get_file_links`` needs no second read.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import attrs
 
-from providers._log import get_logger
+from providers._bounded import BoundedDict
+from providers._log import WarnOnce, get_logger
 from providers._responses import JobStatusResponse
 from providers._status import JobStatus
 from providers.torbox._api import TorBoxApi
@@ -51,10 +51,10 @@ class ItemTracker:
         self.stale_seconds = stale_seconds
         self.now = now
         self._fresh: dict[ItemKind, float] = {}
-        self._ready: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._ready: BoundedDict[str, tuple[float, dict[str, Any]]] = BoundedDict(_READY_CACHE)
         # Both forms of a queued item seen starting, each mapped to the other.
-        self._forms: OrderedDict[str, str] = OrderedDict()
-        self._unknown_states: set[str] = set()
+        self._forms: BoundedDict[str, str] = BoundedDict(2 * _MOVES_KEPT)
+        self._unknown_state = WarnOnce(log, "unknown_remote_status", "status", provider=name)
 
     # -- freshness -----------------------------------------------------------
     def touch(self, kind: ItemKind) -> None:
@@ -77,9 +77,6 @@ class ItemTracker:
         response = item_status(item, kind, self.base_url, self._unknown_state, remote_id)
         if response.status is JobStatus.COMPLETED:
             self._ready[response.remote_id] = (self.now(), item)
-            self._ready.move_to_end(response.remote_id)
-            while len(self._ready) > _READY_CACHE:
-                self._ready.popitem(last=False)
         return response
 
     def take_ready(self, remote_id: str) -> dict[str, Any] | None:
@@ -98,16 +95,8 @@ class ItemTracker:
 
     def moved(self, queued_id: str, started_id: str) -> None:
         """Remember that the queued item ``queued_id`` now lives in the list as ``started_id``."""
-        for key, value in ((queued_id, started_id), (started_id, queued_id)):
-            self._forms[key] = value
-            self._forms.move_to_end(key)
-        while len(self._forms) > 2 * _MOVES_KEPT:
-            self._forms.popitem(last=False)
-
-    def _unknown_state(self, state: str) -> None:
-        if state not in self._unknown_states:
-            self._unknown_states.add(state)
-            log.warning("unknown_remote_status", provider=self.name, status=state)
+        self._forms[queued_id] = started_id
+        self._forms[started_id] = queued_id
 
     # -- reading lists -------------------------------------------------------
     def list(

@@ -76,7 +76,7 @@ def test_the_core_names_import_from_the_package_roots() -> None:
         "InvalidTransition",
         "ValidationError",
         "RateLimiter",
-        "retry",
+        "next_delay",
         "FakeClock",
         "MockProvider",
         "ProviderRegistry",

@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pacing_helpers import take_if_ready
 
-from providers import FakeClock, LimiterClosed, RateLimiter, WaitTimeout, _clock, acquire_all
+from providers import FakeClock, LimiterClosed, RateLimiter, WaitTimeout, _clock
 
 TIMEOUT = 5.0  # real seconds: only a bound on a failure, never the path to success
 EPSILON = 1e-6
@@ -51,13 +52,13 @@ def spawn() -> Iterator[Callable[[Callable[[], None]], threading.Thread]]:
 
 
 def drain(limiter: RateLimiter) -> None:
-    while limiter.try_acquire():
+    while take_if_ready(limiter):
         pass
 
 
 def test_a_full_bucket_grants_a_burst_then_refuses() -> None:
     limiter = RateLimiter(1.0, 3, FakeClock())
-    assert [limiter.try_acquire() for _ in range(4)] == [True, True, True, False]
+    assert [take_if_ready(limiter) for _ in range(4)] == [True, True, True, False]
     assert limiter.granted == 3
 
 
@@ -66,10 +67,10 @@ def test_the_bucket_refills_at_the_rate_up_to_the_burst() -> None:
     limiter = RateLimiter(2.0, 3, clock)
     drain(limiter)
     clock.advance(0.5)
-    assert limiter.try_acquire()
-    assert not limiter.try_acquire()
+    assert take_if_ready(limiter)
+    assert not take_if_ready(limiter)
     clock.advance(1000)
-    assert sum(limiter.try_acquire() for _ in range(10)) == 3
+    assert sum(take_if_ready(limiter) for _ in range(10)) == 3
 
 
 def test_delay_says_when_the_next_token_comes() -> None:
@@ -113,19 +114,19 @@ def test_pause_for_grants_nothing_until_it_ends_then_refills_from_zero() -> None
     limiter = RateLimiter(1.0, 5, clock)
     limiter.pause_for(10)
     assert limiter.paused_until == 10
-    assert not limiter.try_acquire()
+    assert not take_if_ready(limiter)
     assert limiter.delay() == pytest.approx(11)
     clock.advance(10)
-    assert not limiter.try_acquire()  # the pause ended with an empty bucket
+    assert not take_if_ready(limiter)  # the pause ended with an empty bucket
     clock.advance(1)
-    assert limiter.try_acquire()
+    assert take_if_ready(limiter)
     assert limiter.paused_until is None
 
 
-def test_pause_until_never_shortens_a_longer_pause() -> None:
+def test_a_pause_never_shortens_a_longer_one() -> None:
     limiter = RateLimiter(1.0, 1, FakeClock())
-    limiter.pause_until(30)
-    limiter.pause_until(5)
+    limiter.pause_for(30)
+    limiter.pause_for(5)
     assert limiter.paused_until == 30
 
 
@@ -174,7 +175,7 @@ def test_close_wakes_waiters_with_limiter_closed(
     assert len(errors) == 1
     assert "rd" in str(errors[0])
     with pytest.raises(LimiterClosed):
-        limiter.try_acquire()
+        limiter.take()
 
 
 def test_acquire_times_out_on_the_limiter_clock(
@@ -209,22 +210,7 @@ def test_acquire_with_zero_timeout_and_no_token_fails_at_once() -> None:
         limiter.acquire(timeout=0)
 
 
-def test_execute_calls_the_function_after_taking_a_token() -> None:
-    limiter = RateLimiter(1.0, 1, FakeClock())
-    assert limiter.execute(lambda: "ran") == "ran"
-    assert limiter.granted == 1
-
-
-def test_acquire_all_takes_one_token_from_each_limiter() -> None:
-    clock = FakeClock()
-    first, second = RateLimiter(1.0, 2, clock), RateLimiter(1.0, 1, clock)
-    acquire_all([first, second], timeout=0)
-    assert (first.granted, second.granted) == (1, 1)
-    with pytest.raises(WaitTimeout):
-        acquire_all([first, second], timeout=0)
-
-
-def test_concurrent_try_acquire_never_grants_more_than_the_burst(
+def test_concurrent_takers_never_get_more_than_the_burst(
     spawn: Callable[[Callable[[], None]], threading.Thread],
 ) -> None:
     limiter = RateLimiter(1.0, 100, FakeClock())
@@ -234,7 +220,7 @@ def test_concurrent_try_acquire_never_grants_more_than_the_burst(
 
     def taker() -> None:
         barrier.wait(TIMEOUT)
-        got = sum(limiter.try_acquire() for _ in range(50))
+        got = sum(take_if_ready(limiter) for _ in range(50))
         with lock:
             counts.append(got)
 
@@ -300,7 +286,7 @@ def test_no_window_ever_gets_more_than_burst_plus_rate_times_length(
         if pause_now:
             limiter.pause_for(pause)
         for _ in range(count):
-            if limiter.try_acquire():
+            if take_if_ready(limiter):
                 grants.append(clock.monotonic())
     # The busiest window starts and ends on a grant, so checking those windows suffices.
     for i, start in enumerate(grants):
@@ -318,12 +304,12 @@ def test_take_never_blocks_and_leaves_the_bucket_in_debt() -> None:
     limiter = RateLimiter(1.0, 2, clock)
     limiter.take(5)
     assert limiter.granted == 5
-    assert not limiter.try_acquire()
+    assert not take_if_ready(limiter)
     # Three tokens of debt, then one to grant: four seconds at 1/s.
     assert limiter.delay() == pytest.approx(4.0)
     clock.advance(4.0)
     assert limiter.delay() == 0.0
-    assert limiter.try_acquire()
+    assert take_if_ready(limiter)
 
 
 def test_delay_of_a_cost_is_capped_at_the_burst() -> None:
@@ -358,7 +344,7 @@ def test_a_huge_pause_is_cut_to_max_pause(seconds: float) -> None:
     assert limiter.pause_for(seconds) == 120.0
     assert limiter.paused_until == pytest.approx(120.0)
     clock.advance(121.0)
-    assert limiter.try_acquire()
+    assert take_if_ready(limiter)
 
 
 @pytest.mark.parametrize("seconds", [float("nan"), -5.0, float("-inf")])
@@ -366,15 +352,15 @@ def test_a_pause_that_is_not_a_number_or_negative_pauses_nothing(seconds: float)
     limiter = RateLimiter(1.0, 1, FakeClock())
     assert limiter.pause_for(seconds) == 0.0
     assert limiter.paused_until is None
-    assert limiter.try_acquire()
+    assert take_if_ready(limiter)
 
 
-def test_pause_until_is_cut_to_max_pause_from_now() -> None:
+def test_a_pause_is_cut_to_max_pause_from_now() -> None:
     clock = FakeClock(start=100.0)
     limiter = RateLimiter(1.0, 1, clock)  # the default cap: an hour
-    assert limiter.pause_until(float("inf")) == 3600.0
+    assert limiter.pause_for(float("inf")) == 3600.0
     assert limiter.paused_until == pytest.approx(3700.0)
-    assert limiter.pause_until(50.0) == 0.0  # in the past
+    assert limiter.pause_for(-50.0) == 0.0  # a time in the past
     assert limiter.paused_until == pytest.approx(3700.0)
 
 

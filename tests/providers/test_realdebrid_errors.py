@@ -17,7 +17,10 @@ from providers import (
     StartJobPayload,
     parse_start_job_payload,
 )
+from providers._errors import ErrorRule
 from providers.realdebrid import ERROR_CODES, RealDebridProvider
+from providers.realdebrid._tables import HTTP_FALLBACK, error_rule
+from providers.torbox import ERRORS as TORBOX_ERRORS
 
 HASH = "f" * 40
 TOKEN = "fake-rd-token"
@@ -401,3 +404,11 @@ def test_an_account_wide_refusal_while_selecting_propagates(
     with pytest.raises(ProviderError) as caught:
         provider.list_statuses([started.remote_id])
     assert caught.value.code == "ACCOUNT_LOCKED"
+
+
+def test_both_providers_error_tables_hold_one_rule_shape() -> None:
+    rules = [*ERROR_CODES.values(), *HTTP_FALLBACK.values(), *TORBOX_ERRORS.values()]
+    rules.append(error_rule(503, None, None))
+    assert {type(rule) for rule in rules} == {ErrorRule}
+    # Real-Debrid's rules name no wait of their own: the answer's Retry-After decides.
+    assert {rule.retry_after for rule in ERROR_CODES.values()} == {None}

@@ -1,5 +1,5 @@
 """A fifth of all requests failing (5xx, resets, broken JSON, HTML) surfaces only as
-retryable ProviderErrors, and retry() carries every job to its right remote end."""
+retryable ProviderErrors, and retries by the policy carry every job to its right remote end."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
+from pacing_helpers import with_retries
 
 from engine.testing._fakehttp import FaultKind
 from engine.testing.realdebrid import FakeRealDebrid, Scenario
@@ -14,9 +15,9 @@ from providers import (
     FakeClock,
     JobStatus,
     ProviderError,
+    RetryPolicy,
     StartJobPayload,
     parse_start_job_payload,
-    retry,
 )
 from providers.realdebrid import RealDebridProvider
 
@@ -35,7 +36,7 @@ OUTCOMES = {  # info-hash -> the remote state the job must end in
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(autojump=True)  # retry() sleeps on it: instant
+    return FakeClock(autojump=True)  # the retries sleep on it: instant
 
 
 @pytest.fixture
@@ -54,12 +55,11 @@ def test_faults_on_a_fifth_of_requests_are_retryable_and_every_job_ends_right(
         fake.set_fault_rate(kind, 0.05)  # 4 x 5% = 20% of all requests
     seen: list[BaseException] = []
 
-    def note(_attempt: int, error: BaseException, _delay: float) -> None:
-        seen.append(error)
+    policy = RetryPolicy(max_retries=30, initial_delay=0.1, max_delay=30.0)
 
     def call(fn: Callable[[], T]) -> T:
-        # Anything but a retryable ProviderError escapes retry() and fails the test.
-        return retry(fn, max_retries=30, initial_delay=0.1, clock=clock, on_retry=note)
+        # Anything but a retryable ProviderError escapes the retries and fails the test.
+        return with_retries(fn, policy, clock, on_retry=seen.append)
 
     jobs: dict[str, StartJobPayload] = {}
     for info_hash in OUTCOMES:

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+from pacing_helpers import take_if_ready
 
 from engine.testing.realdebrid import FakeRealDebrid
 from providers import FakeClock, ProviderError, parse_start_job_payload
@@ -105,7 +106,7 @@ def test_a_burst_past_the_limit_is_rate_limited_with_retry_after_and_pauses_the_
         assert (error.code, error.retryable, error.http_status) == ("RATE_LIMITED", True, 429)
         assert error.retry_after == 60.0  # RD sends no Retry-After: a full window
         assert limiter.paused_until == pytest.approx(clock.monotonic() + 60)
-        assert not limiter.try_acquire()
+        assert not take_if_ready(limiter)
     finally:
         provider.close()
 

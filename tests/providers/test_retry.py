@@ -1,4 +1,4 @@
-"""next_delay (capped exponential backoff, full jitter, Retry-After) and the retry loop."""
+"""next_delay: capped exponential backoff, full jitter, Retry-After."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from providers import FakeClock, ProviderError, RetryPolicy, is_retryable, next_delay, retry
+from providers import ProviderError, RetryPolicy, is_retryable, next_delay
 
 
 class HighRandom(random.Random):
@@ -78,71 +78,3 @@ def test_no_retry_once_max_retries_is_reached() -> None:
     policy = RetryPolicy(max_retries=3)
     assert next_delay(2, transient(), policy, LowRandom()) == 0
     assert next_delay(3, transient(), policy) is None
-
-
-def test_retry_succeeds_after_transient_errors_waiting_on_the_clock() -> None:
-    clock = FakeClock(autojump=True)
-    calls: list[int] = []
-    waits: list[tuple[int, BaseException, float]] = []
-
-    def flaky() -> str:
-        calls.append(1)
-        if len(calls) < 3:
-            raise transient()
-        return "ok"
-
-    result = retry(
-        flaky,
-        max_retries=5,
-        clock=clock,
-        rng=HighRandom(),
-        on_retry=lambda attempt, error, delay: waits.append((attempt, error, delay)),
-    )
-    assert result == "ok"
-    assert len(calls) == 3
-    assert [(attempt, delay) for attempt, _, delay in waits] == [(0, 1.0), (1, 2.0)]
-    assert all(isinstance(error, ProviderError) for _, error, _ in waits)
-    assert clock.monotonic() == 3.0
-
-
-def test_retry_reraises_a_non_retryable_error_at_once() -> None:
-    clock = FakeClock(autojump=True)
-    calls: list[int] = []
-
-    def broken() -> None:
-        calls.append(1)
-        raise FATAL
-
-    with pytest.raises(ProviderError) as info:
-        retry(broken, clock=clock)
-    assert info.value is FATAL
-    assert len(calls) == 1
-    assert clock.monotonic() == 0
-
-
-def test_retry_reraises_the_last_error_when_retries_run_out() -> None:
-    clock = FakeClock(autojump=True)
-    errors = [transient() for _ in range(3)]
-    remaining = list(errors)
-
-    def always_busy() -> None:
-        raise remaining.pop(0)
-
-    with pytest.raises(ProviderError) as info:
-        retry(always_busy, max_retries=2, clock=clock, rng=LowRandom())
-    assert info.value is errors[2]
-    assert remaining == []
-
-
-def test_retry_waits_the_providers_retry_after() -> None:
-    clock = FakeClock(autojump=True)
-    outcomes: list[ProviderError | None] = [transient(retry_after=45), None]
-
-    def once_limited() -> str:
-        error = outcomes.pop(0)
-        if error is not None:
-            raise error
-        return "done"
-
-    assert retry(once_limited, clock=clock, rng=LowRandom()) == "done"
-    assert clock.monotonic() == 45

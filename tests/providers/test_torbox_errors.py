@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from torbox_helpers import magnet, payload
 
+import providers._http
 from engine.testing.torbox import FakeTorBox
 from providers import (
     FakeClock,
@@ -98,6 +100,30 @@ def test_active_limit_in_the_official_shape_with_error_null_is_recognised(
     error = raised(lambda: provider.start_job(payload(magnet=magnet(2))))
     assert (error.code, error.retryable) == ("ACTIVE_LIMIT", True)
     assert provider.max_active == 1
+
+
+def test_each_error_answer_is_parsed_once(
+    fake: FakeTorBox, make: Callable[..., TorBoxProvider], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[bytes] = []
+
+    class CountingJson:
+        """The json module as ``providers._http`` sees it, counting each body it parses."""
+
+        @staticmethod
+        def loads(data: bytes) -> Any:
+            parsed.append(bytes(data))
+            return json.loads(data)
+
+    fake.settings.active_limit = 1
+    provider = make()
+    provider.start_job(payload(magnet=magnet(1)))
+    monkeypatch.setattr(providers._http, "json", CountingJson)
+    refused = raised(lambda: provider.start_job(payload(magnet=magnet(2))))
+    assert refused.code == "ACTIVE_LIMIT" and provider.max_active == 1  # counts still read
+    assert [b for b in parsed if b"active" in b.lower()] == parsed and len(parsed) == 1
+    gone = raised(lambda: provider.api.control("torrent", 999_999, "delete"))
+    assert gone.code == "NOT_FOUND" and len(parsed) == 2
 
 
 def test_active_limit_without_counts_learns_slots_from_the_plan(
@@ -254,5 +280,11 @@ def test_invalid_options_are_validation_errors_naming_the_option() -> None:
     with pytest.raises(ValidationError) as caught:
         TorBoxProvider("key", seed=7)
     assert caught.value.field == "providers.torbox.seed"
-    with pytest.raises(ValidationError):
-        TorBoxProvider("key", page_size=0)
+    for page_size in (0, 1001, 10**9, True, 2.0):
+        with pytest.raises(ValueError) as refused:
+            TorBoxProvider("key", page_size=page_size)  # type: ignore[arg-type]
+        assert str(refused.value) == (
+            f"providers.torbox.page_size: invalid option {page_size!r} "
+            "(expected an int from 1 to 1000)"
+        )
+    assert TorBoxProvider("key", page_size=1000).options.page_size == 1000

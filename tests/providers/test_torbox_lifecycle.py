@@ -346,6 +346,26 @@ def test_direct_url_is_reused_until_expiry_then_requested_again(
     assert httpx.get(second).status_code == 200
 
 
+def test_direct_urls_kept_are_bounded_the_oldest_asked_for_again(
+    fake: FakeTorBox, make: Callable[..., TorBoxProvider], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("providers.torbox._links.LINKS_KEPT", 2)
+    provider = make()
+    files = [(f"Pack/e{n}.mkv", 1000 + n) for n in range(3)]
+    fake.add_cached(f"{24:040x}", files=files)
+    job = payload(magnet=magnet(24))
+    started = provider.start_job(job)
+    linked = provider.get_file_links(started.remote_id, job).files
+    assert len(linked) == 3
+    for file in linked:
+        provider.resolve_download_url(started.remote_id, file)
+    assert fake.counts["requestdl"] == 3 and len(provider.links._kept) == 2
+    provider.resolve_download_url(started.remote_id, linked[2])  # kept: no request
+    assert fake.counts["requestdl"] == 3
+    provider.resolve_download_url(started.remote_id, linked[0])  # dropped: asked again
+    assert fake.counts["requestdl"] == 4 and len(provider.links._kept) == 2
+
+
 def test_file_links_before_ready_are_not_ready(provider: TorBoxProvider) -> None:
     job = payload(magnet=magnet(22))
     started = provider.start_job(job)

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pacing_helpers import take_if_ready, with_retries
 from torbox_helpers import magnet, payload
 
 from engine.testing.torbox import FakeTorBox
@@ -20,7 +21,7 @@ from providers import (
     JobStatus,
     ProviderError,
     RateLimiter,
-    retry,
+    RetryPolicy,
 )
 from providers.torbox import RATE_LIMITS, TorBoxProvider
 
@@ -58,7 +59,7 @@ def test_greedy_use_of_the_buckets_never_exceeds_a_torbox_window(steps: list[flo
     grants: dict[str, list[float]] = {"default": [], "create": []}
     for step in steps:
         for name, bucket in buckets.items():
-            while bucket.try_acquire():
+            while take_if_ready(bucket):
                 grants[name].append(clock.monotonic())
         clock.advance(step)
     assert most_in_window(grants["default"], 60.0) <= 300
@@ -74,9 +75,9 @@ def test_advancing_the_clock_by_the_announced_delay_always_frees_a_token(name: s
     limit = RATE_LIMITS[name]
     bucket = RateLimiter(limit.rate, limit.burst, clock, name=name)
     for _ in range(500):
-        if not bucket.try_acquire():
+        if not take_if_ready(bucket):
             clock.advance(bucket.delay())
-            assert bucket.try_acquire()
+            assert take_if_ready(bucket)
 
 
 def drive_until_done(clock: FakeClock, limiters: list[RateLimiter], done: threading.Event) -> None:
@@ -212,16 +213,10 @@ def test_injected_faults_surface_only_as_retryable_errors_and_jobs_end_right() -
             fake.set_fault_rate(kind, 0.05)  # 20% of requests in all
         errors: list[BaseException] = []
 
+        policy = RetryPolicy(max_retries=40, initial_delay=0.2, max_delay=5.0)
+
         def call(fn: Callable[[], T]) -> T:
-            return retry(
-                fn,
-                max_retries=40,
-                initial_delay=0.2,
-                max_delay=5.0,
-                clock=clock,
-                rng=random.Random(3),
-                on_retry=lambda _n, error, _d: errors.append(error),
-            )
+            return with_retries(fn, policy, clock, rng=random.Random(3), on_retry=errors.append)
 
         jobs = {}
         for job in expected:
