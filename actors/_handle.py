@@ -34,11 +34,14 @@ class ProviderHandle:
     took with it, never what the new one already has.
     """
 
-    __slots__ = ("_lock", "generation", "ref")
+    __slots__ = ("_lock", "generation", "last", "ref")
 
     def __init__(self, ref: Ref | None, generation: int = 0) -> None:
         self._lock = threading.Lock()
         self.ref = ref
+        #: The latest actor it pointed at, kept while it is down: whoever closes the
+        #: provider waits for that actor to leave its last call first.
+        self.last = ref
         self.generation = generation
 
     def point_at(self, ref: Ref | None) -> int:
@@ -46,6 +49,8 @@ class ProviderHandle:
         with self._lock:
             self.generation += 1
             self.ref = ref
+            if ref is not None:
+                self.last = ref
             return self.generation
 
     def tell(self, message: Any) -> int:

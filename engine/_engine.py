@@ -223,7 +223,12 @@ class Engine:
                 for limiters in self._limiters.values():
                     for limiter in limiters.values():
                         limiter.close()
-                for provider in self._providers.values():
+                for name, provider in self._providers.items():
+                    if self._provider_in_use(name, deadline):
+                        # Its actor is still in a call: closing its connections from
+                        # here would pull them from under that request.
+                        log.warning("provider_left_open", provider=name)
+                        continue
                     with contextlib.suppress(Exception):
                         provider.close()
                 if self._store is not None:
@@ -235,6 +240,20 @@ class Engine:
                     self._owner.release()
                 self._root = self._bus = self._scheduler = None
             log.info("engine_stopped")
+
+    def _provider_in_use(self, name: str, deadline: float) -> bool:
+        """True when ``name``'s actor outlived the stop (a call it is still in)."""
+        handle = self._handles.get(name)
+        ref = handle.last if handle is not None else None
+        if ref is None:
+            return False
+        try:
+            ref.stop(block=True, timeout=max(0.1, deadline - time.monotonic()))
+        except pykka.ActorDeadError:
+            return False
+        except pykka.Timeout:
+            return True
+        return False
 
     def _gave_up(self, reason: str) -> None:
         """The root gave up on the supervisor: stop the rest, from a thread of its own."""

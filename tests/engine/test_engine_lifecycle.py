@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import defaultdict
+from typing import Any
 
 from engine_helpers import MakeEngine
 
@@ -125,3 +126,42 @@ def test_file_selection_marks_only_the_wanted_files(make_engine: MakeEngine) -> 
     chosen = [f.name for f in done.files if f.selected]
     assert chosen == ["job8/job8.mkv"]
     assert len(done.files) == 3
+
+
+class _StuckMock(MockProvider):
+    """A mock whose submissions hang until released; records how it was closed."""
+
+    def __init__(self) -> None:
+        super().__init__(1.0)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.in_call = False
+        self.closed_during_call: bool | None = None
+
+    def start_job(self, payload: Any) -> Any:
+        self.in_call = True
+        self.entered.set()
+        try:
+            self.release.wait(10.0)
+            return super().start_job(payload)
+        finally:
+            self.in_call = False
+
+    def close(self) -> None:
+        self.closed_during_call = self.in_call
+        super().close()
+
+
+def test_stop_never_closes_a_provider_under_a_call_in_progress(make_engine: MakeEngine) -> None:
+    """Finding 12 of issue 10: Engine.stop closed every provider from its own thread
+    once the actors' stop timed out, while an actor was still in a request."""
+    mock = _StuckMock()
+    engine = make_engine(mock)
+    engine.create_job("mock", {"magnet": f"magnet:?xt=urn:btih:{0x57C0:040x}"})
+    assert mock.entered.wait(10.0)
+    try:
+        engine.stop(timeout=0.5)
+        assert mock.in_call
+        assert mock.closed_during_call is None  # left open, not closed under the call
+    finally:
+        mock.release.set()
