@@ -82,9 +82,11 @@ class Handoff:
                 return
 
     # -- releases ------------------------------------------------------------------
-    def completed(self, job: Job) -> None:
-        """``job`` finished: if it completed on a remote item, release it after the commit."""
-        if job.status is JobStatus.COMPLETED and job.remote_id is not None:
+    def completed(self, job: Job, *, keep_failed: bool = False) -> None:
+        """``job`` finished: if it completed on a remote item (or failed on one that is
+        to be kept, ``keep_failed``), release it after the commit."""
+        kept = job.status is JobStatus.COMPLETED or (keep_failed and job.status is JobStatus.FAILED)
+        if kept and job.remote_id is not None:
             self.releases.setdefault(job.provider, []).append(Release(job.id, job.remote_id))
 
     def release_committed(self, dropped: Mapping[str, BaseException]) -> None:

@@ -77,6 +77,9 @@ class JobSettings:
     stall_timeouts: dict[JobStatus, float] = attrs.field(factory=dict)
     #: How long to wait before asking again for links that are not ready yet.
     links_retry_interval: float = 5.0
+    #: Leave a failed (or stalled) job's remote item on the account instead of
+    #: deleting it (it holds a slot there, often a paid one).
+    keep_failed_items: bool = False
     rng: random.Random = attrs.field(factory=random.Random, eq=False)
 
 
@@ -594,6 +597,13 @@ class JobActor(SupervisedActor):
             return None
         submitting = self.request is not None and self.request.op in (Op.SUBMIT, Op.FIND)
         unsure = self.unsure or submitting
+        if (
+            job.status is JobStatus.FAILED
+            and self.settings.keep_failed_items
+            and job.remote_id is not None
+            and not unsure
+        ):
+            return None  # kept on the account: released after the commit, as a completion
         if job.remote_id is None and not unsure:
             return None
         return Cleanup(job.id, job.payload, job.remote_id, unsure)

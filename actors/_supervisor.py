@@ -390,7 +390,9 @@ class SupervisorActor(EngineActor):
         if replies:
             self._answered_by_actor(job.id, replies)
         if message.finished:
-            self.handoff.completed(job)
+            # A failed job's item kept on purpose (keep_failed_items) comes with no cleanup.
+            keep = self.settings.job.keep_failed_items and message.cleanup is None
+            self.handoff.completed(job, keep_failed=keep)
             self._finished(job)
 
     def _write(

@@ -64,6 +64,8 @@ class EngineConfig:
     - ``stall_timeouts``: seconds without progress, per state, before STALLED.
     - ``max_restarts`` in ``restart_window`` seconds: crash restarts allowed per actor.
     - ``max_job_actors``: job actors alive at once (the rest wait QUEUED in the store).
+    - ``keep_failed_items``: leave a failed or stalled job's remote item on the
+      account (deleted by default: it holds a slot).
     - ``account_fail_after``: how long jobs wait for a provider whose account refuses
       every call (a revoked key, a locked account) before they fail with its code.
     - ``seed``: seeds the retry jitter, for reproducible runs.
@@ -90,6 +92,9 @@ class EngineConfig:
     #: Seconds the jobs of a provider whose account refuses every call (a revoked
     #: key, a lock) wait for it before they fail with the account's code.
     account_fail_after: float = attrs.field(default=24 * 3600.0, validator=_positive)
+    #: Leave the remote item of a job that FAILED (or STALLED) on the account; by
+    #: default it is deleted, since it holds one of the account's few slots.
+    keep_failed_items: bool = False
     links_retry_interval: float = 5.0
     seed: int | None = None
 

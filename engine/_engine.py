@@ -138,6 +138,7 @@ class Engine:
                 retry_policy=self.config.retry,
                 stall_timeouts=dict(self.config.stall_timeouts),
                 links_retry_interval=self.config.links_retry_interval,
+                keep_failed_items=self.config.keep_failed_items,
                 rng=random.Random(self.config.seed),
             ),
             max_restarts=self.config.max_restarts,

@@ -188,3 +188,27 @@ def test_a_refused_submission_waits_for_the_account_and_is_sent_once(
     assert done.status is JobStatus.COMPLETED
     assert mock.calls["start_job"] == 2  # the refused one, then the probe that worked
     assert set(mock.submissions().values()) == {1}
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_stalled_job_deletes_its_stuck_torrent_unless_told_to_keep_it(
+    fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path, keep: bool
+) -> None:
+    """Finding 13 of issue 10: a STALLED job stopped tracking its torrent and left
+    it on the account, holding one of its few active slots for ever."""
+    from engine.testing._realdebrid_model import Scenario  # noqa: PLC0415
+
+    fake.set_scenario(HASH, Scenario(outcome="stalled", seeders=0))
+    with rd_engine(
+        fake, clock, tmp_path / "jobs.db", MemorySecretStore(),
+        stall_timeouts={JobStatus.DOWNLOADING: 600.0}, keep_failed_items=keep,
+    ) as engine:
+        job = engine.create_job("realdebrid", {"magnet": f"magnet:?xt=urn:btih:{HASH}"})
+        with ClockDriver(clock, step=5.0):
+            failed = engine.wait(job.id, timeout=60)
+            assert failed.error is not None and failed.error.code == "STALLED"
+            if keep:
+                spend(clock, 120.0)
+            else:
+                advance_until(clock, lambda: not fake.torrents_by_hash(), step=0, timeout=60)
+    assert fake.torrents_by_hash() == ({HASH: 1} if keep else {})
