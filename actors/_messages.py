@@ -20,6 +20,7 @@ import pykka
 from providers import (
     FileLinksResponse,
     Job,
+    JobFile,
     JobStatusResponse,
     ProviderError,
     StartJobPayload,
@@ -141,6 +142,27 @@ class SyncJob:
     """Ask the provider now and reply with the updated job (from the Engine)."""
 
     job_id: str
+    reply: Reply
+
+
+@attrs.frozen
+class RefreshLinks:
+    """A completed job's links, to the provider actor: the ones that expired are
+    asked again, one per turn; the supervisor commits them (``LinksRefreshed``)
+    and answers ``reply`` with the job."""
+
+    job: Job
+    reply: Reply
+
+
+@attrs.frozen
+class LinksRefreshed:
+    """The provider actor's answer to ``RefreshLinks``: the job's files with fresh
+    links, or None when none had expired."""
+
+    job_id: str
+    remote_id: str | None
+    files: tuple[JobFile, ...] | None
     reply: Reply
 
 

@@ -44,10 +44,12 @@ from actors._messages import (
     GetStatus,
     InjectCrash,
     Links,
+    LinksRefreshed,
     Op,
     PollTick,
     ProviderReport,
     Ref,
+    RefreshLinks,
     Release,
     Released,
     Reply,
@@ -67,6 +69,8 @@ from actors._scheduler import Scheduler
 from providers import (
     Call,
     EngineNotRunning,
+    Job,
+    JobFile,
     JobStatus,
     JobStatusResponse,
     LimiterClosed,
@@ -143,6 +147,18 @@ class _Hold:
     probe: Any = None
     probe_due: bool = False
     expired: bool = False
+
+
+@attrs.frozen
+class _Refresh:
+    """Queued: ask again for the expired links of a completed job, from ``index`` on
+    (one request per turn); ``files`` as refreshed so far."""
+
+    job: Job
+    files: tuple[JobFile, ...]
+    index: int
+    reply: Reply
+    changed: bool = False
 
 
 @attrs.frozen
@@ -331,6 +347,9 @@ class ProviderActor(SupervisedActor):
                 self._enqueue(message, Lane.STATUS, Call.STATUS, None, job_id)
             case TestConnection():
                 self._enqueue(message, Lane.CANCEL, Call.TEST, None, None)
+            case RefreshLinks(job, reply):
+                task = _Refresh(job, job.files, 0, reply)
+                self._queue.push(task, Lane.LINKS, self._costs(Call.LINKS, job.payload))
             case Track():
                 self._track(message)
             case Release() | Released():
@@ -552,6 +571,8 @@ class ProviderActor(SupervisedActor):
                 self._test(costs, reply)
             case _Poll():
                 self._poll(costs)
+            case _Refresh():
+                self._refresh(costs, message)
             case _Check(remote_id):
                 self._check(costs, remote_id)
             case _Delete(remote_id):
@@ -709,6 +730,44 @@ class ProviderActor(SupervisedActor):
         answer(reply, result)
         if result.ok and self._hold is not None:
             self._account_works()  # the user's own check: no need to wait for a probe
+
+    def _refresh(self, costs: Mapping[str, int], task: _Refresh) -> None:
+        """Ask again for the next expired link of ``task``'s job; the rest waits its turn."""
+        job, files, reply = task.job, list(task.files), task.reply
+        remote_id = job.remote_id or ""
+        issued = job.updated_at / 1000
+        changed = task.changed
+        # (Optional in the protocol: a provider without it hands out permalinks.)
+        expired = getattr(self.provider, "link_expired", None)
+        try:
+            for index in range(task.index, len(files)):
+                file = files[index]
+                if not (file.link and callable(expired) and expired(remote_id, file, issued)):
+                    continue
+                self._take(costs)
+                files[index] = attrs.evolve(file, link=self.provider.resolve_download_url(
+                    remote_id, file))
+                changed = True
+                if index + 1 < len(files):
+                    again = _Refresh(job, tuple(files), index + 1, reply, changed=True)
+                    self._queue.push(again, Lane.LINKS, costs)
+                    return
+                break
+        except ProviderError as error:
+            self._failed(error, costs)
+            fail(reply, error)
+            return
+        except LimiterClosed:
+            fail(reply, self._stopping())
+            return
+        except Exception as exc:
+            fail(reply, self._crash("refresh_links", exc))
+            raise
+        done = LinksRefreshed(job.id, job.remote_id, tuple(files) if changed else None, reply)
+        try:
+            self.supervisor.tell(done)
+        except pykka.ActorDeadError:
+            fail(reply, self._stopping())
 
     # -- the account as a state ---------------------------------------------------
     def _account_refused(self, error: ProviderError, item: Any) -> bool:

@@ -28,7 +28,7 @@ import pykka
 
 from actors._admission import Admission
 from actors._base import ActorThreads, EngineActor, replies_of
-from actors._handle import ProviderHandle
+from actors._handle import ProviderDown, ProviderHandle
 from actors._handoff import Handoff
 from actors._job import JobActor, JobSettings
 from actors._messages import (
@@ -47,9 +47,11 @@ from actors._messages import (
     InjectCrash,
     JobChanged,
     Leftover,
+    LinksRefreshed,
     ProviderRestarted,
     Ready,
     Ref,
+    RefreshLinks,
     Released,
     Reply,
     RestartProvider,
@@ -77,6 +79,7 @@ from providers import (
     InvalidTransition,
     Job,
     JobErrorInfo,
+    JobFile,
     JobStatus,
     Provider,
     RateLimiter,
@@ -358,6 +361,8 @@ class SupervisorActor(EngineActor):
                 self._retry(job_id, reply)
             case SyncJob(job_id, reply):
                 self._sync(job_id, reply)
+            case LinksRefreshed(job_id, remote_id, files, reply):
+                self._links_refreshed(job_id, remote_id, files, reply)
             case ClearCompleted(reply):
                 self._clear(reply)
             case CleanupsChanged(provider, owed, settled):
@@ -658,7 +663,31 @@ class SupervisorActor(EngineActor):
     def _sync(self, job_id: str, reply: Reply) -> None:
         if self._forward(job_id, Sync(reply)):
             return
-        answer(reply, self._committed(job_id))
+        job = self._committed(job_id)
+        handle = self.provider_refs.get(job.provider)
+        if (
+            job.status is JobStatus.COMPLETED
+            and job.remote_id is not None
+            and handle is not None
+            and any(f.link for f in job.files)
+        ):
+            # Links handed to the caller must work: the provider asks again for
+            # those that expired (one per turn), then we commit and answer.
+            try:
+                handle.tell(RefreshLinks(job, reply))
+                return
+            except ProviderDown:
+                pass  # restarting: the links as they are
+        answer(reply, job)
+
+    def _links_refreshed(
+        self, job_id: str, remote_id: str | None, files: tuple[JobFile, ...] | None, reply: Reply
+    ) -> None:
+        job = self._committed(job_id)
+        if files is None or job.status is not JobStatus.COMPLETED or job.remote_id != remote_id:
+            answer(reply, job)  # nothing expired, or the job changed meanwhile
+            return
+        self._write(job.evolve(files=files, updated_at=self.clock.time_ms()), (), (reply,))
 
     def _clear(self, reply: Reply) -> None:
         if self.clearing is not None:

@@ -170,5 +170,11 @@ class BaseProvider:
             raise ProviderError(f"file {file.id} has no link", self.name, code="NO_LINK")
         return file.link
 
+    def link_expired(self, remote_id: str, file: JobFile, issued_at: float) -> bool:
+        """True when ``file``'s link, handed out at ``issued_at`` (epoch seconds), no
+        longer works and ``resolve_download_url`` would give a new one. No request.
+        By default links are permalinks and never expire."""
+        return False
+
     def close(self) -> None:
         """Nothing to release by default."""

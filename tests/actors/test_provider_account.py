@@ -9,6 +9,9 @@ once), and past ``account_fail_after`` the held jobs fail with the code.
 
 from __future__ import annotations
 
+from typing import Any
+
+import pykka
 from test_provider_actor import Budgeted, Harness, payload
 
 from actors._messages import (
@@ -16,11 +19,13 @@ from actors._messages import (
     AccountResumed,
     CallFailed,
     Cleanup,
+    LinksRefreshed,
+    RefreshLinks,
     StatusUpdate,
     Submitted,
 )
 from actors._provider_book import ProviderBook
-from providers import FakeClock, ProviderError
+from providers import FakeClock, Job, JobFile, JobStatus, ProviderError
 
 
 def refused(code: str = "BAD_TOKEN") -> ProviderError:
@@ -166,3 +171,54 @@ def test_the_accounts_deadline_outlives_a_restart_of_the_actor(
     failed = h.inbox("a").wait_for(CallFailed, lambda m: m.request_id == request)
     assert not failed.error.retryable
     assert not h.inbox("a").of(Submitted)
+
+
+class Expiring(Budgeted):
+    """Links that start with ``old`` have expired; asking again gives ``new-<id>``.
+
+    The first new link asked for also queues a status request, which must get its
+    turn before the next link is asked for (one request per turn)."""
+
+    def __init__(self, h: Harness) -> None:
+        super().__init__(create_rate=10.0)
+        self.h = h
+
+    def link_expired(self, remote_id: str, file: JobFile, issued_at: float) -> bool:
+        return bool(file.link and file.link.startswith("old"))
+
+    def resolve_download_url(self, remote_id: str, file: JobFile) -> str:
+        self._enter("resolve_download_url", file.id)
+        if self.log.count("resolve_download_url") == 1:
+            self.h.status("other", "b1")
+        return f"new-{file.id}"
+
+
+def test_a_completed_jobs_expired_links_are_asked_again_one_per_turn(h: Harness) -> None:
+    provider = Expiring(h)
+    h.start(provider)
+    files = (
+        JobFile(1, "a.mkv", 10, link="old-1"),
+        JobFile(2, "b.mkv", 10, link="fresh-2"),
+        JobFile(3, "c.mkv", 10, link="old-3"),
+    )
+    job = Job("j", "test", JobStatus.COMPLETED, payload(1), files=files, remote_id="b1",
+              updated_at=1)
+    reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
+    h.tell(RefreshLinks(job, reply))
+    done = h.supervisor.wait_for(LinksRefreshed)
+    assert done.reply is reply and done.job_id == "j" and done.remote_id == "b1"
+    assert done.files is not None
+    assert [f.link for f in done.files] == ["new-1", "fresh-2", "new-3"]
+    ops = [op for op in provider.log.ops() if op in ("resolve_download_url", "get_status")]
+    assert ops == ["resolve_download_url", "get_status", "resolve_download_url"]
+
+
+def test_links_that_did_not_expire_are_answered_without_a_request(h: Harness) -> None:
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider)
+    job = Job("j", "test", JobStatus.COMPLETED, payload(1),
+              files=(JobFile(1, "a.mkv", 10, link="https://x/1"),), remote_id="b1")
+    reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
+    h.tell(RefreshLinks(job, reply))
+    assert h.supervisor.wait_for(LinksRefreshed).files is None
+    assert provider.log.ops() == []
