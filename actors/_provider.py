@@ -147,6 +147,9 @@ class _Hold:
     probe: Any = None
     probe_due: bool = False
     expired: bool = False
+    #: Every job told ``AccountHeld``: each hears ``AccountResumed`` when it ends.
+    told: set[Ref] = attrs.field(factory=set)
+    deadline: Any = None
 
 
 @attrs.frozen
@@ -278,6 +281,9 @@ class ProviderActor(SupervisedActor):
         #: Set while the account refuses us as a whole (see ``_account_refused``).
         self._hold: _Hold | None = None
         self._hold_generation = 0
+        #: A hold is on, or an earlier actor's hold left its start in the book: the
+        #: next call that works clears it (``_account_works``).
+        self._account_dirty = False
 
     # -- life cycle ------------------------------------------------------------
     def child_id(self) -> tuple[ChildKind, str]:
@@ -287,6 +293,7 @@ class ProviderActor(SupervisedActor):
     def begin(self) -> None:
         """Queue the cleanups a dead predecessor left, and poll what is tracked."""
         self._last_limit = self.provider.max_active
+        self._account_dirty = self.book.account_since is not None
         self._queue_cleanups(
             [_Delete(rid) for rid in self.book.deletes] + [_Lookup(j) for j in self.book.lookups]
         )
@@ -387,7 +394,11 @@ class ProviderActor(SupervisedActor):
     def _track(self, message: Track) -> None:
         self._keep(message)
         hold = self._hold
-        if hold is not None:
+        if hold is not None and hold.expired:
+            failed = self._account_failure(hold, message.remote_id)
+            self._tell(message.reply_to, StatusUpdate(failed))
+        elif hold is not None:
+            hold.told.add(message.reply_to)
             self._tell(message.reply_to, AccountHeld(hold.note))
         elif not (self._poll_scheduled or self._poll_queued):
             self._schedule_poll(self.poll_interval)
@@ -616,7 +627,7 @@ class ProviderActor(SupervisedActor):
             self._tell(reply_to, CallFailed(request_id, op, self._crash(op.value, exc)))
             raise
         self._tell(reply_to, reply)
-        if self._hold is not None:
+        if self._account_dirty:
             self._account_works()
 
     def _refuse_submissions(self, error: ProviderError) -> None:
@@ -729,7 +740,9 @@ class ProviderActor(SupervisedActor):
             raise
         answer(reply, result)
         if result.ok and self._hold is not None:
-            self._account_works()  # the user's own check: no need to wait for a probe
+            # The user's own check: held calls go out now. The hold's start stays
+            # until one of them works (a check may pass where calls are refused).
+            self._account_works(settled=False)
 
     def _refresh(self, costs: Mapping[str, int], task: _Refresh) -> None:
         """Ask again for the next expired link of ``task``'s job; the rest waits its turn."""
@@ -795,6 +808,7 @@ class ProviderActor(SupervisedActor):
             )
             self._hold_generation += 1
             hold = self._hold = _Hold(error, note, self._hold_generation)
+            self._account_dirty = True
             log.warning(
                 "account_refused", provider=self.name, code=error.code,
                 tracked=len(self.book.tracked),
@@ -805,14 +819,15 @@ class ProviderActor(SupervisedActor):
                 self._held_back(hold, call.message)
             for pollers in self.book.tracked.values():
                 for ref in pollers.values():
+                    hold.told.add(ref)
                     self._tell(ref, AccountHeld(note))
             deadline = max(0.0, since[0] + self.account_fail_after - now)
-            self.scheduler.schedule(
+            hold.deadline = self.scheduler.schedule(
                 deadline, self.actor_ref, _AccountTimer(hold.generation, expire=True)
             )
         parked = False
         if item is not None:
-            if item is hold.probe:
+            if item is hold.probe and not (hold.expired and isinstance(item, _Request)):
                 hold.parked.insert(0, item)  # still the oldest: the next probe again
                 parked = True
             else:
@@ -836,6 +851,7 @@ class ProviderActor(SupervisedActor):
         if isinstance(message, _Request):
             hold.parked.append(message)
             op = _OPS[type(message)]
+            hold.told.add(message.reply_to)
             self._tell(message.reply_to, AccountHeld(hold.note, message.request_id, op))
             return True
         if isinstance(message, _Delete | _Lookup):
@@ -858,10 +874,10 @@ class ProviderActor(SupervisedActor):
         if hold is None or hold.generation != generation:
             return
         hold.probe_due = False
-        probe = hold.probe
-        if probe is not None and not (isinstance(probe, _Request) and self._asker_gone(probe)):
+        if hold.probe is not None and self._in_line(hold.probe):
             self._schedule_probe(hold)  # the last one still waits for its tokens
             return
+        # (A probe that left the line unrun, withdrawn or its job gone, is replaced.)
         hold.probe = None
         if self.book.tracked:
             # Polls are the probes while anything is tracked: the one in line, or a new one.
@@ -871,6 +887,7 @@ class ProviderActor(SupervisedActor):
             if not self._poll_queued:
                 self._poll_queued = True
                 self._queue.push(_Poll(), Lane.STATUS, self._costs(Call.POLL, None))
+            self._schedule_probe(hold)  # the next one, unless this one ends the hold
             return
         while hold.parked:
             item = hold.parked.pop(0)
@@ -878,11 +895,17 @@ class ProviderActor(SupervisedActor):
                 continue
             hold.probe = item
             self._requeue(item)
+            self._schedule_probe(hold)
             return
-        # Nothing waits for the account: the next call tells how it is.
-        self._hold = None
-        self.book.account_since = None
+        # Nothing waits for the account any more: the next call tells how it is.
         log.info("account_hold_dropped", provider=self.name, code=hold.note.code)
+        self._account_works(settled=False)
+
+    def _in_line(self, probe: Any) -> bool:
+        """True while ``probe`` still waits in the line (a poll probe: while a poll does)."""
+        if probe is _POLL_PROBE:
+            return self._poll_queued
+        return any(call.message is probe for call in self._queue)
 
     def _run_probe(self, hold: _Hold, message: Any, costs: Mapping[str, int]) -> None:
         """Run a probe (a poll or the held call sent to see); unless it ended the
@@ -913,31 +936,31 @@ class ProviderActor(SupervisedActor):
             case GetStatus(job_id=job_id):
                 self._queue.push(item, Lane.STATUS, self._costs(Call.STATUS, None), job_id)
 
-    def _account_works(self) -> None:
-        """A call went through: the hold ends, what it held goes back in line."""
+    def _account_works(self, *, settled: bool = True) -> None:
+        """A call went through (``settled``), or the hold is given up: it ends, every
+        job told to wait hears it may go on, what it held goes back in line.
+
+        Only a call that worked clears the hold's start from the book: a passing
+        ``test_connection``, or a hold with nothing left to wait, leaves it, so that
+        a refusal that comes back keeps its deadline."""
+        if settled:
+            self.book.account_since = None
+            self._account_dirty = False
         hold = self._hold
         if hold is None:
             return
         self._hold = None
-        self.book.account_since = None
-        log.info(
-            "account_works_again", provider=self.name, code=hold.note.code,
-            held=len(hold.parked),
-        )
+        if hold.deadline is not None:
+            hold.deadline.cancel()
+        if settled:
+            log.info(
+                "account_works_again", provider=self.name, code=hold.note.code,
+                held=len(hold.parked),
+            )
         resumed = AccountResumed()
-        told: set[Ref] = set()
-        if isinstance(hold.probe, _Request):  # it was answered just now
-            told.add(hold.probe.reply_to)
-            self._tell(hold.probe.reply_to, resumed)
-        for pollers in self.book.tracked.values():
-            for ref in pollers.values():
-                if ref not in told:
-                    told.add(ref)
-                    self._tell(ref, resumed)
+        for ref in hold.told:
+            self._tell(ref, resumed)
         for item in hold.parked:
-            if isinstance(item, _Request) and item.reply_to not in told:
-                told.add(item.reply_to)
-                self._tell(item.reply_to, resumed)
             self._requeue(item)
         if self.book.tracked and not (self._poll_scheduled or self._poll_queued):
             self._schedule_poll(0)
@@ -952,6 +975,12 @@ class ProviderActor(SupervisedActor):
         error = self._account_error(hold, final=True)
         requests = [item for item in hold.parked if isinstance(item, _Request)]
         hold.parked = [item for item in hold.parked if not isinstance(item, _Request)]
+        probe = hold.probe
+        if isinstance(probe, _Request):  # in line still, waiting for its tokens
+            for call in [call for call in self._queue if call.message is probe]:
+                self._queue.pop(call)
+            hold.probe = None
+            requests.append(probe)
         log.warning(
             "account_jobs_given_up", provider=self.name, code=error.code,
             held=len(requests), tracked=len(self.book.tracked),
@@ -959,10 +988,14 @@ class ProviderActor(SupervisedActor):
         for item in requests:
             self._tell(item.reply_to, CallFailed(item.request_id, _OPS[type(item)], error))
         for remote_id in list(self.book.tracked):
-            failed = JobStatusResponse(
-                remote_id, JobStatus.FAILED, error_code=error.code, error_message=error.message
-            )
-            self._fan_out(remote_id, StatusUpdate(failed))
+            self._fan_out(remote_id, StatusUpdate(self._account_failure(hold, remote_id)))
+
+    def _account_failure(self, hold: _Hold, remote_id: str) -> JobStatusResponse:
+        """What a job that only waits for polls hears once the account's time is up."""
+        error = self._account_error(hold, final=True)
+        return JobStatusResponse(
+            remote_id, JobStatus.FAILED, error_code=error.code, error_message=error.message
+        )
 
     def _account_error(self, hold: _Hold, *, final: bool) -> ProviderError:
         """The refusal as a job hears it: retryable while the hold lasts, final after."""
@@ -1005,8 +1038,6 @@ class ProviderActor(SupervisedActor):
             return
         except LimiterClosed:
             return
-        if self._hold is not None:
-            self._account_works()
         for remote_id, response in statuses.items():
             if remote_id not in self.book.tracked:
                 continue
@@ -1024,6 +1055,8 @@ class ProviderActor(SupervisedActor):
                 self._checks_queued.add(remote_id)
                 self._queue.push(_Check(remote_id), Lane.STATUS, self._costs(Call.STATUS, None))
         self._schedule_poll(self._poll_gap(costs))
+        if self._account_dirty:
+            self._account_works()  # (after the next poll is scheduled: no second one)
 
     def _poll_gap(self, costs: Mapping[str, int]) -> float:
         """The poll interval, or longer when polls would take half a bucket's rate or more.
@@ -1143,7 +1176,7 @@ class ProviderActor(SupervisedActor):
         del self.book.deletes[remote_id]
         self.book.forget_remote(remote_id)
         log.info("remote_deleted", provider=self.name, remote_id=remote_id, already_gone=gone)
-        if self._hold is not None:
+        if self._account_dirty:
             self._account_works()
 
     def _lookup(self, costs: Mapping[str, int], job_id: str) -> None:
@@ -1165,7 +1198,7 @@ class ProviderActor(SupervisedActor):
             self._cleanup_crashed(job_id=job_id)
             raise
         del self.book.lookups[job_id]
-        if self._hold is not None:
+        if self._account_dirty:
             self._account_works()
         if found is None:
             log.info("cleanup_found_nothing", job_id=job_id, provider=self.name)

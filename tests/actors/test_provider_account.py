@@ -222,3 +222,93 @@ def test_links_that_did_not_expire_are_answered_without_a_request(h: Harness) ->
     h.tell(RefreshLinks(job, reply))
     assert h.supervisor.wait_for(LinksRefreshed).files is None
     assert provider.log.ops() == []
+
+
+# -- regressions found in review ------------------------------------------------------
+def test_a_probe_withdrawn_from_the_line_does_not_stop_the_probes(h: Harness) -> None:
+    provider = Budgeted(create_rate=1 / 60)  # the probe waits in line for its token
+    h.start(provider)
+    provider.faults["start_job"] = [refused()]
+    h.submit("a", payload(1))
+    h.inbox("a").wait_for(AccountHeld)
+    step(h, 20.0)  # a's submission is the probe, waiting for the token due at t=60
+    h.tell(Cleanup("a", payload(1), None, False))  # cancelled: its probe leaves the line
+    provider.faults["start_job"] = [refused() for _ in range(4)]  # refused a while yet
+    second = h.submit("b", payload(2))
+    step(h, 60.0)
+    h.inbox("b").wait_for(AccountHeld)
+    step(h, 600.0, every=10.0)  # the key works: a probe lets b through within minutes
+    assert h.submitted("b", second).response.remote_id
+    assert h.describe().account is None
+    assert provider.log.count("start_job") == 1 + 4 + 1  # a; b refused 4 times; b
+
+
+def test_the_start_of_an_old_hold_does_not_date_the_next_one(h: Harness) -> None:
+    book = ProviderBook()
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider, book=book, account_fail_after=100.0)
+    provider.faults["start_job"] = [refused()]
+    h.submit("a", payload(1))
+    h.inbox("a").wait_for(AccountHeld)
+    assert h.actor is not None
+    h.actor.stop(block=True)  # the actor dies during the hold
+    h.start(provider, book=book, bind=False, account_fail_after=100.0)
+    request = h.submit("a", payload(1))  # the account works again
+    h.advance(1.0)
+    h.submitted("a", request)
+    assert book.account_since is None
+    step(h, 1000.0, every=100.0)
+    provider.faults["start_job"] = [refused()]
+    late = h.submit("c", payload(3))  # a fresh refusal, much later: a fresh deadline
+    h.advance(1.0)
+    held = h.inbox("c").wait_for(AccountHeld, lambda m: m.request_id == late)
+    assert held.note.fail_at == held.note.since + 100.0
+    assert held.note.since >= h.clock.time() - 2.0
+    assert not h.inbox("c").of(CallFailed)
+
+
+def test_a_probe_still_in_line_at_the_deadline_fails_with_the_rest(h: Harness) -> None:
+    provider = Budgeted(create_rate=1 / 60)
+    h.start(provider, account_fail_after=30.0)
+    provider.faults["start_job"] = [refused() for _ in range(1000)]
+    request = h.submit("a", payload(1))
+    h.inbox("a").wait_for(AccountHeld)
+    step(h, 120.0)  # the deadline at t=30 while a's probe waits for its token (t=60)
+    failed = h.inbox("a").wait_for(CallFailed, lambda m: m.request_id == request)
+    assert not failed.error.retryable
+
+
+def test_a_hold_given_up_while_jobs_wait_tells_them_to_go_on(h: Harness) -> None:
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider)
+    provider.faults["start_job"] = [
+        refused(), ProviderError("bad gateway", "budgeted", code="SERVER_ERROR", retryable=True)
+    ]
+    request = h.submit("a", payload(1))
+    h.inbox("a").wait_for(AccountHeld)
+    step(h, 20.0)  # the probe meets another failure: the job hears it and retries itself
+    h.inbox("a").wait_for(CallFailed, lambda m: m.request_id == request)
+    step(h, 60.0)  # nothing held or tracked any more: the hold ends
+    assert h.describe().account is None
+    h.inbox("a").wait_for(AccountResumed)
+
+
+def test_a_job_that_tracks_its_item_after_the_deadline_fails_at_once(h: Harness) -> None:
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider, account_fail_after=30.0)
+    mine = h.submitted("z", h.submit("z", payload(9))).response.remote_id
+    h.advance(1.0)
+    other = h.submitted("y", h.submit("y", payload(8))).response.remote_id
+    for op in ("cancel", "start_job", "list_statuses"):
+        provider.faults[op] = [refused() for _ in range(1000)]
+    h.submit("a", payload(1))
+    h.advance(1.0)
+    h.inbox("a").wait_for(AccountHeld)
+    h.tell(Cleanup("y", payload(8), other, False))  # an owed cleanup keeps the hold on
+    step(h, 60.0)
+    h.inbox("a").wait_for(CallFailed)
+    h.restart_job("z")  # z's job actor comes back after the deadline and tracks again
+    h.track("z", mine, payload(9))
+    update = h.inbox("z").wait_for(StatusUpdate)
+    assert update.response.status is JobStatus.FAILED
+    assert update.response.error_code == "BAD_TOKEN"
