@@ -94,10 +94,15 @@ _CLEANUP_TRIES = 5
 _NO_COSTS: Mapping[str, int] = MappingProxyType({})
 _CLEANUP_FIRST_DELAY = 5.0
 _CLEANUP_MAX_DELAY = 300.0
-#: A slot refusal that says nothing of when to come back answers submissions this
-#: long (unless a job of ours ends first): the supervisor's own slot_retry_delay.
+#: A slot refusal that says nothing of when to come back answers submissions for
+#: 5 s, doubling with each refusal in a row up to 30 s (the supervisor's own
+#: slot_retry_delay), unless a job of ours ends first; a submission that goes
+#: through starts again from 5 s.
+_FIRST_REFUSAL_HOLD = 5.0
 _REFUSAL_HOLD = 30.0
-#: A 429 that says nothing of when to come back holds the buckets this long.
+#: A 429 that says nothing of when to come back holds the buckets 2 s, doubling
+#: with each one in a row up to a minute (a call that works starts again).
+_FIRST_429_PAUSE = 2.0
 _DEFAULT_429_PAUSE = 60.0
 #: While the account refuses us, one probe (a poll, or one held call) goes out this
 #: long after the last refusal, the gap doubling up to the cap: a few a minute.
@@ -278,6 +283,9 @@ class ProviderActor(SupervisedActor):
         #: The last slot refusal or cooldown and until when (clock monotonic) it
         #: answers every submission unsent (see ``_refuse_submissions``).
         self._refusal: tuple[ProviderError, float] | None = None
+        #: Hint-less refusals and rate limits in a row, for their growing waits.
+        self._refusal_strikes = 0
+        self._rate_strikes = 0
         #: Set while the account refuses us as a whole (see ``_account_refused``).
         self._hold: _Hold | None = None
         self._hold_generation = 0
@@ -629,6 +637,8 @@ class ProviderActor(SupervisedActor):
         self._tell(reply_to, reply)
         if self._account_dirty:
             self._account_works()
+        if self._rate_strikes:
+            self._rate_strikes = 0
 
     def _refuse_submissions(self, error: ProviderError) -> None:
         """The account refused a submission for slots or a cooldown: the submissions
@@ -638,7 +648,11 @@ class ProviderActor(SupervisedActor):
         budget. Their jobs go back to the supervisor's line, which holds submissions
         as long; polls, links and cancels go on."""
         hint = usable_hint(error.retry_after)
-        hold = min(hint, self.max_pause) if hint is not None else _REFUSAL_HOLD
+        if hint is not None:
+            hold = min(hint, self.max_pause)
+        else:
+            hold = min(_REFUSAL_HOLD, _FIRST_REFUSAL_HOLD * 2.0**self._refusal_strikes)
+            self._refusal_strikes = min(self._refusal_strikes + 1, 32)
         self._refusal = (error, self.scheduler.clock.monotonic() + hold)
         waiting = [call for call in self._queue if type(call.message) is Submit]
         for call in waiting:
@@ -683,6 +697,7 @@ class ProviderActor(SupervisedActor):
     def _submit(self, job_id: str, request_id: int, payload: StartJobPayload) -> Submitted:
         response = self.provider.start_job(payload)
         self._submitted = True
+        self._refusal_strikes = 0
         # Owned before the job hears of it: a lookup served next cannot hand it out.
         self.book.own(job_id, response.remote_id)
         if response.status is not JobStatus.COMPLETED:
@@ -1282,7 +1297,8 @@ class ProviderActor(SupervisedActor):
         rate_limited = error.http_status == 429 or error.code == "RATE_LIMITED"
         pause = error.retry_after
         if pause is None and rate_limited:
-            pause = _DEFAULT_429_PAUSE
+            pause = min(_DEFAULT_429_PAUSE, _FIRST_429_PAUSE * 2.0**self._rate_strikes)
+            self._rate_strikes = min(self._rate_strikes + 1, 32)
         if pause is None or math.isnan(pause) or pause <= 0:
             return 0.0
         applied = min(pause, self.max_pause)  # an infinite hint too

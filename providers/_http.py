@@ -95,6 +95,10 @@ def json_body(response: httpx.Response, provider: str) -> Any:
 
 
 # -- the whole exchange under one deadline ------------------------------------------
+#: The first hold-back after a rate limit without Retry-After (``hintless_pause``).
+_FIRST_HINTLESS_PAUSE = 2.0
+
+
 class _Deadline(threading.local):
     """When (``time.monotonic``) the request running on this thread must be over."""
 
@@ -216,6 +220,9 @@ class ProviderHttp:
         self._context = context
         self._auth_headers = auth_headers
         self._default_pause = default_pause
+        #: Rate limits in a row that said nothing of when to come back (see
+        #: ``hintless_pause``); a successful answer sets it back to 0.
+        self._strikes = 0
         self._timeout = timeout
         self._max_body = max_body
         self.client = httpx.Client(
@@ -274,7 +281,7 @@ class ProviderHttp:
             _DEADLINE.at = outer
         if response.status_code == 429:
             pause = parse_retry_after(response.headers.get("Retry-After"), ctx.clock.time())
-            pause = self._default_pause if pause is None else pause
+            pause = self.hintless_pause() if pause is None else pause
             # ``refused_by`` names the buckets the service's limit stands for when it
             # is not all of them: a 429 on TorBox's createtorrent holds back creations,
             # not every poll and link as well. By default every bucket of the request.
@@ -288,17 +295,32 @@ class ProviderHttp:
             for limiter in refused:
                 limiter.pause_for(pause)
             response.extensions["debrid_retry_after"] = pause
+        elif response.is_success:
+            self._strikes = 0
         return response
 
-    def pause(self, buckets: Sequence[str], seconds: float | None) -> None:
-        """Pause ``buckets`` (those that exist) for ``seconds`` (``default_pause`` when
+    def hintless_pause(self) -> float:
+        """How long to hold back after a rate limit that says nothing of when to come
+        back: 2 s, doubling with each such answer in a row, at most ``default_pause``.
+        A flat minute for a limit that lifts in seconds (another client of the
+        account spent the window) stalls every job for nothing; a short wait that
+        grows stops hammering one that does not ([DMM] backs off 2, 4, 8 ... 30 s)."""
+        pause = min(self._default_pause, _FIRST_HINTLESS_PAUSE * 2.0 ** self._strikes)
+        self._strikes = min(self._strikes + 1, 32)
+        return pause
+
+    def pause(self, buckets: Sequence[str], seconds: float | None) -> float:
+        """Pause ``buckets`` (those that exist) for ``seconds`` (``hintless_pause`` when
         None), cut to each bucket's ``max_pause``: for a rate limit a provider reads
-        in a body, which the 429 handling of ``request`` never sees."""
+        in a body, which the 429 handling of ``request`` never sees. Returns the
+        seconds asked for."""
+        pause = self.hintless_pause() if seconds is None else seconds
         limiters = self._context().limiters
         for name in buckets:
             limiter = limiters.get(name)
             if limiter is not None:
-                limiter.pause_for(self._default_pause if seconds is None else seconds)
+                limiter.pause_for(pause)
+        return pause
 
     def _exchange(
         self, method: str, path: str, headers: Mapping[str, str], kwargs: Mapping[str, Any]

@@ -59,7 +59,6 @@ class RealDebridApi:
         self._context = context
         self.credentials = credentials
         self._refresh_margin = refresh_margin
-        self._pause = rate_limit_pause
         self.http = ProviderHttp(
             provider, base_url.rstrip("/"), context=context, auth_headers=self._auth_headers,
             timeout=timeout, default_pause=rate_limit_pause, transport=transport,
@@ -144,9 +143,7 @@ class RealDebridApi:
             pause = response.extensions.get("debrid_retry_after")
             if not isinstance(pause, int | float):
                 # Code 34/5 under another HTTP status: ProviderHttp did not pause.
-                pause = self._pause
-                for limiter in self._context().limiters.values():
-                    limiter.pause_for(pause)
+                pause = self.http.pause(tuple(self._context().limiters), None)
             retry_after = float(pause)
         what = text or f"HTTP {status}"
         if error_code is not None:

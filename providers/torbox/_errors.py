@@ -72,8 +72,9 @@ ERRORS: dict[str, ErrorRule] = {
     "SEEDING_LIMIT": _same("SEEDING_LIMIT", True, 300.0),  # TBSDKNET; frees like a slot
     "COOLDOWN_LIMIT": _same("COOLDOWN_LIMIT", True, 1800.0),  # free-plan cooldowns last long
     "MONTHLY_LIMIT": _same("MONTHLY_LIMIT", False),  # not before next month
-    "RATE_LIMIT_EXCEEDED": _same("RATE_LIMITED", True, 60.0),  # decypharr's 429 body
-    "TOO_MANY_REQUESTS": _same("RATE_LIMITED", True, 60.0),  # TBSDKNET
+    # No wait of their own: the Retry-After if any, else short growing waits (_http).
+    "RATE_LIMIT_EXCEEDED": _same("RATE_LIMITED", True),  # decypharr's 429 body
+    "TOO_MANY_REQUESTS": _same("RATE_LIMITED", True),  # TBSDKNET
     # add_only_if_cached refused: not in the facts; the fake's answer (docs/torbox.md).
     "DOWNLOAD_NOT_CACHED": _same("NOT_CACHED", False),
 }
@@ -134,7 +135,7 @@ def envelope(
             code="RATE_LIMITED",
             http_status=429,
             retryable=True,
-            retry_after=float(wait) if wait is not None else 60.0,
+            retry_after=float(wait) if wait is not None else None,
         )
     # TorBox's own refusals come in its JSON envelope (auth failures included): an
     # error page without it (HTML, or nothing) is something in front of TorBox, an

@@ -817,25 +817,38 @@ def test_a_huge_retry_after_is_capped_and_the_actor_keeps_working(
     assert failed.error.retry_after == retry_after  # the job's retry policy caps its own
     assert any("retry_after_capped" in r.getMessage() for r in caplog.records)
     report = h.describe()
-    assert report.paused_until["default"] == pytest.approx(h.clock.time() + 30.0)
+    assert report.paused_until["default"] == pytest.approx(h.clock.time() + 30.0, abs=0.01)
     second = h.submit("b", payload(2))
-    assert h.inbox("b").wait_for(BudgetWait).until == pytest.approx(h.clock.time() + 30.1)
+    assert h.inbox("b").wait_for(BudgetWait).until == pytest.approx(h.clock.time() + 30.1, abs=0.01)
     h.advance(30.1)
     h.submitted("b", second)
 
 
-def test_a_429_without_retry_after_pauses_for_a_minute(h: Harness) -> None:
+def test_429s_without_retry_after_pause_briefly_then_longer_each_in_a_row(h: Harness) -> None:
+    """Finding 13 of issue 10: one hint-less 429 cost a flat minute. Now 2 s, doubling
+    with each one in a row (up to a minute), from 2 s again once a call works."""
     provider = Budgeted(create_rate=10.0)
     h.start(provider)
-    provider.faults["get_status"] = [
-        ProviderError("slow down", "budgeted", code="RATE_LIMITED", http_status=429)
-    ]
+    slow_down = ProviderError("slow down", "budgeted", code="RATE_LIMITED", http_status=429)
+    provider.faults["get_status"] = [slow_down, slow_down]
+    pauses = []
+    for _ in range(2):
+        h.status("a", "b1")
+        h.inbox("a").wait_for(CallFailed, count=len(pauses) + 1)
+        report = h.describe()
+        # Only the buckets the refused call took from: a status read never holds
+        # back creations.
+        assert set(report.paused_until) == {"default"}
+        pauses.append(report.paused_until["default"] - h.clock.time())
+        h.advance(pauses[-1] + 0.5)
+    assert pauses == [pytest.approx(2.0, abs=0.01), pytest.approx(4.0, abs=0.01)]
+    provider.items["b1"] = JobStatusResponse("b1", JobStatus.RESOLVING)
     h.status("a", "b1")
-    h.inbox("a").wait_for(CallFailed)
-    report = h.describe()
-    # Only the buckets the refused call took from: a status read never holds back
-    # creations (it paused every bucket before).
-    assert report.paused_until == {"default": pytest.approx(h.clock.time() + 60)}
+    h.inbox("a").wait_for(StatusUpdate)
+    provider.faults["get_status"] = [slow_down]
+    h.status("a", "b1")
+    h.inbox("a").wait_for(CallFailed, count=3)
+    assert h.describe().paused_until["default"] - h.clock.time() == pytest.approx(2.0, abs=0.01)
 
 
 @pytest.mark.parametrize(
@@ -955,7 +968,7 @@ def test_describe_provider_reports_queues_budgets_and_tracking(h: Harness) -> No
     report = h.describe()
     assert report.name == "test"
     assert report.queued == {"cancel": 0, "status": 0, "links": 0, "submit": 1}
-    assert report.waiting_for == {"create": pytest.approx(h.clock.time() + 60)}
+    assert report.waiting_for == {"create": pytest.approx(h.clock.time() + 60, abs=0.01)}
     assert report.paused_until == {}
     assert report.tracked == 1
     assert report.slot_limit is None
@@ -1018,7 +1031,7 @@ def test_a_bucket_in_debt_from_an_http_provider_makes_the_next_call_wait(
     h.start(provider)
     h.submitted("a", h.submit("a", payload(1)))
     second = h.submit("b", payload(2))
-    assert h.describe().waiting_for == {"default": pytest.approx(h.clock.time() + 3.0)}
+    assert h.describe().waiting_for == {"default": pytest.approx(h.clock.time() + 3.0, abs=0.01)}
     h.advance(3.0)
     h.submitted("b", second)
     assert h.limiters["default"].granted == 6
@@ -1048,7 +1061,7 @@ def test_torbox_submissions_past_the_creation_burst_wait_in_line_while_polls_go_
         assert set(report.waiting_for) == {"create"}
         wait = h.inbox(f"j{burst}").wait_for(BudgetWait)
         assert wait.budget == "create"
-        assert wait.until == pytest.approx(clock.time() + 1 / RATE_LIMITS["create"].rate, rel=0.01)
+        assert wait.until == pytest.approx(clock.time() + 1 / RATE_LIMITS["create"].rate, abs=1.0)
         h.track("j0", first, payload(0))
         h.advance(10.0)
         update = h.inbox("j0").wait_for(StatusUpdate, lambda m: m.request_id is None)
@@ -1541,3 +1554,37 @@ def test_a_cleanup_of_a_job_that_owned_nothing_does_not_end_a_slot_refusal(h: Ha
     h.submit("b", payload(2))
     assert h.inbox("b").wait_for(CallFailed).error.code == "ACTIVE_LIMIT"
     assert provider.log.count("start_job") == 1
+
+
+def test_a_slot_refusal_without_a_hint_holds_briefly_then_longer_each_in_a_row(
+    h: Harness,
+) -> None:
+    """Finding 13 of issue 10: a hint-less slot refusal held submissions a flat 30 s.
+    Now 5 s, doubling with each refusal in a row up to 30 s, and from 5 s again once
+    a submission goes through."""
+    full = ProviderError("full", "budgeted", code="ACTIVE_LIMIT", retryable=True)
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider)
+    provider.faults["start_job"] = [full, full]
+
+    def refused_then_held(job: str, n: int) -> float:
+        """Submit ``job`` (refused), then one more at once: the time it is held."""
+        h.submit(job, payload(n))
+        h.advance(0.2)  # a creation token
+        h.inbox(job).wait_for(CallFailed)
+        h.submit(f"{job}-next", payload(n + 100))
+        h.advance(0.2)
+        left: float = h.inbox(f"{job}-next").wait_for(CallFailed).error.retry_after
+        return left
+
+    first = refused_then_held("a", 1)
+    h.advance(first + 0.1)
+    second = refused_then_held("b", 2)
+    h.advance(second + 0.1)
+    assert (first, second) == (pytest.approx(4.8, abs=0.01), pytest.approx(9.8, abs=0.01))
+    assert provider.log.count("start_job") == 2  # the held ones were never sent
+    request = h.submit("c", payload(3))
+    h.advance(0.2)
+    h.submitted("c", request)
+    provider.faults["start_job"] = [full]
+    assert refused_then_held("d", 4) == pytest.approx(4.8, abs=0.01)

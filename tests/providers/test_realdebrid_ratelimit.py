@@ -104,9 +104,36 @@ def test_a_burst_past_the_limit_is_rate_limited_with_retry_after_and_pauses_the_
             provider.list_statuses(["torrent:ABCDEFGHIJKLM"])
         error = caught.value
         assert (error.code, error.retryable, error.http_status) == ("RATE_LIMITED", True, 429)
-        assert error.retry_after == 60.0  # RD sends no Retry-After: a full window
-        assert limiter.paused_until == pytest.approx(clock.monotonic() + 60)
+        # RD sends no Retry-After: a short wait first (issue 10: not a flat minute).
+        assert error.retry_after == 2.0
+        assert limiter.paused_until == pytest.approx(clock.monotonic() + 2)
         assert not take_if_ready(limiter)
+    finally:
+        provider.close()
+
+
+def test_rate_limits_without_a_hint_in_a_row_wait_longer_each_time_then_start_again(
+    fake: FakeRealDebrid, clock: StepClock
+) -> None:
+    """Finding 13 of issue 10: one hint-less 429 cost a full minute. Now 2 s, then
+    doubling while the service keeps refusing (up to rate_limit_pause), and back to
+    2 s once an answer comes through."""
+    provider = fake.make_provider(clock=clock, requests_per_second=100, burst=1000)
+    try:
+        waits = []
+        fake.fail_next("torrents", "too_many_requests", count=7)
+        for _ in range(7):
+            with pytest.raises(ProviderError) as caught:
+                provider.list_statuses(["torrent:ABCDEFGHIJKLM"])
+            waits.append(caught.value.retry_after)
+            clock.advance((caught.value.retry_after or 0) + 1)  # the pause, and a token
+        assert waits == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+        provider.list_statuses(["torrent:ABCDEFGHIJKLM"])  # an answer: the count restarts
+        clock.advance(1)
+        fake.fail_next("torrents", "too_many_requests")
+        with pytest.raises(ProviderError) as caught:
+            provider.list_statuses(["torrent:ABCDEFGHIJKLM"])
+        assert caught.value.retry_after == 2.0
     finally:
         provider.close()
 
@@ -135,8 +162,8 @@ def test_a_rate_limit_code_under_another_status_still_pauses(
         fake.fail_next("torrents_add_magnet", "slow_down", status=503)
         with pytest.raises(ProviderError) as caught:
             provider.start_job(parse_start_job_payload({"magnet": magnet(1)}))
-        assert (caught.value.code, caught.value.retry_after) == ("RATE_LIMITED", 60.0)
-        assert provider.context.limiters["default"].paused_until == pytest.approx(60)
+        assert (caught.value.code, caught.value.retry_after) == ("RATE_LIMITED", 2.0)
+        assert provider.context.limiters["default"].paused_until == pytest.approx(2)
     finally:
         provider.close()
 
