@@ -11,7 +11,7 @@ from engine_helpers import finish_with_crashing_submissions, restart_in_phase, s
 
 from engine import Engine, EngineConfig, JobStatus
 from engine.testing import ClockDriver, advance_until
-from engine.testing.realdebrid import FakeRealDebrid
+from engine.testing.realdebrid import FakeRealDebrid, Scenario
 from providers import FakeClock, RetryPolicy
 from providers.realdebrid import RealDebridProvider
 
@@ -168,3 +168,30 @@ def test_the_api_token_never_reaches_the_database_or_job_data(
         assert engine.test_connection("realdebrid").ok
     raw = stored_bytes(tmp_path)
     assert token.encode() not in raw
+
+
+def test_a_forty_file_pack_never_holds_the_provider_polls_and_cancels_go_between(
+    fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path
+) -> None:
+    pack = magnet(1)
+    fake.set_scenario(f"{1 + 0xABC000:040x}", Scenario(
+        cached=True, files=tuple((f"Pack/E{i:02d}.mkv", 1000 + i) for i in range(40))
+    ))
+    for i in range(2, 5):  # downloading for ever: they only poll, and are cancelled
+        fake.set_scenario(f"{i + 0xABC000:040x}", Scenario(outcome="stalled"))
+    with rd_engine(fake, clock, tmp_path / "jobs.db", poll_interval=2.0) as engine:
+        job = engine.create_job("realdebrid", pack)
+        others = engine.create_jobs("realdebrid", [magnet(i) for i in range(2, 5)])
+        with ClockDriver(clock, step=0.25):
+            advance_until(clock, lambda: "unrestrict_link" in fake.route_log, step=0, timeout=60)
+            cancelled = engine.cancel_job(others[0].id)
+            done = engine.wait(job.id, timeout=120)
+    assert cancelled.status is JobStatus.CANCELLED
+    assert done.status is JobStatus.COMPLETED and len({f.link for f in done.files}) == 40
+    log = list(fake.route_log)
+    first = log.index("unrestrict_link")
+    last = len(log) - 1 - log[::-1].index("unrestrict_link")
+    between = log[first:last]
+    assert between.count("unrestrict_link") == 39  # the pack's, at the 1/s unrestrict pace
+    # The provider was free between them: polls went out, and the cancel's delete.
+    assert between.count("torrents") >= 5 and "torrents_delete" in between
