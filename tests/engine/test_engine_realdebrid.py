@@ -102,10 +102,11 @@ def test_twenty_percent_faults_still_end_every_job_in_the_right_state(
     fake.set_scenario(f"{99 + 0xABC000:040x}", Scenario(outcome="virus"))
     for kind in ("error_5xx", "reset", "malformed_json", "html"):
         fake.set_fault_rate(kind, 0.05)  # type: ignore[arg-type]
-    # A link fetch of a four-file torrent is up to five requests, each with a 1 in 5
-    # chance of a fault here. On a loaded machine one job in about sixteen runs
-    # still met 13 failed fetches in a row (under investigation, see issue 10), so
-    # this test, which is about ending in the right state, allows more tries.
+    # A link fetch of a four-file torrent was up to five requests in one call, each
+    # with a 1 in 5 chance of a fault here, and a fault lost the whole call: one job
+    # in about sixteen runs met 13 failed fetches in a row. Each call is one request
+    # now, and the files done stay done; the larger budget of tries stays, since this
+    # test is about ending in the right state.
     retry = RetryPolicy(max_retries=30, initial_delay=1.0, max_delay=30.0)
     with rd_engine(fake, clock, tmp_path / "jobs.db", timeout=2.0, retry=retry) as engine:
         good = engine.create_jobs("realdebrid", [magnet(i) for i in range(20)])
