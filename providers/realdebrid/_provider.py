@@ -321,6 +321,9 @@ class RealDebridProvider(BaseProvider):
     def cancel(self, remote_id: str) -> CancelJobResponse:
         """``DELETE /torrents/delete/{id}`` (or the /downloads entry); 404 means already gone."""
         kind, ident = self._parse(remote_id)
+        if remote_id in self.tracker.deleted:  # deleted when the provider gave up on it
+            self.tracker.forget(remote_id)
+            return CancelJobResponse(remote_id, cancelled=True, already_gone=True)
         path = f"/torrents/delete/{ident}" if kind == "torrent" else f"/downloads/delete/{ident}"
         gone = False
         try:

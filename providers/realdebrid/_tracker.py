@@ -102,6 +102,8 @@ class Tracker:
         self.payloads: OrderedDict[str, StartJobPayload] = OrderedDict()
         self._last: OrderedDict[str, JobStatus] = OrderedDict()
         self._first_seen: OrderedDict[str, float] = OrderedDict()
+        #: Torrents deleted on giving up (the job's cleanup finds them gone).
+        self.deleted: OrderedDict[str, bool] = OrderedDict()
         #: Per torrent stuck-looking: (state, progress, since when).
         self._stuck: OrderedDict[str, tuple[str, float, float]] = OrderedDict()
         self._unknown: set[str] = set()
@@ -112,7 +114,7 @@ class Tracker:
 
     def forget(self, remote_id: str) -> None:
         """Drop everything known about ``remote_id``."""
-        for store in (self.payloads, self._last, self._first_seen, self._stuck):
+        for store in (self.payloads, self._last, self._first_seen, self._stuck, self.deleted):
             store.pop(remote_id, None)
         self.links.forget(remote_id)
 
@@ -280,6 +282,8 @@ class Tracker:
         """Delete the torrent (freeing its slot) and report the job FAILED with ``code``."""
         try:
             self.api.call("DELETE", f"/torrents/delete/{ident}", ok=(204, 404))
+            # The engine's cleanup of the failed job then needs no second DELETE.
+            _remember(self.deleted, remote_id, True)
         except ProviderError as error:
             log.warning("remote_delete_failed", provider=self.provider, remote_id=remote_id,
                         code=error.code)

@@ -196,3 +196,17 @@ def test_a_forty_file_pack_never_holds_the_provider_polls_and_cancels_go_between
     assert between.count("unrestrict_link") == 39  # the pack's, at the 1/s unrestrict pace
     # The provider was free between them: polls went out, and the cancel's delete.
     assert between.count("torrents") >= 5 and "torrents_delete" in between
+
+
+def test_a_torrent_stuck_in_conversion_fails_stalled_and_is_deleted_by_default(
+    fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path
+) -> None:
+    fake.set_scenario(f"{7 + 0xABC000:040x}", Scenario(outcome="stuck_conversion"))
+    with rd_engine(fake, clock, tmp_path / "jobs.db") as engine:  # no engine stall timeouts
+        job = engine.create_job("realdebrid", magnet(7))
+        with ClockDriver(clock, step=5.0):
+            done = engine.wait(job.id, timeout=60)
+    assert done.status is JobStatus.FAILED
+    assert done.error is not None and done.error.code == "STALLED"
+    assert "magnet_conversion" in done.error.message
+    assert fake.torrents() == [] and fake.counts["torrents_delete"] == 1

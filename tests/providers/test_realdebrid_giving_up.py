@@ -58,6 +58,9 @@ def test_a_stuck_torrent_is_deleted_after_its_states_default_timeout(
     limit = DEFAULT_STALL_TIMEOUTS[state]
     assert limit <= after <= limit + 90  # first seen stuck within a few polls of the start
     assert fake.torrents() == []  # deleted: the slot is free
+    before = fake.counts["total"]
+    assert provider.cancel(started.remote_id).already_gone  # the job's cleanup
+    assert fake.counts["total"] == before  # knows it is gone: no second DELETE
 
 
 def test_stall_timeouts_are_configurable_per_state_and_none_never_gives_up(
