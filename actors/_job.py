@@ -424,6 +424,12 @@ class JobActor(SupervisedActor):
         return True
 
     def _links(self, response: FileLinksResponse) -> None:
+        if response.more and not response.ready:
+            # A partial answer: the rest at once, behind whatever else waits at
+            # the provider (a pack is never fetched in one turn of its actor).
+            self._save_deferred()
+            self._send(Op.LINKS)
+            return
         if not response.ready:
             # Not progress: links that never come must still end in STALLED.
             self._save_deferred()

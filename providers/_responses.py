@@ -50,12 +50,16 @@ class FileLinksResponse:
     """The files of a finished remote job with their links.
 
     ``ready`` is False when the provider has not produced every link yet (they
-    arrive late on some services): ask again later.
+    arrive late on some services): ask again later. ``more`` (with ``ready``
+    False) is a partial answer: the provider stopped after one request so as not
+    to hold its caller (Real-Debrid unrestricts a pack one file a call inside the
+    engine); ask again at once for the rest.
     """
 
     remote_id: str
     files: tuple[JobFile, ...]
     ready: bool = True
+    more: bool = False
 
 
 @attrs.frozen

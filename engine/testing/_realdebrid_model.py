@@ -37,7 +37,9 @@ __all__ = [
     "rd_id",
 ]
 
-Outcome = Literal["ok", "magnet_error", "error", "virus", "dead", "stalled", "stuck_conversion"]
+Outcome = Literal[
+    "ok", "magnet_error", "error", "virus", "dead", "stalled", "stuck_conversion", "stuck_queued"
+]
 
 #: What counts toward ``/torrents/activeCount`` and the slot limit: the facts sheet's
 #: "in progress" class (section 3, [DECY] GetDownloadingStatus).
@@ -77,7 +79,8 @@ class Scenario:
     ``outcome``: ``ok``; ``magnet_error`` (conversion fails); ``error`` / ``dead``
     (half-way through the download); ``virus`` (when the download ends);
     ``stalled`` (downloading at 0 % with no seeders, for ever); ``stuck_conversion``
-    (``magnet_conversion`` for ever). ``rar``: RD packs the selection into one
+    (``magnet_conversion`` with no seeders, for ever); ``stuck_queued`` (``queued``
+    for ever, RD never finding it a slot). ``rar``: RD packs the selection into one
     archive (one link, a ``compressing`` phase). ``late_links``: seconds after
     ``downloaded`` during which only the first link is listed. ``files``: the
     torrent's (path, size) pairs, hostile names welcome. ``infringing``: addMagnet
@@ -116,6 +119,8 @@ class TorrentRecord:
     added_wall: float
     scenario: Scenario
     selected: tuple[int, ...] | None = None
+    #: The ``files`` field of the selectFiles that selected them (``all`` or ids).
+    select_spec: str | None = None
     selected_at: float | None = None
     link_ids: list[str] = attrs.field(factory=list)
     #: When set, unrestricting this torrent's links fails with (HTTP status, error, code).
@@ -241,7 +246,7 @@ class Account:
         if sc.cached:
             return _Timeline("downloaded", 100, start, self._links_done(start, sc, now))
         elapsed = now - start - self.step
-        if elapsed < 0:
+        if elapsed < 0 or sc.outcome == "stuck_queued":
             return _Timeline("queued", 0)
         span = self.download_steps * self.step
         if sc.outcome == "stalled":

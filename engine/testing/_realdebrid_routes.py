@@ -327,6 +327,7 @@ class RealDebridRoutes:
         if others >= self.fake.active_limit:
             return rd_error(509, "too_many_active_downloads", 21)
         self.account.select(record, tuple(sorted(set(ids))))
+        record.select_spec = raw
         return FakeResponse.empty(204)
 
     def delete_torrent(self, request: FakeRequest) -> FakeResponse:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Self
 
@@ -114,6 +114,8 @@ class FakeRealDebrid(FakeServer):
         self.check_dead_status = 503
         self.link_errors: dict[str, FakeResponse] = {}
         self.status_counts: Counter[int] = Counter()
+        #: The routes of the latest API requests, oldest first (for tests of order).
+        self.route_log: deque[str] = deque(maxlen=100_000)
         self._rd_script: list[_ScriptedError] = []
         RealDebridRoutes(self).register()
 
@@ -263,9 +265,14 @@ class FakeRealDebrid(FakeServer):
         }
 
     def make_provider(
-        self, *, clock: Clock | None = None, limited: bool = True, **options: Any
+        self, *, clock: Clock | None = None, limited: bool = True, blocking: bool = True,
+        **options: Any,
     ) -> RealDebridProvider:
-        """A ``RealDebridProvider`` bound to this fake and its clock, with its own buckets."""
+        """A ``RealDebridProvider`` bound to this fake and its clock, with its own buckets.
+
+        ``blocking=False`` binds it as the engine does (requests never wait for a
+        token; get_file_links sends one request a call).
+        """
         from providers.realdebrid import RealDebridProvider  # noqa: PLC0415
 
         provider = RealDebridProvider(**{**self.provider_options(), **options})
@@ -276,7 +283,11 @@ class FakeRealDebrid(FakeServer):
                 name: RateLimiter(limit.rate, limit.burst, clock, name=name)
                 for name, limit in provider.rate_limits().items()
             }
-        provider.bind(ProviderContext(clock=clock, limiters=limiters, secrets=MemorySecretStore()))
+        provider.bind(
+            ProviderContext(
+                clock=clock, limiters=limiters, secrets=MemorySecretStore(), blocking=blocking
+            )
+        )
         return provider
 
     def start(self) -> Self:
@@ -302,6 +313,7 @@ class FakeRealDebrid(FakeServer):
                 response = self._etag(request, response)
             if request.path.startswith((REST, OAUTH)):
                 self.status_counts[response.status] += 1
+                self.route_log.append(request.route)
             return response, fault
 
     @staticmethod

@@ -9,14 +9,19 @@ unrestricted, and a name or type that says archive settles it; otherwise the
 files are not ready yet. Each link becomes a direct URL through
 ``POST /unrestrict/link`` ([RDT], [RIVEN]); results are cached, since every call
 adds a ``/downloads`` entry and counts toward fair use (rdt-client#433).
+
+The selected files are learnt at selection and the links from the poll that saw
+the torrent finished, so a job's links cost no second ``/torrents/info``; that
+read is the fallback when the memory is gone (a restart, an adopted torrent) or
+does not add up (fewer links than files).
 """
 
 from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import attrs
 
@@ -28,7 +33,7 @@ from providers._responses import FileLinksResponse
 from providers._selection import selected_ids
 from providers.realdebrid._api import RealDebridApi
 
-__all__ = ["LinkMaker", "Unrestricted", "files_of", "is_archive"]
+__all__ = ["LinkMaker", "Selected", "Unrestricted", "files_of", "is_archive", "remember"]
 
 log = get_logger("debrid.providers.realdebrid")
 
@@ -39,6 +44,18 @@ _ARCHIVE_TYPES = ("rar", "zip", "7z")
 #: The id we give the one file of an archived selection (RD's own ids start at 1).
 ARCHIVE_FILE_ID = 0
 _CACHE_LIMIT = 20_000
+
+_V = TypeVar("_V")
+
+
+def remember(store: OrderedDict[str, _V], key: str, value: _V, limit: int | None = None) -> None:
+    """Put ``key`` last in ``store`` and drop the oldest keys past ``limit`` (a bounded LRU;
+    20,000 by default)."""
+    limit = _CACHE_LIMIT if limit is None else limit
+    store.pop(key, None)
+    store[key] = value
+    while len(store) > limit:
+        store.popitem(last=False)  # O(1); next(iter(a dict)) walks every dropped slot
 
 
 @attrs.frozen
@@ -54,10 +71,24 @@ class Unrestricted:
     generated_at: float
 
 
+@attrs.frozen
+class Selected:
+    """The files RD holds selected for a torrent, in ``files[]`` order (the order of
+    ``links[]``), and the ids of those the job wants (None: every one)."""
+
+    files: tuple[JobFile, ...]
+    wanted: frozenset[int] | None = None
+
+
 def is_archive(item: Unrestricted) -> bool:
     """True when the unrestricted file is an archive by name or MIME type."""
     name, mime = item.filename.lower(), item.mime.lower()
     return name.endswith(_ARCHIVE_NAMES) or any(kind in mime for kind in _ARCHIVE_TYPES)
+
+
+def is_torrent_link(link: str) -> bool:
+    """True for RD's hoster-style link of a torrent's file (not a direct URL)."""
+    return _TORRENT_LINK.match(link) is not None
 
 
 def files_of(info: Mapping[str, Any]) -> tuple[JobFile, ...]:
@@ -73,6 +104,27 @@ def files_of(info: Mapping[str, Any]) -> tuple[JobFile, ...]:
     )
 
 
+def links_of(item: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ``links[]`` of a ``/torrents`` or ``/torrents/info`` object."""
+    return tuple(str(link) for link in item.get("links") or ())
+
+
+class _Budget:
+    """How many requests a ``file_links`` call may still send (None: no limit)."""
+
+    def __init__(self, left: int | None) -> None:
+        self.left = left
+
+    def spend(self) -> bool:
+        """Take one request; False when none is left (the answer is then partial)."""
+        if self.left is None:
+            return True
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
 class LinkMaker:
     """Unrestricts links (once each, while fresh) and assembles a torrent's file links."""
 
@@ -85,29 +137,129 @@ class LinkMaker:
         # When each torrent was first seen finished without all its links (our clock:
         # RD's `ended` may not be UTC, [RDT] ChangeTimeZone).
         self._waiting_since: OrderedDict[str, float] = OrderedDict()
+        # Per torrent: what was selected (learnt at selection), and the links of the
+        # last status that showed it finished.
+        self._selected: OrderedDict[str, Selected] = OrderedDict()
+        self._listed: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
     def forget(self, remote_id: str) -> None:
-        """Drop the late-links timer of ``remote_id``."""
-        self._waiting_since.pop(remote_id, None)
+        """Drop everything kept for ``remote_id`` (the unrestrict cache stays)."""
+        for store in (self._waiting_since, self._selected, self._listed):
+            store.pop(remote_id, None)
 
-    def file_links(
-        self, remote_id: str, info: Mapping[str, Any], payload: StartJobPayload
-    ) -> FileLinksResponse:
-        """The answer to ``get_file_links`` for a torrent, from its ``/torrents/info``."""
+    # -- what polls and selection teach ----------------------------------------
+    def learn_selection(self, remote_id: str, files: Sequence[JobFile]) -> None:
+        """The torrent's files as just selected (``selected`` set as sent to RD)."""
+        remember(self._selected, remote_id, Selected(tuple(f for f in files if f.selected)))
+
+    def learn_status(self, remote_id: str, item: Mapping[str, Any]) -> None:
+        """Keep the links of a finished torrent's status (a list item or an info)."""
+        with self.api.parsing("torrent status"):
+            if str(item["status"]) == "downloaded":
+                remember(self._listed, remote_id, links_of(item))
+
+    def _learn_info(
+        self, remote_id: str, info: Mapping[str, Any], payload: StartJobPayload | None
+    ) -> str:
+        """What a ``/torrents/info`` read says (the fallback); returns its status."""
         with self.api.parsing("GET /torrents/info"):
             native = str(info["status"])
             files = files_of(info)
-        if native != "downloaded":
-            return FileLinksResponse(remote_id, tuple(f for f in files if f.selected), ready=False)
-        wanted = None if payload.select.is_all else selected_ids(payload.select, files)
-        linked, ready = self.torrent_files(info, wanted)
-        if ready:
-            self._waiting_since.pop(remote_id, None)
-            return FileLinksResponse(remote_id, linked, ready=True)
+        # RD may hold more files selected than the job asked for (an adopted torrent).
+        wanted = None
+        if payload is not None and not payload.select.is_all:
+            wanted = frozenset(selected_ids(payload.select, files))
+        remember(self._selected, remote_id, Selected(tuple(f for f in files if f.selected), wanted))
+        self.learn_status(remote_id, info)
+        return native
+
+    # -- get_file_links ---------------------------------------------------------
+    def file_links(
+        self,
+        remote_id: str,
+        payload: StartJobPayload,
+        read_info: Callable[[], Mapping[str, Any]],
+        *,
+        one_request: bool,
+    ) -> FileLinksResponse:
+        """The answer to ``get_file_links`` for a torrent.
+
+        With ``one_request`` (inside the engine) the call sends at most one request
+        (the info read, or one unrestrict) and answers ``more=True`` while files
+        still need one. A payload with ``download_dir`` gets RD's own links: each is
+        unrestricted by ``resolve_download_url`` when its download starts.
+        """
+        budget = _Budget(1 if one_request else None)
+        selected, listed = self._selected.get(remote_id), self._listed.get(remote_id)
+        if selected is None or listed is None:
+            budget.spend()
+            native = self._learn_info(remote_id, read_info(), payload)
+            selected, listed = self._selected[remote_id], self._listed.get(remote_id)
+            if native != "downloaded" or listed is None:
+                return FileLinksResponse(remote_id, selected.files, ready=False)
+        chosen = selected.files
+        answer: FileLinksResponse | None = None
+        if chosen and len(listed) >= len(chosen):
+            if len(listed) > len(chosen):
+                log.warning("more_links_than_files", provider=self.api.provider,
+                            links=len(listed), files=len(chosen))
+            pairs = list(zip(chosen, listed, strict=False))
+            wanted = selected.wanted
+            pairs = [(f, link) for f, link in pairs if wanted is None or f.id in wanted] or pairs
+            answer = self._linked(remote_id, pairs, direct=payload.download_dir is None,
+                                  budget=budget)
+        elif len(chosen) > 1 and len(listed) == 1:
+            answer = self._archive(remote_id, chosen, listed[0], budget)
+        if answer is not None:
+            if answer.ready:
+                self._waiting_since.pop(remote_id, None)
+            return answer
+        return self._late(remote_id, chosen)
+
+    def _linked(
+        self, remote_id: str, pairs: Sequence[tuple[JobFile, str]], *, direct: bool,
+        budget: _Budget,
+    ) -> FileLinksResponse:
+        files = []
+        for file, link in pairs:
+            url = link
+            if direct:
+                item = self._cached(link, torrent_link=True)
+                if item is None:
+                    if not budget.spend():
+                        return FileLinksResponse(remote_id, tuple(f for f, _ in pairs),
+                                                 ready=False, more=True)
+                    item = self.unrestrict(link, torrent_link=True)
+                url = item.download
+            files.append(attrs.evolve(file, link=url))
+        return FileLinksResponse(remote_id, tuple(files), ready=True)
+
+    def _archive(
+        self, remote_id: str, chosen: tuple[JobFile, ...], link: str, budget: _Budget
+    ) -> FileLinksResponse | None:
+        """One link for several files: an archive (one file), or None (links still coming)."""
+        item = self._cached(link, torrent_link=True)
+        if item is None:
+            if not budget.spend():
+                return FileLinksResponse(remote_id, chosen, ready=False, more=True)
+            item = self.unrestrict(link, torrent_link=True)
+        if not is_archive(item):
+            return None
+        archive = JobFile(
+            id=ARCHIVE_FILE_ID, name=item.filename or "archive.rar",
+            size=item.filesize or sum(f.size for f in chosen), link=item.download,
+        )
+        return FileLinksResponse(remote_id, (archive,), ready=True)
+
+    def _late(self, remote_id: str, chosen: tuple[JobFile, ...]) -> FileLinksResponse:
+        """Fewer links than files and no archive: the rest are still coming ([RDT])."""
+        # The links seen are stale now: the next call reads /torrents/info afresh.
+        self._listed.pop(remote_id, None)
         now = self.api.context_clock().monotonic()
-        since = self._waiting_since.setdefault(remote_id, now)
-        if len(self._waiting_since) > _CACHE_LIMIT:
-            self._waiting_since.popitem(last=False)
+        since = self._waiting_since.get(remote_id)
+        if since is None:
+            since = now
+            remember(self._waiting_since, remote_id, now)
         if now - since >= self.late_links_timeout:
             raise ProviderError(
                 f"Real-Debrid still lists fewer links than selected files "
@@ -115,16 +267,24 @@ class LinkMaker:
                 self.api.provider, code="LINKS_MISSING",
             )
         log.info("links_pending", provider=self.api.provider, remote_id=remote_id)
-        return FileLinksResponse(remote_id, linked, ready=False)
+        return FileLinksResponse(remote_id, chosen, ready=False)
+
+    # -- unrestricting ------------------------------------------------------------
+    def _source(self, link: str, *, torrent_link: bool) -> str:
+        match = _TORRENT_LINK.match(link) if torrent_link else None
+        return match.group(0) if match else link
+
+    def _cached(self, link: str, *, torrent_link: bool) -> Unrestricted | None:
+        cached = self._by_source.get(self._source(link, torrent_link=torrent_link))
+        return cached if cached is not None and self.fresh(cached) else None
 
     def unrestrict(self, link: str, *, torrent_link: bool, force: bool = False) -> Unrestricted:
         """A direct URL for ``link`` (a cached one while younger than ``link_ttl``)."""
-        match = _TORRENT_LINK.match(link) if torrent_link else None
-        source = match.group(0) if match else link
-        now = self.api.context_clock().monotonic()
-        cached = self._by_source.get(source)
-        if cached is not None and not force and now - cached.generated_at < self.link_ttl:
+        source = self._source(link, torrent_link=torrent_link)
+        cached = None if force else self._cached(source, torrent_link=False)
+        if cached is not None:
             return cached
+        now = self.api.context_clock().monotonic()
         try:
             # The unrestrict bucket first: the default token is then taken right
             # before the request leaves, so waiting here cannot bunch requests up.
@@ -158,15 +318,9 @@ class LinkMaker:
                 source=source,
                 generated_at=now,
             )
-        self._remember(item)
+        remember(self._by_source, item.source, item)
+        remember(self._by_download, item.download, item)
         return item
-
-    def _remember(self, item: Unrestricted) -> None:
-        for cache, key in ((self._by_source, item.source), (self._by_download, item.download)):
-            cache.pop(key, None)
-            cache[key] = item
-            while len(cache) > _CACHE_LIMIT:
-                cache.popitem(last=False)
 
     def known(self, download: str) -> Unrestricted | None:
         """What we know of a direct URL we handed out (None after a restart)."""
@@ -176,51 +330,20 @@ class LinkMaker:
         """True while a direct URL is younger than ``link_ttl``."""
         return self.api.context_clock().monotonic() - item.generated_at < self.link_ttl
 
-    def torrent_files(
-        self, info: Mapping[str, Any], wanted: Sequence[int] | None
-    ) -> tuple[tuple[JobFile, ...], bool]:
-        """The selected files with direct links, and whether every link is there.
-
-        ``wanted`` narrows the answer to those file ids (the caller's selection,
-        when RD holds more selected files than that); None keeps every one.
-        """
-        with self.api.parsing("GET /torrents/info"):
-            files = files_of(info)
-            links = [str(link) for link in info.get("links") or ()]
-        chosen = [f for f in files if f.selected]
-        if not chosen:
-            return (), False
-        if len(links) == len(chosen) or len(links) > len(chosen):
-            if len(links) > len(chosen):
-                log.warning("more_links_than_files", provider=self.api.provider,
-                            links=len(links), files=len(chosen))
-            keep = [
-                (f, link) for f, link in zip(chosen, links, strict=False)
-                if wanted is None or f.id in wanted
-            ] or list(zip(chosen, links, strict=False))
-            return tuple(
-                attrs.evolve(f, link=self.unrestrict(link, torrent_link=True).download)
-                for f, link in keep
-            ), True
-        if len(links) == 1:
-            item = self.unrestrict(links[0], torrent_link=True)
-            if is_archive(item):
-                archive = JobFile(
-                    id=ARCHIVE_FILE_ID, name=item.filename or "archive.rar",
-                    size=item.filesize or sum(f.size for f in chosen), link=item.download,
-                )
-                return (archive,), True
-        # Fewer links than files and no archive: the rest are still coming ([RDT]).
-        return tuple(chosen), False
-
-    def torrent_link_for(self, info: Mapping[str, Any], file: JobFile) -> str | None:
-        """The RD link that serves ``file`` in a finished torrent, if any."""
-        with self.api.parsing("GET /torrents/info"):
-            chosen = [f for f in files_of(info) if f.selected]
-            links = [str(link) for link in info.get("links") or ()]
-        if file.id == ARCHIVE_FILE_ID and len(links) == 1:
-            return links[0]
-        for index, entry in enumerate(chosen):
-            if entry.id == file.id and index < len(links):
-                return links[index]
+    def torrent_link_for(
+        self, remote_id: str, file: JobFile, read_info: Callable[[], Mapping[str, Any]]
+    ) -> str | None:
+        """The RD link that serves ``file`` of a finished torrent, if any (from what
+        polls taught, else from a ``/torrents/info`` read)."""
+        if file.link is not None and is_torrent_link(file.link):
+            return file.link  # a download_dir job's file: RD's own link
+        selected, listed = self._selected.get(remote_id), self._listed.get(remote_id)
+        if selected is None or listed is None:
+            self._learn_info(remote_id, read_info(), None)
+            selected, listed = self._selected[remote_id], self._listed.get(remote_id) or ()
+        if file.id == ARCHIVE_FILE_ID and len(listed) == 1:
+            return listed[0]
+        for entry, link in zip(selected.files, listed, strict=False):
+            if entry.id == file.id:
+                return link
         return None

@@ -9,6 +9,7 @@ where the API's documentation is silent.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence, Set
 from typing import Any
 
@@ -30,9 +31,9 @@ from providers._status import JobStatus
 from providers.realdebrid import _device
 from providers.realdebrid._api import RealDebridApi
 from providers.realdebrid._auth import Credentials, DeviceAuthorization
-from providers.realdebrid._links import LinkMaker, Unrestricted
+from providers.realdebrid._links import LinkMaker, Unrestricted, remember
 from providers.realdebrid._listing import pages, scan_torrents
-from providers.realdebrid._tracker import Tracker
+from providers.realdebrid._tracker import Tracker, merged_stall_timeouts
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_OAUTH_URL", "RealDebridProvider"]
 
@@ -49,10 +50,13 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9]{1,64}")
 #: request, ``unrestrict`` also /unrestrict/link); SUBMIT is worked out in ``budgets``.
 _BUDGETS: Mapping[Call, Mapping[str, int]] = {
     Call.FIND: {"default": 1},  # one page of /torrents or /downloads on most accounts
-    Call.LINKS: {"default": 2, "unrestrict": 1},  # /torrents/info, an unrestrict per link
+    # One request a call inside the engine: an unrestrict (or the /torrents/info read
+    # when the poll's links are not known); a pack takes one call per file.
+    Call.LINKS: {"default": 1, "unrestrict": 1},
     Call.STATUS: {"default": 1},  # /torrents/info (and selectFiles once, when RD waits)
     # /torrents pages, ETag-revalidated: one on most accounts. A new torrent's first
-    # sighting adds /torrents/info and selectFiles, once: left to the bucket's debt.
+    # sighting adds /torrents/info and selectFiles (and an info read for
+    # only_if_cached), once: left to the bucket's debt.
     Call.POLL: {"default": 1},
     Call.CANCEL: {"default": 1},  # DELETE /torrents/delete or /downloads/delete
     Call.TEST: {"default": 1},  # GET /user
@@ -70,8 +74,10 @@ class RealDebridProvider(BaseProvider):
     ``rate_limit_pause`` (seconds to hold the bucket after a 429, which carries no
     Retry-After), ``refresh_margin`` (refresh OAuth tokens this long before they
     expire), ``late_links_timeout`` (how long a finished torrent may lack links),
-    ``link_ttl`` (reuse a direct URL this long), ``cache_check_grace`` and
-    ``stall_timeout`` (None: never give up on a slow torrent).
+    ``link_ttl`` (reuse a direct URL this long), ``cache_check_grace``,
+    ``stall_timeouts`` (seconds a torrent may be stuck per RD state, over
+    ``DEFAULT_STALL_TIMEOUTS``; None for a state: never give up there) and
+    ``stall_timeout`` (one number for every such state).
     """
 
     name = "realdebrid"
@@ -97,6 +103,7 @@ class RealDebridProvider(BaseProvider):
         late_links_timeout: float = 300.0,
         link_ttl: float = 24 * 3600.0,
         cache_check_grace: float = 10.0,
+        stall_timeouts: Mapping[str, float | None] | None = None,
         stall_timeout: float | None = None,
         name: str = "realdebrid",
         transport: httpx.BaseTransport | None = None,
@@ -126,11 +133,12 @@ class RealDebridProvider(BaseProvider):
         )
         self.links = LinkMaker(self.api, link_ttl=link_ttl, late_links_timeout=late_links_timeout)
         self.tracker = Tracker(
-            self.api, name, cache_check_grace=cache_check_grace, stall_timeout=stall_timeout,
+            self.api, name, self.links, cache_check_grace=cache_check_grace,
+            stall_timeouts=merged_stall_timeouts(stall_timeouts, stall_timeout),
             on_active_limit=self._read_active_limit,
         )
         self._limit_read = False
-        self._link_files: dict[str, JobFile] = {}
+        self._link_files: OrderedDict[str, JobFile] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"RealDebridProvider(name={self.name!r}, base_url={self.base_url!r})"
@@ -158,6 +166,9 @@ class RealDebridProvider(BaseProvider):
             return {"default": 1 if self._limit_read else 2}
         if call is Call.LINKS and is_link:
             return {"default": 1, "unrestrict": 1}  # a new direct URL once the old one aged
+        if call is Call.LINKS and payload is not None and payload.download_dir is not None:
+            # RD's own links: each file is unrestricted as its download starts.
+            return {"default": 1}
         return _BUDGETS[call]
 
     def attach(self, remote_id: str, payload: StartJobPayload) -> None:
@@ -206,7 +217,7 @@ class RealDebridProvider(BaseProvider):
 
     def _link_file(self, remote_id: str, item: Unrestricted) -> JobFile:
         file = JobFile(0, item.filename or "download.bin", item.filesize, link=item.download)
-        self._link_files[remote_id] = file
+        remember(self._link_files, remote_id, file)
         return file
 
     @staticmethod
@@ -303,13 +314,16 @@ class RealDebridProvider(BaseProvider):
             remote_id = f"link:{item['id']}"
             file = JobFile(0, str(item.get("filename") or "download.bin"),
                            int(item.get("filesize") or 0), link=str(item["download"]))
-        self._link_files[remote_id] = file
+        remember(self._link_files, remote_id, file)
         self.tracker.attach(remote_id, payload)
         return self._link_status(remote_id, file, payload.url)
 
     def cancel(self, remote_id: str) -> CancelJobResponse:
         """``DELETE /torrents/delete/{id}`` (or the /downloads entry); 404 means already gone."""
         kind, ident = self._parse(remote_id)
+        if remote_id in self.tracker.deleted:  # deleted when the provider gave up on it
+            self.tracker.forget(remote_id)
+            return CancelJobResponse(remote_id, cancelled=True, already_gone=True)
         path = f"/torrents/delete/{ident}" if kind == "torrent" else f"/downloads/delete/{ident}"
         gone = False
         try:
@@ -319,12 +333,18 @@ class RealDebridProvider(BaseProvider):
                 raise
             gone = True
         self.tracker.forget(remote_id)
-        self.links.forget(remote_id)
         self._link_files.pop(remote_id, None)
         return CancelJobResponse(remote_id, cancelled=True, already_gone=gone)
 
     def get_file_links(self, remote_id: str, payload: StartJobPayload) -> FileLinksResponse:
-        """Direct URLs for the selected files (``ready=False`` while links are missing)."""
+        """Direct URLs for the selected files (``ready=False`` while links are missing).
+
+        Inside the engine (a non-blocking context) a call sends at most one request,
+        so a pack never holds the provider actor: each file's unrestrict is its own
+        call, and the answer says ``more`` until the last. A provider used on its own
+        answers whole. A payload with ``download_dir`` gets RD's links as they are:
+        ``resolve_download_url`` unrestricts each when its download starts.
+        """
         kind, ident = self._parse(remote_id)
         self.tracker.payloads.setdefault(remote_id, payload)
         if kind == "link":
@@ -337,11 +357,17 @@ class RealDebridProvider(BaseProvider):
                 item = self.links.unrestrict(payload.url, torrent_link=False)
                 file = self._link_file(remote_id, item)
             return FileLinksResponse(remote_id, (file,), ready=True)
-        info = self.api.get_object(f"/torrents/info/{ident}")
-        return self.links.file_links(remote_id, info, payload)
+        return self.links.file_links(
+            remote_id, payload, lambda: self.api.get_object(f"/torrents/info/{ident}"),
+            one_request=not self.context.blocking,
+        )
 
     def resolve_download_url(self, remote_id: str, file: JobFile) -> str:
-        """The file's direct URL while fresh, else a new one from the same RD link."""
+        """The file's direct URL while fresh, else a new one from the same RD link.
+
+        A file given with RD's own link (a ``download_dir`` job) is unrestricted
+        here, once while the answer is fresh.
+        """
         kind, ident = self._parse(remote_id)
         known = self.links.known(file.link) if file.link else None
         if known is not None and self.links.fresh(known):
@@ -351,11 +377,14 @@ class RealDebridProvider(BaseProvider):
             payload = self.tracker.payloads.get(remote_id)
             source = payload.url if payload else None
         elif source is None:
-            info = self.api.get_object(f"/torrents/info/{ident}")
-            source = self.links.torrent_link_for(info, file)
+            source = self.links.torrent_link_for(
+                remote_id, file, lambda: self.api.get_object(f"/torrents/info/{ident}")
+            )
         if source is None:
             return super().resolve_download_url(remote_id, file)
-        return self.links.unrestrict(source, torrent_link=kind == "torrent", force=True).download
+        # A known URL that aged is replaced; RD's own link may have a fresh answer cached.
+        force = known is not None
+        return self.links.unrestrict(source, torrent_link=kind == "torrent", force=force).download
 
     def test_connection(self) -> TestConnectionResponse:
         """``GET /user``: who we are and the premium left; a failure is ok=False, not a raise."""

@@ -133,6 +133,15 @@ def resolving(remote_id: str = "r1", **extra: Any) -> JobStatusResponse:
     return JobStatusResponse(remote_id, JobStatus.RESOLVING, **extra)
 
 
+def done_remotely(harness: Harness) -> FetchLinks:
+    """A downloading job hears its remote job completed; the links request it sends."""
+    harness.start(new_job(status=JobStatus.DOWNLOADING, remote_id="r1"))
+    harness.wait_for(harness.provider, lambda m: isinstance(m, Track))
+    harness.tell(StatusUpdate(JobStatusResponse("r1", JobStatus.COMPLETED, 100.0)))
+    request: FetchLinks = harness.wait_for(harness.provider, lambda m: isinstance(m, FetchLinks))[0]
+    return request
+
+
 def test_a_stale_submitted_is_dropped_and_the_current_find_decides(harness: Harness) -> None:
     harness.start(new_job())
     submit = harness.wait_for(harness.provider, lambda m: isinstance(m, Submit))[0]
@@ -163,11 +172,7 @@ def test_a_restart_notice_for_the_generation_it_already_reached_sends_nothing(
 def test_links_are_asked_again_after_a_provider_restart_even_after_a_sync(
     harness: Harness,
 ) -> None:
-    job = new_job(status=JobStatus.DOWNLOADING, remote_id="r1")
-    harness.start(job)
-    harness.wait_for(harness.provider, lambda m: isinstance(m, Track))
-    harness.tell(StatusUpdate(JobStatusResponse("r1", JobStatus.COMPLETED, 100.0)))
-    links = harness.wait_for(harness.provider, lambda m: isinstance(m, FetchLinks))[0]
+    links = done_remotely(harness)
     reply = OnceReply()
     harness.tell(Sync(reply))
     status = harness.wait_for(harness.provider, lambda m: isinstance(m, GetStatus))[0]
@@ -238,3 +243,18 @@ def test_a_stale_retry_timer_is_ignored(harness: Harness) -> None:
     harness.clock.advance(1.0)  # the real retry (delay 0) fires
     harness.wait_for(harness.provider, lambda m: isinstance(m, FindExisting))
     assert len(harness.sent(FindExisting)) == 1
+
+
+def test_a_partial_links_answer_is_asked_again_at_once_and_the_full_one_completes(
+    harness: Harness,
+) -> None:
+    first = done_remotely(harness)
+    files = (JobFile(1, "a.mkv", 10), JobFile(2, "b.mkv", 10))
+    harness.tell(Links(first.request_id, FileLinksResponse("r1", files, ready=False, more=True)))
+    # No retry timer (the clock never moves here): the next request goes out at once.
+    second = harness.wait_for(harness.provider, lambda m: isinstance(m, FetchLinks), count=2)[1]
+    assert second.request_id != first.request_id
+    linked = tuple(JobFile(f.id, f.name, f.size, link=f"https://x/{f.id}") for f in files)
+    harness.tell(Links(second.request_id, FileLinksResponse("r1", linked)))
+    done = harness.wait_for(harness.supervisor, lambda m: isinstance(m, JobChanged) and m.finished)
+    assert done[0].job.status is JobStatus.COMPLETED and done[0].job.files == linked

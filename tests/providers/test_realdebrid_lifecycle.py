@@ -100,9 +100,11 @@ def test_requests_per_completed_magnet_job(
     provider.get_file_links(started.remote_id, job)
     counts = fake.stats()["counts"]
     # activeCount (first start only), addMagnet, one list page per poll, one info +
-    # one selectFiles at waiting_files_selection, one info + one unrestrict per file.
+    # one selectFiles at waiting_files_selection, one unrestrict per file: the links
+    # come from the poll that saw the torrent finished, with no second info.
     assert counts["torrents"] == polls == 7
-    assert counts["total"] == 1 + 1 + polls + 2 + 1 + 1 == 13
+    assert counts["torrents_info"] == 1
+    assert counts["total"] == 1 + 1 + polls + 2 + 1 == 12
 
 
 def test_torrent_file_is_put_as_raw_bytes_and_completes(
