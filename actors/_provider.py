@@ -159,14 +159,13 @@ class _Hold:
 
 @attrs.frozen
 class _Refresh:
-    """Queued: ask again for the expired links of a completed job, from ``index`` on
-    (one request per turn); ``files`` as refreshed so far."""
+    """Queued: ask again for the expired link of a completed job's file ``index``
+    (one per turn); ``files`` as refreshed so far."""
 
     job: Job
     files: tuple[JobFile, ...]
     index: int
     reply: Reply
-    changed: bool = False
 
 
 @attrs.frozen
@@ -363,8 +362,7 @@ class ProviderActor(SupervisedActor):
             case TestConnection():
                 self._enqueue(message, Lane.CANCEL, Call.TEST, None, None)
             case RefreshLinks(job, reply):
-                task = _Refresh(job, job.files, 0, reply)
-                self._queue.push(task, Lane.LINKS, self._costs(Call.LINKS, job.payload))
+                self._refresh_links(job, reply)
             case Track():
                 self._track(message)
             case Release() | Released():
@@ -759,28 +757,42 @@ class ProviderActor(SupervisedActor):
             # until one of them works (a check may pass where calls are refused).
             self._account_works(settled=False)
 
-    def _refresh(self, costs: Mapping[str, int], task: _Refresh) -> None:
-        """Ask again for the next expired link of ``task``'s job; the rest waits its turn."""
-        job, files, reply = task.job, list(task.files), task.reply
-        remote_id = job.remote_id or ""
-        issued = job.updated_at / 1000
-        changed = task.changed
-        # (Optional in the protocol: a provider without it hands out permalinks.)
-        expired = getattr(self.provider, "link_expired", None)
+    def _refresh_links(self, job: Job, reply: Reply) -> None:
+        """A completed job's links, before the supervisor answers a sync: those that
+        expired are asked again, one per turn (``_Refresh``); none, and it answers now."""
         try:
-            for index in range(task.index, len(files)):
-                file = files[index]
-                if not (file.link and callable(expired) and expired(remote_id, file, issued)):
-                    continue
-                self._take(costs)
-                files[index] = attrs.evolve(file, link=self.provider.resolve_download_url(
-                    remote_id, file))
-                changed = True
-                if index + 1 < len(files):
-                    again = _Refresh(job, tuple(files), index + 1, reply, changed=True)
-                    self._queue.push(again, Lane.LINKS, costs)
-                    return
-                break
+            index = self._next_expired(job, job.files, 0)
+        except Exception as exc:  # noqa: BLE001 - a provider's own check, not a request
+            fail(reply, self._crash("link_expired", exc))
+            return
+        if index is None:
+            self._links_refreshed(job, None, reply)
+        else:
+            task = _Refresh(job, job.files, index, reply)
+            self._queue.push(task, Lane.LINKS, self._costs(Call.LINKS, job.payload))
+
+    def _next_expired(self, job: Job, files: tuple[JobFile, ...], start: int) -> int | None:
+        """The index of the first file from ``start`` whose link expired, if any.
+        (``link_expired`` is optional: a provider without it hands out permalinks.)"""
+        expired = getattr(self.provider, "link_expired", None)
+        if not callable(expired):
+            return None
+        remote_id, issued = job.remote_id or "", job.updated_at / 1000
+        for index in range(start, len(files)):
+            if files[index].link and expired(remote_id, files[index], issued):
+                return index
+        return None
+
+    def _refresh(self, costs: Mapping[str, int], task: _Refresh) -> None:
+        """Ask again for the expired link at ``task.index``; the next waits its turn."""
+        job, reply = task.job, task.reply
+        files = list(task.files)
+        try:
+            self._take(costs)
+            file = files[task.index]
+            link = self.provider.resolve_download_url(job.remote_id or "", file)
+            files[task.index] = attrs.evolve(file, link=link)
+            following = self._next_expired(job, tuple(files), task.index + 1)
         except ProviderError as error:
             self._failed(error, costs)
             fail(reply, error)
@@ -791,9 +803,18 @@ class ProviderActor(SupervisedActor):
         except Exception as exc:
             fail(reply, self._crash("refresh_links", exc))
             raise
-        done = LinksRefreshed(job.id, job.remote_id, tuple(files) if changed else None, reply)
+        if following is not None:
+            again = _Refresh(job, tuple(files), following, reply)
+            self._queue.push(again, Lane.LINKS, costs)
+            return
+        self._links_refreshed(job, tuple(files), reply)
+
+    def _links_refreshed(
+        self, job: Job, files: tuple[JobFile, ...] | None, reply: Reply
+    ) -> None:
+        """To the supervisor, which commits the new links and answers ``reply``."""
         try:
-            self.supervisor.tell(done)
+            self.supervisor.tell(LinksRefreshed(job.id, job.remote_id, files, reply))
         except pykka.ActorDeadError:
             fail(reply, self._stopping())
 

@@ -31,7 +31,7 @@ from providers._status import JobStatus
 from providers.realdebrid import _device
 from providers.realdebrid._api import RealDebridApi
 from providers.realdebrid._auth import Credentials, DeviceAuthorization
-from providers.realdebrid._links import LinkMaker, Unrestricted, remember
+from providers.realdebrid._links import LinkMaker, Unrestricted, is_torrent_link, remember
 from providers.realdebrid._listing import pages, scan_torrents
 from providers.realdebrid._tracker import Tracker, merged_stall_timeouts
 
@@ -385,6 +385,18 @@ class RealDebridProvider(BaseProvider):
         # A known URL that aged is replaced; RD's own link may have a fresh answer cached.
         force = known is not None
         return self.links.unrestrict(source, torrent_link=kind == "torrent", force=force).download
+
+    def link_expired(self, remote_id: str, file: JobFile, issued_at: float) -> bool:
+        """True when ``file``'s direct URL is older than ``link_ttl``: by what we know
+        of it, else (after a restart) by when it was handed out. RD's own links (a
+        ``download_dir`` job's) are not direct URLs, and are unrestricted per file."""
+        link = file.link
+        if not link or is_torrent_link(link):
+            return False
+        known = self.links.known(link)
+        if known is not None:
+            return not self.links.fresh(known)
+        return self.context.clock.time() - issued_at >= self.links.link_ttl
 
     def test_connection(self) -> TestConnectionResponse:
         """``GET /user``: who we are and the premium left; a failure is ok=False, not a raise."""

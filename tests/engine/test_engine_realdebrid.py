@@ -210,3 +210,29 @@ def test_a_torrent_stuck_in_conversion_fails_stalled_and_is_deleted_by_default(
     assert done.error is not None and done.error.code == "STALLED"
     assert "magnet_conversion" in done.error.message
     assert fake.torrents() == [] and fake.counts["torrents_delete"] == 1
+
+
+def test_sync_of_a_completed_job_gives_fresh_links_for_expired_ones(
+    fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Finding 13 of issue 10: an expired Real-Debrid link was still reported after
+    it answered 404, and sync_job_status did not refresh it."""
+    import httpx  # noqa: PLC0415
+
+    with rd_engine(fake, clock, tmp_path / "jobs.db") as engine:
+        job = engine.create_job("realdebrid", magnet(7))
+        with ClockDriver(clock, step=1.0):
+            done = engine.wait(job.id, timeout=60)
+        old = [f.link for f in done.files if f.selected]
+        assert old and all(old)
+        assert engine.sync_job_status(job.id).files == done.files  # fresh: no request
+        clock.advance(49 * 3600)  # past RD's link lifetime (the fake's: 48 h)
+        assert all(httpx.get(str(link)).status_code == 404 for link in old)
+        unrestricts = len(fake.downloads())
+        with ClockDriver(clock, step=0.5):  # the unrestrict bucket refills as time goes
+            synced = engine.sync_job_status(job.id)
+        new = [f.link for f in synced.files if f.selected]
+        assert len(new) == len(old) and not set(new) & set(old)
+        assert all(httpx.get(str(link)).status_code == 200 for link in new)
+        assert len(fake.downloads()) == unrestricts + len(old)
+        assert engine.get_job(job.id).files == synced.files  # committed before answered
