@@ -19,12 +19,12 @@ does not add up (fewer links than files).
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 
+from providers._bounded import BoundedDict
 from providers._errors import ProviderError
 from providers._job import JobFile
 from providers._log import get_logger
@@ -33,7 +33,7 @@ from providers._responses import FileLinksResponse
 from providers._selection import selected_ids
 from providers.realdebrid._api import RealDebridApi
 
-__all__ = ["LinkMaker", "Selected", "Unrestricted", "files_of", "is_archive", "remember"]
+__all__ = ["LinkMaker", "Selected", "Unrestricted", "files_of", "is_archive"]
 
 log = get_logger("debrid.providers.realdebrid")
 
@@ -44,19 +44,6 @@ _ARCHIVE_TYPES = ("rar", "zip", "7z")
 #: The id we give the one file of an archived selection (RD's own ids start at 1).
 ARCHIVE_FILE_ID = 0
 _CACHE_LIMIT = 20_000
-
-_V = TypeVar("_V")
-
-
-def remember(store: OrderedDict[str, _V], key: str, value: _V, limit: int | None = None) -> None:
-    """Put ``key`` last in ``store`` and drop the oldest keys past ``limit`` (a bounded LRU;
-    20,000 by default)."""
-    limit = _CACHE_LIMIT if limit is None else limit
-    store.pop(key, None)
-    store[key] = value
-    while len(store) > limit:
-        store.popitem(last=False)  # O(1); next(iter(a dict)) walks every dropped slot
-
 
 @attrs.frozen
 class Unrestricted:
@@ -132,15 +119,15 @@ class LinkMaker:
         self.api = api
         self.link_ttl = link_ttl
         self.late_links_timeout = late_links_timeout
-        self._by_source: OrderedDict[str, Unrestricted] = OrderedDict()
-        self._by_download: OrderedDict[str, Unrestricted] = OrderedDict()
+        self._by_source: BoundedDict[str, Unrestricted] = BoundedDict(_CACHE_LIMIT)
+        self._by_download: BoundedDict[str, Unrestricted] = BoundedDict(_CACHE_LIMIT)
         # When each torrent was first seen finished without all its links (our clock:
         # RD's `ended` may not be UTC, [RDT] ChangeTimeZone).
-        self._waiting_since: OrderedDict[str, float] = OrderedDict()
+        self._waiting_since: BoundedDict[str, float] = BoundedDict(_CACHE_LIMIT)
         # Per torrent: what was selected (learnt at selection), and the links of the
         # last status that showed it finished.
-        self._selected: OrderedDict[str, Selected] = OrderedDict()
-        self._listed: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._selected: BoundedDict[str, Selected] = BoundedDict(_CACHE_LIMIT)
+        self._listed: BoundedDict[str, tuple[str, ...]] = BoundedDict(_CACHE_LIMIT)
 
     def forget(self, remote_id: str) -> None:
         """Drop everything kept for ``remote_id`` (the unrestrict cache stays)."""
@@ -150,13 +137,13 @@ class LinkMaker:
     # -- what polls and selection teach ----------------------------------------
     def learn_selection(self, remote_id: str, files: Sequence[JobFile]) -> None:
         """The torrent's files as just selected (``selected`` set as sent to RD)."""
-        remember(self._selected, remote_id, Selected(tuple(f for f in files if f.selected)))
+        self._selected[remote_id] = Selected(tuple(f for f in files if f.selected))
 
     def learn_status(self, remote_id: str, item: Mapping[str, Any]) -> None:
         """Keep the links of a finished torrent's status (a list item or an info)."""
         with self.api.parsing("torrent status"):
             if str(item["status"]) == "downloaded":
-                remember(self._listed, remote_id, links_of(item))
+                self._listed[remote_id] = links_of(item)
 
     def _learn_info(
         self, remote_id: str, info: Mapping[str, Any], payload: StartJobPayload | None
@@ -169,7 +156,7 @@ class LinkMaker:
         wanted = None
         if payload is not None and not payload.select.is_all:
             wanted = frozenset(selected_ids(payload.select, files))
-        remember(self._selected, remote_id, Selected(tuple(f for f in files if f.selected), wanted))
+        self._selected[remote_id] = Selected(tuple(f for f in files if f.selected), wanted)
         self.learn_status(remote_id, info)
         return native
 
@@ -259,7 +246,7 @@ class LinkMaker:
         since = self._waiting_since.get(remote_id)
         if since is None:
             since = now
-            remember(self._waiting_since, remote_id, now)
+            self._waiting_since[remote_id] = now
         if now - since >= self.late_links_timeout:
             raise ProviderError(
                 f"Real-Debrid still lists fewer links than selected files "
@@ -318,8 +305,8 @@ class LinkMaker:
                 source=source,
                 generated_at=now,
             )
-        remember(self._by_source, item.source, item)
-        remember(self._by_download, item.download, item)
+        self._by_source[item.source] = item
+        self._by_download[item.download] = item
         return item
 
     def known(self, download: str) -> Unrestricted | None:

@@ -9,12 +9,12 @@ where the API's documentation is silent.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence, Set
 from typing import Any
 
 import httpx
 
+from providers._bounded import BoundedDict
 from providers._errors import ProviderError
 from providers._job import JobFile
 from providers._log import get_logger
@@ -31,7 +31,7 @@ from providers._status import JobStatus
 from providers.realdebrid import _device
 from providers.realdebrid._api import RealDebridApi
 from providers.realdebrid._auth import Credentials, DeviceAuthorization
-from providers.realdebrid._links import LinkMaker, Unrestricted, is_torrent_link, remember
+from providers.realdebrid._links import LinkMaker, Unrestricted, is_torrent_link
 from providers.realdebrid._listing import pages, scan_torrents
 from providers.realdebrid._tracker import Tracker, merged_stall_timeouts
 
@@ -45,6 +45,8 @@ DEFAULT_OAUTH_URL = "https://api.real-debrid.com/oauth/v2"
 MAX_PAGE_SIZE = 5000
 #: Ids missing from a listing we re-check one by one, at most (else: retry later).
 _VERIFY_LIMIT = 25
+#: Hoster-link jobs whose one file (and direct URL) we remember, the most recent.
+_LINK_FILES_KEPT = 20_000
 _SAFE_ID = re.compile(r"[A-Za-z0-9]{1,64}")
 #: Requests per call as this module sends them, by bucket (``default`` guards every
 #: request, ``unrestrict`` also /unrestrict/link); SUBMIT is worked out in ``budgets``.
@@ -138,7 +140,7 @@ class RealDebridProvider(BaseProvider):
             on_active_limit=self._read_active_limit,
         )
         self._limit_read = False
-        self._link_files: OrderedDict[str, JobFile] = OrderedDict()
+        self._link_files: BoundedDict[str, JobFile] = BoundedDict(_LINK_FILES_KEPT)
 
     def __repr__(self) -> str:
         return f"RealDebridProvider(name={self.name!r}, base_url={self.base_url!r})"
@@ -217,7 +219,7 @@ class RealDebridProvider(BaseProvider):
 
     def _link_file(self, remote_id: str, item: Unrestricted) -> JobFile:
         file = JobFile(0, item.filename or "download.bin", item.filesize, link=item.download)
-        remember(self._link_files, remote_id, file)
+        self._link_files[remote_id] = file
         return file
 
     @staticmethod
@@ -314,7 +316,7 @@ class RealDebridProvider(BaseProvider):
             remote_id = f"link:{item['id']}"
             file = JobFile(0, str(item.get("filename") or "download.bin"),
                            int(item.get("filesize") or 0), link=str(item["download"]))
-        remember(self._link_files, remote_id, file)
+        self._link_files[remote_id] = file
         self.tracker.attach(remote_id, payload)
         return self._link_status(remote_id, file, payload.url)
 

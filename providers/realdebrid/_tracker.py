@@ -10,21 +10,21 @@ timeout (``DEFAULT_STALL_TIMEOUTS``; rdt-client#155, #85).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import attrs
 
+from providers._bounded import BoundedDict
 from providers._errors import ProviderError
 from providers._job import JobFile
-from providers._log import get_logger
+from providers._log import WarnOnce, get_logger
 from providers._payload import FileSelection, StartJobPayload
 from providers._responses import JobStatusResponse
 from providers._selection import select_files
 from providers._status import JobStatus
 from providers.realdebrid._api import RealDebridApi
-from providers.realdebrid._links import LinkMaker, files_of, remember
+from providers.realdebrid._links import LinkMaker, files_of
 from providers.realdebrid._tables import STATUS_TABLE, StatusRule
 
 __all__ = ["DEFAULT_STALL_TIMEOUTS", "Tracker", "merged_stall_timeouts"]
@@ -56,10 +56,6 @@ _ACCOUNT_WIDE = frozenset({
     "NOT_FOUND", "BAD_TOKEN", "AUTH_REQUIRED", "AUTH_FAILED", "ACCOUNT_LOCKED",
     "ACCOUNT_NOT_ACTIVATED", "PERMISSION_DENIED", "TWO_FACTOR_REQUIRED", "IP_NOT_ALLOWED",
 })
-
-
-def _remember(store: OrderedDict[str, Any], key: str, value: Any) -> None:
-    remember(store, key, value, _MEMORY_LIMIT)
 
 
 def merged_stall_timeouts(
@@ -99,18 +95,18 @@ class Tracker:
         self.provider = provider
         self.cache_check_grace = cache_check_grace
         self.stall_timeouts = dict(stall_timeouts)
-        self.payloads: OrderedDict[str, StartJobPayload] = OrderedDict()
-        self._last: OrderedDict[str, JobStatus] = OrderedDict()
-        self._first_seen: OrderedDict[str, float] = OrderedDict()
+        self.payloads: BoundedDict[str, StartJobPayload] = BoundedDict(_MEMORY_LIMIT)
+        self._last: BoundedDict[str, JobStatus] = BoundedDict(_MEMORY_LIMIT)
+        self._first_seen: BoundedDict[str, float] = BoundedDict(_MEMORY_LIMIT)
         #: Torrents deleted on giving up (the job's cleanup finds them gone).
-        self.deleted: OrderedDict[str, bool] = OrderedDict()
+        self.deleted: BoundedDict[str, bool] = BoundedDict(_MEMORY_LIMIT)
         #: Per torrent stuck-looking: (state, progress, since when).
-        self._stuck: OrderedDict[str, tuple[str, float, float]] = OrderedDict()
-        self._unknown: set[str] = set()
+        self._stuck: BoundedDict[str, tuple[str, float, float]] = BoundedDict(_MEMORY_LIMIT)
+        self._unknown = WarnOnce(log, "unknown_remote_status", "status", provider=provider)
 
     def attach(self, remote_id: str, payload: StartJobPayload) -> None:
         """Remember what was asked for ``remote_id`` (file selection, only_if_cached)."""
-        _remember(self.payloads, remote_id, payload)
+        self.payloads[remote_id] = payload
 
     def forget(self, remote_id: str) -> None:
         """Drop everything known about ``remote_id``."""
@@ -123,9 +119,7 @@ class Tracker:
         rule = STATUS_TABLE.get(native)
         if rule is not None:
             return rule
-        if native not in self._unknown:
-            self._unknown.add(native)
-            log.warning("unknown_remote_status", provider=self.provider, status=native)
+        self._unknown(native)
         previous = self._last.get(remote_id)
         if previous is None or previous.terminal or previous is JobStatus.QUEUED:
             previous = JobStatus.DOWNLOADING
@@ -150,7 +144,7 @@ class Tracker:
             progress = 100.0
         elif rule.status is JobStatus.RESOLVING:
             progress = 0.0
-        _remember(self._last, remote_id, rule.status)
+        self._last[remote_id] = rule.status
         return JobStatusResponse(
             remote_id=remote_id, status=rule.status, progress=progress, files=files,
             native_status=native, info_hash=str(item.get("hash") or "").lower() or None,
@@ -175,7 +169,7 @@ class Tracker:
         first = self._first_seen.get(remote_id)
         if first is None:
             first = now
-            _remember(self._first_seen, remote_id, now)
+            self._first_seen[remote_id] = now
         payload = self.payloads.get(remote_id)
         try:
             if native == "waiting_files_selection":
@@ -226,7 +220,7 @@ class Tracker:
             )
         seen = self._stuck.get(remote_id)
         if alive or seen is None or seen[:2] != (native, progress):
-            _remember(self._stuck, remote_id, (native, progress, now))
+            self._stuck[remote_id] = (native, progress, now)
             return False
         return now - seen[2] >= limit
 
@@ -283,12 +277,12 @@ class Tracker:
         try:
             self.api.call("DELETE", f"/torrents/delete/{ident}", ok=(204, 404))
             # The engine's cleanup of the failed job then needs no second DELETE.
-            _remember(self.deleted, remote_id, True)
+            self.deleted[remote_id] = True
         except ProviderError as error:
             log.warning("remote_delete_failed", provider=self.provider, remote_id=remote_id,
                         code=error.code)
         base = self.response(remote_id, item)
-        _remember(self._last, remote_id, JobStatus.FAILED)
+        self._last[remote_id] = JobStatus.FAILED
         return JobStatusResponse(
             remote_id=remote_id, status=JobStatus.FAILED, progress=base.progress,
             native_status=base.native_status, info_hash=base.info_hash, error_code=code,

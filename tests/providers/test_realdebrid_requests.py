@@ -22,7 +22,6 @@ from providers import (
     parse_start_job_payload,
 )
 from providers.realdebrid import RealDebridProvider
-from providers.realdebrid import _links as links_module
 
 HASH = "d" * 40
 PACKS = {
@@ -228,7 +227,9 @@ def test_late_links_are_read_afresh_until_they_are_all_there(
 def test_the_link_memories_are_bounded(
     engine_like: RealDebridProvider, fake: FakeRealDebrid, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(links_module, "_CACHE_LIMIT", 3)
+    for memory in (engine_like._link_files, engine_like.links._by_source,
+                   engine_like.links._by_download):
+        memory.limit = 3
     for i in range(6):
         engine_like.start_job(parse_start_job_payload({"url": f"https://h.example/{i}.bin"}))
     assert len(engine_like._link_files) == 3
