@@ -124,6 +124,15 @@ class TtlCache(Generic[K, V]):
         entry = self._entries.pop(key, None)
         return entry[0] if entry is not None and self.now() < entry[1] else None
 
+    @property
+    def limit(self) -> int:
+        """The most entries kept."""
+        return self._entries.limit
+
+    @limit.setter
+    def limit(self, limit: int) -> None:
+        self._entries.limit = limit
+
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from providers._bounded import BoundedDict
+from providers._bounded import BoundedDict, TtlCache
 from providers._errors import ProviderError
 from providers._job import JobFile
 from providers._log import get_logger
@@ -119,7 +119,12 @@ class LinkMaker:
         self.api = api
         self.link_ttl = link_ttl
         self.late_links_timeout = late_links_timeout
-        self._by_source: BoundedDict[str, Unrestricted] = BoundedDict(_CACHE_LIMIT)
+        #: Direct URLs by the link they came from, answered again while younger than
+        #: ``link_ttl`` (every unrestrict adds a /downloads entry and counts toward
+        #: fair use); by the URL, what we know of those we handed out, aged or not.
+        self._by_source: TtlCache[str, Unrestricted] = TtlCache(
+            link_ttl, lambda: api.context_clock().monotonic(), limit=_CACHE_LIMIT
+        )
         self._by_download: BoundedDict[str, Unrestricted] = BoundedDict(_CACHE_LIMIT)
         # When each torrent was first seen finished without all its links (our clock:
         # RD's `ended` may not be UTC, [RDT] ChangeTimeZone).
@@ -262,8 +267,7 @@ class LinkMaker:
         return match.group(0) if match else link
 
     def _cached(self, link: str, *, torrent_link: bool) -> Unrestricted | None:
-        cached = self._by_source.get(self._source(link, torrent_link=torrent_link))
-        return cached if cached is not None and self.fresh(cached) else None
+        return self._by_source.get(self._source(link, torrent_link=torrent_link))
 
     def unrestrict(self, link: str, *, torrent_link: bool, force: bool = False) -> Unrestricted:
         """A direct URL for ``link`` (a cached one while younger than ``link_ttl``)."""
@@ -305,7 +309,7 @@ class LinkMaker:
                 source=source,
                 generated_at=now,
             )
-        self._by_source[item.source] = item
+        self._by_source.put(item.source, item)
         self._by_download[item.download] = item
         return item
 
