@@ -165,3 +165,6 @@ def test_stop_never_closes_a_provider_under_a_call_in_progress(make_engine: Make
         assert mock.closed_during_call is None  # left open, not closed under the call
     finally:
         mock.release.set()
+        last = engine._handles["mock"].last
+        assert last is not None
+        assert last.actor_stopped.wait(10.0)  # it stops once its call returns
