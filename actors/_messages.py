@@ -456,6 +456,8 @@ class ProviderReport:
     tracked: int
     slot_limit: int | None
     last_error: str | None = None
+    #: Why each paused bucket is paused (a 429 and where, a rate limit in a body).
+    pause_reasons: Mapping[str, str] = attrs.field(factory=dict)
     #: The account's refusal while it holds calls back (None: the account works).
     account: AccountNote | None = None
     #: Until when (clock epoch seconds) submissions are answered unsent after a slot

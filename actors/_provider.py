@@ -1335,7 +1335,7 @@ class ProviderActor(SupervisedActor):
             for name in costs:
                 limiter = self.limiters.get(name)
                 if limiter is not None:
-                    limiter.pause_for(applied)
+                    limiter.pause_for(applied, f"{error.code}: {error.message}")
             log.info(
                 "provider_paused",
                 provider=self.name,
@@ -1400,15 +1400,18 @@ class ProviderActor(SupervisedActor):
                 until = clock.time() + head.delay
                 waiting[head.budget] = min(waiting.get(head.budget, until), until)
         paused: dict[str, float] = {}
+        why: dict[str, str] = {}
         for name, limiter in self.limiters.items():
             pause_end = limiter.paused_until
             if pause_end is not None:
                 paused[name] = pause_end + offset
+                why[name] = limiter.pause_reason or "paused"
         return ProviderReport(
             name=self.name,
             queued=self._queue.counts(),
             waiting_for=waiting,
             paused_until=paused,
+            pause_reasons=why,
             tracked=len(self.book.tracked),
             slot_limit=self.provider.max_active,
             last_error=self._last_error,

@@ -476,6 +476,7 @@ class Engine:
             slot_limit=report.slot_limits.get(name) if report else None,
             admission_paused_until=report.admission_paused.get(name) if report else None,
             paused_until=dict(described.paused_until) if described else {},
+            pause_reasons=dict(described.pause_reasons) if described else {},
             waiting_for=dict(described.waiting_for) if described else {},
             queued=dict(described.queued) if described else {},
             tracked=described.tracked if described else 0,

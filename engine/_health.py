@@ -38,6 +38,8 @@ class ProviderHealth:
     admission_paused_until: float | None = None
     #: Bucket pauses (a 429 or a Retry-After): bucket -> until (epoch seconds).
     paused_until: Mapping[str, float] = attrs.field(factory=dict)
+    #: Why each of those buckets is paused: bucket -> reason.
+    pause_reasons: Mapping[str, str] = attrs.field(factory=dict)
     #: Budgets that queued calls wait for: bucket -> when the next token is due (epoch seconds).
     waiting_for: Mapping[str, float] = attrs.field(factory=dict)
     #: Calls waiting in its queue, by kind.

@@ -281,6 +281,7 @@ class ProviderHttp:
             _DEADLINE.at = outer
         if response.status_code == 429:
             pause = parse_retry_after(response.headers.get("Retry-After"), ctx.clock.time())
+            said = "Retry-After" if pause is not None else "no Retry-After"
             pause = self.hintless_pause() if pause is None else pause
             # ``refused_by`` names the buckets the service's limit stands for when it
             # is not all of them: a 429 on TorBox's createtorrent holds back creations,
@@ -292,8 +293,9 @@ class ProviderHttp:
                 # A hostile or broken header (Retry-After: 999999996) must not stop
                 # the account for good: the buckets cut it, and so does the error.
                 pause = min(pause, *(limiter.max_pause for limiter in refused))
+            reason = f"429 on {method} {_path_only(path)} ({said}: {pause:g} s)"
             for limiter in refused:
-                limiter.pause_for(pause)
+                limiter.pause_for(pause, reason)
             response.extensions["debrid_retry_after"] = pause
         elif response.is_success:
             self._strikes = 0
@@ -309,7 +311,9 @@ class ProviderHttp:
         self._strikes = min(self._strikes + 1, 32)
         return pause
 
-    def pause(self, buckets: Sequence[str], seconds: float | None) -> float:
+    def pause(
+        self, buckets: Sequence[str], seconds: float | None, reason: str = "a rate limit"
+    ) -> float:
         """Pause ``buckets`` (those that exist) for ``seconds`` (``hintless_pause`` when
         None), cut to each bucket's ``max_pause``: for a rate limit a provider reads
         in a body, which the 429 handling of ``request`` never sees. Returns the
@@ -319,7 +323,7 @@ class ProviderHttp:
         for name in buckets:
             limiter = limiters.get(name)
             if limiter is not None:
-                limiter.pause_for(pause)
+                limiter.pause_for(pause, f"{reason} ({pause:g} s)")
         return pause
 
     def _exchange(

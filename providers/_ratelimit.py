@@ -54,6 +54,7 @@ class RateLimiter:
         self._cond = threading.Condition()
         self._tokens = float(burst_size)
         self._last = self._clock.monotonic()
+        self._pause_reason: str | None = None
         self._closed = False
         self.granted = 0
 
@@ -138,14 +139,15 @@ class RateLimiter:
                     ready_at = deadline
                 self._clock.wait(self._cond, ready_at)
 
-    def pause_for(self, seconds: float) -> float:
+    def pause_for(self, seconds: float, reason: str | None = None) -> float:
         """Grant nothing for ``seconds`` (clock seconds); refill from zero after.
 
         The pause is cut to ``max_pause`` (+inf, a Retry-After of 1e400, is simply
         above the cap); a negative time or not a number is refused and changes
         nothing. Returns the seconds applied, so a caller can tell (and log) that
         a provider's Retry-After was cut. A longer pause already running is never
-        shortened, and a debt is kept.
+        shortened, and a debt is kept. ``reason`` (a 429, and where) is what
+        ``pause_reason`` says while this pause is the one that holds.
         """
         if math.isnan(seconds) or seconds < 0:
             return 0.0  # refused: nothing to wait for, and nothing said about the bucket
@@ -154,7 +156,9 @@ class RateLimiter:
             seconds = min(seconds, self.max_pause)
             self._refill(now)
             self._tokens = min(self._tokens, 0.0)
-            self._last = max(self._last, now + seconds)
+            if now + seconds > self._last:
+                self._last = now + seconds
+                self._pause_reason = reason
             self._cond.notify_all()
             return seconds
 
@@ -163,6 +167,14 @@ class RateLimiter:
         """The end of the current pause, or None when not paused."""
         with self._cond:
             return self._last if self._last > self._clock.monotonic() else None
+
+    @property
+    def pause_reason(self) -> str | None:
+        """Why the current pause holds (as its ``pause_for`` said), or None."""
+        with self._cond:
+            if self._last > self._clock.monotonic():
+                return self._pause_reason or "paused"
+            return None
 
     def close(self) -> None:
         """Wake every waiter with ``LimiterClosed``; later calls raise it too."""

@@ -143,7 +143,10 @@ class RealDebridApi:
             pause = response.extensions.get("debrid_retry_after")
             if not isinstance(pause, int | float):
                 # Code 34/5 under another HTTP status: ProviderHttp did not pause.
-                pause = self.http.pause(tuple(self._context().limiters), None)
+                pause = self.http.pause(
+                    tuple(self._context().limiters), None,
+                    f"{text or 'rate limit'} under HTTP {status}",
+                )
             retry_after = float(pause)
         what = text or f"HTTP {status}"
         if error_code is not None:

@@ -75,7 +75,9 @@ class TorBoxApi:
             yield
         except ProviderError as error:
             if error.code == "RATE_LIMITED" and response.status_code != 429:
-                self.http.pause(buckets, error.retry_after)
+                self.http.pause(
+                    buckets, error.retry_after, f"{error.code} under HTTP {response.status_code}"
+                )
             raise
 
     def _secret(self) -> str | None:

@@ -312,3 +312,16 @@ def test_a_job_that_tracks_its_item_after_the_deadline_fails_at_once(h: Harness)
     update = h.inbox("z").wait_for(StatusUpdate)
     assert update.response.status is JobStatus.FAILED
     assert update.response.error_code == "BAD_TOKEN"
+
+
+def test_the_report_says_why_each_bucket_is_paused(h: Harness) -> None:
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider)
+    provider.faults["get_status"] = [
+        ProviderError("slow down", "budgeted", code="RATE_LIMITED", http_status=429)
+    ]
+    h.status("a", "b1")
+    h.inbox("a").wait_for(CallFailed)
+    report = h.describe()
+    assert report.pause_reasons == {"default": "RATE_LIMITED: slow down"}
+    assert set(report.paused_until) == {"default"}

@@ -126,8 +126,11 @@ def test_rate_limits_without_a_hint_in_a_row_wait_longer_each_time_then_start_ag
             with pytest.raises(ProviderError) as caught:
                 provider.list_statuses(["torrent:ABCDEFGHIJKLM"])
             waits.append(caught.value.retry_after)
+            reason = provider.context.limiters["default"].pause_reason
             clock.advance((caught.value.retry_after or 0) + 1)  # the pause, and a token
         assert waits == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+        # What Engine.health() shows beside the pause's end: why, and where.
+        assert reason == "429 on GET /torrents (no Retry-After: 60 s)"
         provider.list_statuses(["torrent:ABCDEFGHIJKLM"])  # an answer: the count restarts
         clock.advance(1)
         fake.fail_next("torrents", "too_many_requests")
@@ -163,6 +166,9 @@ def test_a_rate_limit_code_under_another_status_still_pauses(
         with pytest.raises(ProviderError) as caught:
             provider.start_job(parse_start_job_payload({"magnet": magnet(1)}))
         assert (caught.value.code, caught.value.retry_after) == ("RATE_LIMITED", 2.0)
+        assert provider.context.limiters["default"].pause_reason == (
+            "slow_down under HTTP 503 (2 s)"
+        )
         assert provider.context.limiters["default"].paused_until == pytest.approx(2)
     finally:
         provider.close()
