@@ -236,3 +236,23 @@ def test_sync_of_a_completed_job_gives_fresh_links_for_expired_ones(
         assert all(httpx.get(str(link)).status_code == 200 for link in new)
         assert len(fake.downloads()) == unrestricts + len(old)
         assert engine.get_job(job.id).files == synced.files  # committed before answered
+
+
+def test_only_if_cached_fails_a_torrent_that_downloads_a_tenth_of_a_second_later(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    """Finding 13 of issue 10: judged at a later poll, an uncached torrent that
+    downloaded between two polls counted as cached: COMPLETED, left on the account.
+    The clock moves in steps of 2 ms, so the read right after selectFiles sees the
+    torrent before it is done (a tenth of a second later)."""
+    with (
+        FakeRealDebrid(clock=clock, step_seconds=0.05, download_steps=1) as fast,
+        rd_engine(fast, clock, tmp_path / "jobs.db", poll_interval=0.5) as engine,
+    ):
+        job = engine.create_job("realdebrid", {**magnet(8), "only_if_cached": True})
+        with ClockDriver(clock, step=0.002, pause=0.004):
+            failed = engine.wait(job.id, timeout=60)
+        assert failed.status is JobStatus.FAILED
+        assert failed.error is not None and failed.error.code == "NOT_CACHED"
+        with ClockDriver(clock, step=0.5):
+            advance_until(clock, lambda: not fast.torrents(), step=0, timeout=30)
