@@ -25,6 +25,9 @@ def test_provider_package_names_change_only_on_purpose() -> None:
 
 def test_the_rate_limiter_offers_only_what_the_engine_spends_it_with() -> None:
     # acquire (a provider on its own), delay, eta + take (the provider actor), pauses
-    # and their end (health); the test-only try_acquire, execute and pause_until are gone.
+    # with their end and reason (health); the test-only try_acquire, execute and
+    # pause_until are gone.
     public = {name for name in dir(RateLimiter) if not name.startswith("_")}
-    assert public == {"acquire", "close", "delay", "eta", "pause_for", "paused_until", "take"}
+    assert public == {
+        "acquire", "close", "delay", "eta", "pause_for", "pause_reason", "paused_until", "take"
+    }
