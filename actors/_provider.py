@@ -621,9 +621,11 @@ class ProviderActor(SupervisedActor):
             if op is Op.SUBMIT and error.retryable and error.code not in REFUSED:
                 # A timeout or a 5xx may come after the service made the item.
                 self.book.unsure.add(job_id)
-            self._tell(reply_to, CallFailed(request_id, op, error))
             if op is Op.SUBMIT and error.code in SUBMISSION_REFUSALS:
-                self._refuse_submissions(error)
+                # The refused job hears how long the hold lasts, so the supervisor
+                # holds admission as long (not its whole slot_retry_delay).
+                error = self._refuse_submissions(error)
+            self._tell(reply_to, CallFailed(request_id, op, error))
             return
         except LimiterClosed:
             return  # the engine is stopping
@@ -638,7 +640,7 @@ class ProviderActor(SupervisedActor):
         if self._rate_strikes:
             self._rate_strikes = 0
 
-    def _refuse_submissions(self, error: ProviderError) -> None:
+    def _refuse_submissions(self, error: ProviderError) -> ProviderError:
         """The account refused a submission for slots or a cooldown: the submissions
         waiting in line behind it, and those that come until the hint passes (or, after
         a slot refusal, until a job of ours ends), get the same answer without being
@@ -652,6 +654,7 @@ class ProviderActor(SupervisedActor):
             hold = min(_REFUSAL_HOLD, _FIRST_REFUSAL_HOLD * 2.0**self._refusal_strikes)
             self._refusal_strikes = min(self._refusal_strikes + 1, 32)
         self._refusal = (error, self.scheduler.clock.monotonic() + hold)
+        error = self._with_hint(error, hold)
         waiting = [call for call in self._queue if type(call.message) is Submit]
         for call in waiting:
             self._queue.pop(call)
@@ -664,6 +667,14 @@ class ProviderActor(SupervisedActor):
                 code=error.code,
                 count=len(waiting),
             )
+        return error
+
+    @staticmethod
+    def _with_hint(error: ProviderError, seconds: float) -> ProviderError:
+        return ProviderError(
+            error.message, error.provider, code=error.code, http_status=error.http_status,
+            retryable=error.retryable, retry_after=seconds,
+        )
 
     def _held_refusal(self) -> ProviderError | None:
         """The refusal that answers submissions now, if one still holds, its hint
@@ -676,14 +687,7 @@ class ProviderActor(SupervisedActor):
         if left <= 0:
             self._refusal = None
             return None
-        return ProviderError(
-            error.message,
-            error.provider,
-            code=error.code,
-            http_status=error.http_status,
-            retryable=error.retryable,
-            retry_after=left,
-        )
+        return self._with_hint(error, left)
 
     def _slot_freed(self) -> None:
         """A job of ours ended (released or cleaned up): a slot refusal may not hold

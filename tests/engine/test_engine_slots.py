@@ -132,16 +132,33 @@ def test_a_refused_submission_is_sent_again_without_a_lookup(
 
 
 @pytest.mark.parametrize("hint", [0.0, -5.0, float("nan")])
-def test_a_refusal_with_a_hint_of_nothing_waits_the_slot_retry_delay(
+def test_a_refusal_with_a_hint_of_nothing_waits_as_one_without_a_hint(
     make_engine: MakeEngine, clock: FakeClock, hint: float
 ) -> None:
     """A hint of 0, below 0 or NaN paused admission for nothing, so the job was
-    admitted, looked up and refused again as fast as actors start (found in review)."""
+    admitted, looked up and refused again as fast as actors start (found in review).
+    It waits as a refusal without a hint does: 5 s the first time."""
     mock = MockProvider(100.0, max_active=5)
     engine = make_engine(mock, slot_retry_delay=30.0)
     mock.inject("transient", op="start_job", code="COOLDOWN_LIMIT", retry_after=hint, count=1000)
     engine.create_job("mock", magnet(1))
     advance_until(clock, lambda: mock.calls["start_job"] >= 1, step=0)
-    advance_until(clock, lambda: clock.monotonic() >= 5.0, step=0.5, timeout=60)
+    advance_until(clock, lambda: clock.monotonic() >= 4.5, step=0.5, timeout=60)
     assert mock.calls["start_job"] == 1
     assert mock.calls["find_existing"] <= 1
+
+
+def test_a_slot_refusal_without_a_hint_holds_admission_briefly(
+    make_engine: MakeEngine, clock: FakeClock
+) -> None:
+    """Review of issue 10: the provider actor held submissions 5 s after a hint-less
+    refusal, but told the refused job nothing, so the supervisor paused admission
+    for the whole slot_retry_delay (30 s) all the same."""
+    mock = MockProvider(1.0, max_active=5)
+    mock.inject("fatal", op="start_job", code="ACTIVE_LIMIT", count=1)
+    engine = make_engine(mock, slot_retry_delay=30.0)
+    engine.create_job("mock", magnet(1))
+    advance_until(clock, lambda: mock.calls["start_job"] >= 1, step=0)
+    start = clock.monotonic()
+    advance_until(clock, lambda: mock.calls["start_job"] >= 2, step=0.5, timeout=120)
+    assert clock.monotonic() - start <= 6.0
