@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from providers._auth_hold import AuthHold
 from providers._errors import ProviderError
 from providers._http import ProviderHttp, json_body
 from providers._protocol import ProviderContext
@@ -36,6 +37,9 @@ _CONTROL = {
     "webdl": ("/v1/api/webdl/controlwebdownload", "webdl_id"),
     "queued": ("/v1/api/queued/controlqueued", "queued_id"),
 }
+
+#: The service refusing the key itself (AUTH_ERROR, seen for valid keys, is not one).
+_REFUSED_KEY = frozenset({"BAD_TOKEN", "NO_AUTH"})
 
 _TOKEN_QUERY = re.compile(r"(?i)([?&]token=)[^&\s\"']*")
 
@@ -67,12 +71,15 @@ class TorBoxApi:
         base_url: str,
         *,
         api_key: Callable[[], str],
+        key_generation: Callable[[], int] = lambda: 0,
         context: Callable[[], ProviderContext],
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.provider = provider
         self._key = api_key
+        self._generation = key_generation
+        self.hold = AuthHold(lambda: context().clock)
         install_log_redaction()
         self.http = ProviderHttp(
             provider,
@@ -87,11 +94,31 @@ class TorBoxApi:
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One request; the envelope's ``data``, or a ``ProviderError``."""
+        generation = self._checked()
         response = self.http.request(method, path, **kwargs)
         if response.status_code >= 400 and response.status_code != 429:
             self._note_active_limit(response)
-        with self._pausing(response, kwargs.get("buckets", ("default",))):
+        with self._pausing(response, kwargs.get("buckets", ("default",))), self._holding(
+            generation
+        ):
             return envelope_data(response, self.provider, self._secret())
+
+    def _checked(self) -> int:
+        """The key's generation (the store read once), after the hold of a refused key."""
+        generation = self._generation()
+        self.hold.check(generation)
+        return generation
+
+    @contextlib.contextmanager
+    def _holding(self, generation: int) -> Iterator[None]:
+        """A key the service refused is not sent again for a while (``AuthHold``)."""
+        try:
+            yield
+        except ProviderError as error:
+            if error.code in _REFUSED_KEY:
+                self.hold.refused(error, generation)
+            raise
+        self.hold.clear()
 
     @contextlib.contextmanager
     def _pausing(self, response: httpx.Response, buckets: Sequence[str]) -> Iterator[None]:
@@ -138,13 +165,14 @@ class TorBoxApi:
 
     def _create(self, path: str, **kwargs: Any) -> tuple[Any, str]:
         self.last_active_limit = None
+        generation = self._checked()
         response = self.http.request(
             "POST", path, buckets=CREATE_BUCKETS, refused_by=("create",), **kwargs
         )
         if response.status_code != 429:
             # The official ACTIVE_LIMIT example may come with any status (POSTMAN; TBNET).
             self._note_active_limit(response)
-        with self._pausing(response, ("create",)):
+        with self._pausing(response, ("create",)), self._holding(generation):
             return envelope(response, self.provider, self._secret())
 
     # -- lists ---------------------------------------------------------------
