@@ -193,7 +193,7 @@ class RealDebridApi:
         """Turn a shape error while reading an answer into a retryable ``ProviderError``."""
         try:
             yield
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError):
             raise self.bad_answer(what) from None
 
     # -- lists -------------------------------------------------------------------
