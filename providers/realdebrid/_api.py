@@ -5,7 +5,9 @@ first, 429s pause the bucket). Every answer that is not one the caller expects
 becomes a ``ProviderError`` built from ``_tables`` (branching on ``error_code``,
 then the ``error`` string, then the HTTP status). A ``bad_token`` answer in OAuth
 mode refreshes the access token once and repeats the request; the token is also
-refreshed shortly before it expires.
+refreshed shortly before it expires. The credentials are read from the store
+once per call, and a token the service refused is not sent again (``AuthHold``)
+until they change or the hold ends.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from typing import Any
 import attrs
 import httpx
 
+from providers._auth_hold import AuthHold
 from providers._clock import Clock
 from providers._errors import ProviderError
 from providers._http import ProviderHttp, json_body
 from providers._log import get_logger
 from providers._protocol import ProviderContext
-from providers.realdebrid._auth import DEVICE_GRANT, Credentials
+from providers.realdebrid._auth import DEVICE_GRANT, Credentials, Tokens
 from providers.realdebrid._tables import error_rule
 
 __all__ = ["Page", "RealDebridApi"]
@@ -58,6 +61,7 @@ class RealDebridApi:
         self.provider = provider
         self._context = context
         self.credentials = credentials
+        self.hold = AuthHold(self.context_clock)
         self._refresh_margin = refresh_margin
         self.http = ProviderHttp(
             provider, base_url.rstrip("/"), context=context, auth_headers=self._auth_headers,
@@ -83,12 +87,31 @@ class RealDebridApi:
     def call(
         self, method: str, path: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any
     ) -> httpx.Response:
-        """Send an authenticated request; a status outside ``ok`` raises a ``ProviderError``."""
+        """Send an authenticated request; a status outside ``ok`` raises a ``ProviderError``.
+
+        The credentials are read once here (the store is not asked again during the
+        call); a refused token is held back (``AuthHold``) until they change.
+        """
+        self.credentials.sync()
+        self.hold.check(self.credentials.generation)
         if self.credentials.bearer is None:
             raise ProviderError(
                 "no credentials: configure api_token or run the device login", self.provider,
                 code="AUTH_REQUIRED",
             )
+        try:
+            response = self._send(method, path, ok, kwargs)
+        except ProviderError as error:
+            if error.code == "BAD_TOKEN":
+                # Refused even after a refresh (or the refresh itself was refused).
+                self.hold.refused(error, self.credentials.generation)
+            raise
+        self.hold.clear()
+        return response
+
+    def _send(
+        self, method: str, path: str, ok: tuple[int, ...], kwargs: Mapping[str, Any]
+    ) -> httpx.Response:
         self._refresh_if_due()
         response = self.http.request(method, path, **kwargs)
         if response.status_code in ok:
@@ -170,7 +193,7 @@ class RealDebridApi:
         """Turn a shape error while reading an answer into a retryable ``ProviderError``."""
         try:
             yield
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError):
             raise self.bad_answer(what) from None
 
     # -- lists -------------------------------------------------------------------
@@ -215,15 +238,16 @@ class RealDebridApi:
 
     def refresh(self) -> None:
         """Trade the refresh token for a new access token (``code=<refresh_token>``, [DOC])."""
+        self.credentials.sync()
         client, refresh = self.credentials.client, self.credentials.refresh_token
         if client is None or refresh is None:
             raise ProviderError("no refresh token to renew the access token", self.provider,
                                 code="BAD_TOKEN")
-        self.exchange(client, refresh)
+        self.credentials.set_tokens(self.exchange(client, refresh))
         log.info("oauth_token_refreshed", provider=self.provider)
 
-    def exchange(self, client: tuple[str, str], code: str) -> None:
-        """``POST /token`` with the device grant; keeps the tokens it gets."""
+    def exchange(self, client: tuple[str, str], code: str) -> Tokens:
+        """``POST /token`` with the device grant: the tokens it gives (the caller keeps them)."""
         response = self.oauth.request(
             "POST", "/token", authenticated=False,
             data={"client_id": client[0], "client_secret": client[1], "code": code,
@@ -242,7 +266,7 @@ class RealDebridApi:
             access = str(body["access_token"])
             refresh = body.get("refresh_token")
             expires_in = float(body["expires_in"])
-        self.credentials.set_tokens(
+        return Tokens(
             access, str(refresh) if refresh else None, self._context().clock.time() + expires_in
         )
 

@@ -62,8 +62,8 @@ def poll_once(api: RealDebridApi, device: DeviceAuthorization) -> bool:
             return False  # clients test for a missing client_secret (Umbrella auth_loop)
         with api.parsing("GET /device/credentials"):
             client = (str(body["client_id"]), str(body["client_secret"]))
-        api.credentials.set_client(*client)
-        api.exchange(client, device.device_code)
+        # Kept only once the exchange worked: a refused one leaves the old login intact.
+        api.credentials.set_login(client, api.exchange(client, device.device_code))
     except ProviderError as error:
         if not error.retryable:
             raise

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from providers._auth_hold import AuthHold
 from providers._errors import ProviderError
 from providers._http import ProviderHttp
 from providers._protocol import ProviderContext
@@ -35,6 +36,10 @@ _CONTROL = {
     "queued": ("/v1/api/queued/controlqueued", "queued_id"),
 }
 
+#: The service refusing the key itself (AUTH_ERROR, seen for valid keys, is not one).
+_REFUSED_KEY = frozenset({"BAD_TOKEN", "NO_AUTH"})
+
+
 class TorBoxApi:
     """Thin, typed access to the endpoints the provider uses; answers are ``data``."""
 
@@ -44,12 +49,15 @@ class TorBoxApi:
         base_url: str,
         *,
         api_key: Callable[[], str],
+        key_generation: Callable[[], int] = lambda: 0,
         context: Callable[[], ProviderContext],
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.provider = provider
         self._key = api_key
+        self._generation = key_generation
+        self.hold = AuthHold(lambda: context().clock)
         self.http = ProviderHttp(
             provider,
             base_url,
@@ -63,9 +71,29 @@ class TorBoxApi:
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """One request; the envelope's ``data``, or a ``ProviderError``."""
+        generation = self._checked()
         response = self.http.request(method, path, **kwargs)
-        with self._pausing(response, kwargs.get("buckets", ("default",))):
+        with self._pausing(response, kwargs.get("buckets", ("default",))), self._holding(
+            generation
+        ):
             return envelope_data(response, self.provider, self._secret(), self._note_active_limit)
+
+    def _checked(self) -> int:
+        """The key's generation (the store read once), after the hold of a refused key."""
+        generation = self._generation()
+        self.hold.check(generation)
+        return generation
+
+    @contextlib.contextmanager
+    def _holding(self, generation: int) -> Iterator[None]:
+        """A key the service refused is not sent again for a while (``AuthHold``)."""
+        try:
+            yield
+        except ProviderError as error:
+            if error.code in _REFUSED_KEY:
+                self.hold.refused(error, generation)
+            raise
+        self.hold.clear()
 
     @contextlib.contextmanager
     def _pausing(self, response: httpx.Response, buckets: Sequence[str]) -> Iterator[None]:
@@ -108,10 +136,11 @@ class TorBoxApi:
 
     def _create(self, path: str, **kwargs: Any) -> tuple[Any, str]:
         self.last_active_limit = None
+        generation = self._checked()
         response = self.http.request(
             "POST", path, buckets=CREATE_BUCKETS, refused_by=("create",), **kwargs
         )
-        with self._pausing(response, ("create",)):
+        with self._pausing(response, ("create",)), self._holding(generation):
             return envelope(response, self.provider, self._secret(), self._note_active_limit)
 
     # -- lists ---------------------------------------------------------------

@@ -204,7 +204,8 @@ def _validation_error(body: Any, provider: str) -> ProviderError:
     detail = body.get("detail") if isinstance(body, dict) else None
     for entry in detail if isinstance(detail, list) else []:
         if isinstance(entry, dict):
-            loc = ".".join(str(part) for part in entry.get("loc") or ())
+            where = entry.get("loc")
+            loc = ".".join(map(str, where)) if isinstance(where, list) else str(where or "")
             problems.append(f"{loc}: {entry.get('msg', 'invalid')}")
     text = "; ".join(problems) or "request failed validation"
     return ProviderError(

@@ -96,7 +96,8 @@ def item_files(
     """The item's files; names keep TorBox's top folder (``Folder/file.ext``), md5 as given."""
     item_id = as_int(item.get("id"))
     files: list[JobFile] = []
-    for raw in item.get("files") or ():
+    listed = item.get("files")
+    for raw in listed if isinstance(listed, list) else ():
         if not isinstance(raw, dict):
             continue
         file_id = as_int(raw.get("id"))

@@ -26,6 +26,7 @@ from providers._responses import (
     RateLimit,
     TestConnectionResponse,
 )
+from providers._secrets import SecretView
 from providers._selection import select_files
 from providers._status import JobStatus
 from providers.torbox._api import TorBoxApi
@@ -71,6 +72,9 @@ _BUDGETS: Mapping[Call, Mapping[str, int]] = {
 
 
 log = get_logger("debrid.providers.torbox")
+
+#: Where the key is looked for without the ``api_key`` option (whatever the provider's name).
+_STORED_KEY = "torbox.api_key"
 
 
 class _Secret:
@@ -148,6 +152,7 @@ class TorBoxProvider(BaseProvider):
         _check(isinstance(base_url, str) and "://" in base_url, "base_url", base_url, "a URL")
         self.name = name
         self._key = _Secret(api_key) if api_key else None
+        self._stored = SecretView(lambda: self.context.secrets, [_STORED_KEY])
         # 1 h in older docs, 3 h now (PYSDK): 50 min stays valid under either.
         self.options = _Options(
             base_url.rstrip("/"),
@@ -163,6 +168,7 @@ class TorBoxProvider(BaseProvider):
             name,
             self.options.base_url,
             api_key=self._api_key,
+            key_generation=self._key_generation,
             context=lambda: self.context,
             timeout=timeout,
             transport=transport,
@@ -184,13 +190,17 @@ class TorBoxProvider(BaseProvider):
 
     # -- plumbing ------------------------------------------------------------
     def _api_key(self) -> str:
-        if self._key is None:
-            stored = self.context.secrets.get("torbox.api_key")
-            if stored:
-                self._key = _Secret(stored)
-        if self._key is None:
+        # The option, else the stored key as last read (``_key_generation`` reads it
+        # again once per request, so a key stored meanwhile is used at once).
+        key = self._key.reveal() if self._key is not None else self._stored.get(_STORED_KEY)
+        if not key:
             raise ProviderError("no TorBox API key configured", self.name, code="NO_AUTH")
-        return self._key.reveal()
+        return key
+
+    def _key_generation(self) -> int:
+        if self._key is None:
+            self._stored.sync()
+        return self._stored.generation
 
     def _now(self) -> float:
         return self.context.clock.monotonic()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
+from realdebrid_helpers import StepClock, login, secrets_of
 
 from engine.testing.realdebrid import FakeRealDebrid
 from providers import (
@@ -20,18 +19,10 @@ from providers import (
 from providers.realdebrid import RealDebridProvider
 
 
-class StepClock(FakeClock):
-    """A FakeClock that signals when a thread starts sleeping on it, and until when."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sleeping = threading.Event()
-        self.until = 0.0
-
-    def sleep(self, seconds: float) -> None:
-        self.until = self.monotonic() + seconds
-        self.sleeping.set()
-        super().sleep(seconds)
+def refused(call: Callable[[], object]) -> ProviderError:
+    with pytest.raises(ProviderError) as caught:
+        call()
+    return caught.value
 
 
 @pytest.fixture
@@ -47,46 +38,6 @@ def fake(serve: Callable[[FakeRealDebrid], FakeRealDebrid], clock: FakeClock) ->
 @pytest.fixture
 def provider(make: Callable[..., RealDebridProvider], clock: FakeClock) -> RealDebridProvider:
     return make(clock=clock, limited=False, api_token=None)
-
-
-def secrets_of(provider: RealDebridProvider) -> dict[str, str]:
-    store = provider.context.secrets
-    names = ("api_token", "access_token", "refresh_token", "client_id", "client_secret")
-    values = {name: store.get(f"realdebrid.{name}") for name in names}
-    return {k: v for k, v in values.items() if v}
-
-
-def login(provider: RealDebridProvider, fake: FakeRealDebrid, clock: StepClock) -> str:
-    """Run the device flow, approving after two pending polls; returns the device code."""
-    device = provider.start_device_auth()
-    outcome: dict[str, Any] = {}
-    finished = threading.Event()
-
-    def poll() -> None:
-        try:
-            provider.poll_device_auth(device)
-            outcome["done"] = True
-        except Exception as error:
-            outcome["error"] = error
-        finished.set()
-
-    worker = threading.Thread(target=poll)
-    worker.start()
-    try:
-        for _ in range(200):  # bounded: 10 s of real time at most
-            if finished.is_set():
-                break
-            if not clock.sleeping.wait(timeout=0.05):
-                continue
-            clock.sleeping.clear()
-            if fake.counts["oauth_device_credentials"] >= 2:
-                fake.approve_device(device.user_code)
-            clock.set(clock.until)
-    finally:
-        worker.join(timeout=10)
-    assert not worker.is_alive()
-    assert outcome == {"done": True}
-    return device.device_code
 
 
 def test_device_flow_stores_tokens_in_the_secret_store_only(
@@ -169,17 +120,27 @@ def test_a_bare_401_refreshes_too(
     assert fake.counts["user"] == 2
 
 
-def test_a_refused_refresh_fails_as_bad_token(
+def test_a_refused_refresh_fails_as_bad_token_and_is_held_until_the_store_changes(
     provider: RealDebridProvider, fake: FakeRealDebrid, clock: StepClock
 ) -> None:
     login(provider, fake, clock)
     fake.oauth.revoke(secrets_of(provider)["refresh_token"])
     fake.expire_access_tokens()
+    sent = fake.counts["total"]
     with pytest.raises(ProviderError) as caught:
         provider.start_job(parse_start_job_payload({"url": "https://h.example/f"}))
     assert (caught.value.code, caught.value.retryable) == ("BAD_TOKEN", False)
+    assert fake.counts["total"] - sent == 2  # the request, the refused refresh
     result = provider.test_connection()
     assert not result.ok and "bad_token" in result.message
+    for _ in range(3):
+        assert refused(lambda: provider.get_status("torrent:ABC")).code == "BAD_TOKEN"
+    assert fake.counts["total"] - sent == 2  # held: nothing more sent
+    # Another process logs in with a private token: the store changes under us.
+    fake.tokens.add("tok-private-2")
+    provider.context.secrets.set("realdebrid.api_token", "tok-private-2")
+    assert provider.test_connection().ok
+    assert fake.counts["total"] - sent == 3
 
 
 def test_no_credentials_at_all_is_auth_required(provider: RealDebridProvider) -> None:
@@ -261,3 +222,98 @@ def test_secrets_never_reach_logs_errors_reprs_or_job_data(
     for secret in secrets:
         assert secret not in exposed
     assert not any(secret in s for s in strings_in(provider) for secret in secrets)
+
+
+OAUTH_SET = {"access_token", "refresh_token", "client_id", "client_secret"}
+
+
+def test_a_device_login_replaces_a_private_token_and_a_private_token_replaces_it(
+    make: Callable[..., RealDebridProvider], fake: FakeRealDebrid, clock: StepClock
+) -> None:
+    """The newest login wins: the old private token used to win over every later login."""
+    provider = make(clock=clock, limited=False)  # with the fake's private token
+    assert secrets_of(provider) == {"api_token": "fake-rd-token"}
+    login(provider, fake, clock)
+    assert set(secrets_of(provider)) == OAUTH_SET
+    assert provider.api.credentials.can_refresh
+    fake.tokens.clear()  # only the OAuth access token gets through now
+    assert provider.test_connection().ok
+    fake.expire_access_tokens()
+    assert provider.test_connection().ok
+    assert fake.counts["oauth_token"] == 2  # the exchange, then a refresh on the 401
+    fake.tokens.add("tok-private-2")
+    provider.api.credentials.set_api_token("tok-private-2")
+    assert secrets_of(provider) == {"api_token": "tok-private-2"}
+    assert not provider.api.credentials.can_refresh
+    fake.oauth.access_tokens.clear()  # only the new private token gets through now
+    assert provider.test_connection().ok
+
+
+def test_the_api_token_option_is_a_login_only_when_it_changes(
+    fake: FakeRealDebrid, clock: StepClock
+) -> None:
+    """Given at every start, the option must not undo a device login made since."""
+    store = MemorySecretStore()
+    started: list[RealDebridProvider] = []
+
+    def start(token: str) -> RealDebridProvider:
+        provider = RealDebridProvider(
+            api_token=token, base_url=fake.rest_url, oauth_base_url=fake.oauth_url
+        )
+        provider.bind(ProviderContext(clock=clock, secrets=store))
+        started.append(provider)
+        return provider
+
+    try:
+        login(start("fake-rd-token"), fake, clock)
+        restarted = start("fake-rd-token")  # the same config, after a restart
+        assert set(secrets_of(restarted)) == OAUTH_SET
+        assert restarted.api.credentials.can_refresh
+        changed = start("tok-private-2")  # the config names another token: a new login
+        assert secrets_of(changed) == {"api_token": "tok-private-2"}
+    finally:
+        for provider in started:
+            provider.close()
+
+
+def test_a_refused_token_exchange_leaves_the_previous_login_intact(
+    provider: RealDebridProvider, fake: FakeRealDebrid, clock: StepClock
+) -> None:
+    """The new client pair used to be stored before the exchange, which then failed."""
+    login(provider, fake, clock)
+    before = secrets_of(provider)
+    device = provider.start_device_auth()
+    fake.approve_device(device.user_code)
+    fake.fail_next("oauth_token", "invalid_grant", status=400)
+    assert refused(lambda: provider.poll_device_auth_once(device)).code == "BAD_TOKEN"
+    assert secrets_of(provider) == before
+    assert provider.test_connection().ok
+
+
+def test_a_refused_private_token_is_held_back_growing_to_a_minute(
+    make: Callable[..., RealDebridProvider], fake: FakeRealDebrid, clock: StepClock
+) -> None:
+    provider = make(clock=clock, limited=False)
+    fake.tokens.clear()  # the private token was revoked
+    sent = fake.counts["total"]
+
+    def requests() -> int:
+        return fake.counts["total"] - sent
+
+    assert refused(lambda: provider.get_status("torrent:ABC")).code == "BAD_TOKEN"
+    assert requests() == 1
+    for _ in range(5):  # the same code at once, nothing sent
+        assert refused(lambda: provider.get_status("torrent:ABC")).code == "BAD_TOKEN"
+    answer = provider.test_connection()
+    assert not answer.ok and answer.details["code"] == "BAD_TOKEN"
+    assert requests() == 1
+    for hold, expected in ((15.0, 2), (30.0, 3), (60.0, 4), (60.0, 5)):
+        clock.advance(hold - 0.5)
+        assert refused(lambda: provider.get_status("torrent:ABC")).code == "BAD_TOKEN"
+        assert requests() == expected - 1
+        clock.advance(0.5)  # the hold is over: one request tries again, and is refused
+        assert refused(lambda: provider.get_status("torrent:ABC")).code == "BAD_TOKEN"
+        assert requests() == expected
+    fake.tokens.add("tok-private-2")
+    provider.api.credentials.set_api_token("tok-private-2")  # a new key ends the hold at once
+    assert provider.test_connection().ok

@@ -14,6 +14,8 @@ from engine.testing.torbox import FakeTorBox
 from providers import (
     FakeClock,
     JobStatus,
+    MemorySecretStore,
+    ProviderContext,
     ProviderError,
     ValidationError,
 )
@@ -288,3 +290,31 @@ def test_invalid_options_are_validation_errors_naming_the_option() -> None:
             "(expected an int from 1 to 1000)"
         )
     assert TorBoxProvider("key", page_size=1000).options.page_size == 1000
+
+
+def test_a_refused_key_is_held_back_until_a_new_key_is_stored(
+    fake: FakeTorBox, clock: FakeClock
+) -> None:
+    """A refused key cost a request on every call, as fast as the engine made them."""
+    secrets = MemorySecretStore()
+    secrets.set("torbox.api_key", "not-the-key")
+    provider = TorBoxProvider(base_url=fake.url)
+    provider.bind(ProviderContext(clock=clock, secrets=secrets))
+    try:
+        assert raised(lambda: provider.get_status("torrent:1")).code == "BAD_TOKEN"
+        sent = fake.counts["total"]
+        for call in (lambda: provider.get_status("torrent:1"), lambda: provider.list_statuses(
+            ["torrent:1"]
+        ), lambda: provider.start_job(payload(magnet=magnet(1)))):
+            assert raised(call).code == "BAD_TOKEN"
+        assert fake.counts["total"] == sent  # nothing sent while the refusal holds
+        clock.advance(15.0)
+        assert raised(lambda: provider.get_status("torrent:1")).code == "BAD_TOKEN"
+        assert fake.counts["total"] == sent + 1  # tried once more, refused: 30 s now
+        clock.advance(29.0)
+        assert raised(lambda: provider.get_status("torrent:1")).code == "BAD_TOKEN"
+        assert fake.counts["total"] == sent + 1
+        secrets.set("torbox.api_key", fake.api_key)  # `debrid auth` stored a new key
+        assert provider.test_connection().ok
+    finally:
+        provider.close()
