@@ -284,7 +284,7 @@ class ProviderActor(SupervisedActor):
         self._refusal: tuple[ProviderError, float] | None = None
         #: Hint-less refusals and rate limits in a row, for their growing waits.
         self._refusal_strikes = 0
-        self._rate_strikes = 0
+        self._rate_strikes: dict[frozenset[str], int] = {}
         #: Set while the account refuses us as a whole (see ``_account_refused``).
         self._hold: _Hold | None = None
         self._hold_generation = 0
@@ -638,7 +638,7 @@ class ProviderActor(SupervisedActor):
         if self._account_dirty:
             self._account_works()
         if self._rate_strikes:
-            self._rate_strikes = 0
+            self._rate_settled(costs)
 
     def _refuse_submissions(self, error: ProviderError) -> ProviderError:
         """The account refused a submission for slots or a cooldown: the submissions
@@ -1095,6 +1095,8 @@ class ProviderActor(SupervisedActor):
                 self._checks_queued.add(remote_id)
                 self._queue.push(_Check(remote_id), Lane.STATUS, self._costs(Call.STATUS, None))
         self._schedule_poll(self._poll_gap(costs))
+        if self._rate_strikes:
+            self._rate_settled(costs)
         if self._account_dirty:
             self._account_works()  # (after the next poll is scheduled: no second one)
 
@@ -1322,8 +1324,12 @@ class ProviderActor(SupervisedActor):
         rate_limited = error.http_status == 429 or error.code == "RATE_LIMITED"
         pause = error.retry_after
         if pause is None and rate_limited:
-            pause = min(_DEFAULT_429_PAUSE, _FIRST_429_PAUSE * 2.0**self._rate_strikes)
-            self._rate_strikes = min(self._rate_strikes + 1, 32)
+            # Counted per set of buckets: calls on other buckets that go through
+            # meanwhile do not end the count of a limit they do not touch.
+            key = frozenset(costs)
+            strikes = self._rate_strikes.get(key, 0)
+            self._rate_strikes[key] = min(strikes + 1, 32)
+            pause = min(_DEFAULT_429_PAUSE, _FIRST_429_PAUSE * 2.0**strikes)
         if pause is None or math.isnan(pause) or pause <= 0:
             return 0.0
         applied = min(pause, self.max_pause)  # an infinite hint too
@@ -1348,6 +1354,12 @@ class ProviderActor(SupervisedActor):
                 buckets=sorted(costs),
             )
         return applied
+
+    def _rate_settled(self, costs: Mapping[str, int]) -> None:
+        """A call that needed ``costs``' buckets went through: their counts restart."""
+        names = set(costs)
+        for key in [key for key in self._rate_strikes if key <= names]:
+            del self._rate_strikes[key]
 
     def _crash(self, what: str, exc: BaseException) -> ProviderError:
         self._last_error = f"PROVIDER_CRASHED: {type(exc).__name__}"

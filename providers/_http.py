@@ -222,7 +222,8 @@ class ProviderHttp:
         self._default_pause = default_pause
         #: Rate limits in a row that said nothing of when to come back (see
         #: ``hintless_pause``); a successful answer sets it back to 0.
-        self._strikes = 0
+        self._strikes: dict[frozenset[str], int] = {}
+        self._strikes_lock = threading.Lock()
         self._timeout = timeout
         self._max_body = max_body
         self.client = httpx.Client(
@@ -280,15 +281,16 @@ class ProviderHttp:
         finally:
             _DEADLINE.at = outer
         if response.status_code == 429:
-            pause = parse_retry_after(response.headers.get("Retry-After"), ctx.clock.time())
-            said = "Retry-After" if pause is not None else "no Retry-After"
-            pause = self.hintless_pause() if pause is None else pause
             # ``refused_by`` names the buckets the service's limit stands for when it
             # is not all of them: a 429 on TorBox's createtorrent holds back creations,
             # not every poll and link as well. By default every bucket of the request.
-            refused = limiters
+            names = [name for name in buckets if name in ctx.limiters]
             if refused_by is not None:
-                refused = [ctx.limiters[n] for n in refused_by if n in ctx.limiters] or limiters
+                names = [name for name in refused_by if name in ctx.limiters] or names
+            refused = [ctx.limiters[name] for name in names]
+            pause = parse_retry_after(response.headers.get("Retry-After"), ctx.clock.time())
+            said = "Retry-After" if pause is not None else "no Retry-After"
+            pause = self.hintless_pause(names) if pause is None else pause
             if refused:
                 # A hostile or broken header (Retry-After: 999999996) must not stop
                 # the account for good: the buckets cut it, and so does the error.
@@ -297,19 +299,31 @@ class ProviderHttp:
             for limiter in refused:
                 limiter.pause_for(pause, reason)
             response.extensions["debrid_retry_after"] = pause
-        elif response.is_success:
-            self._strikes = 0
+        elif response.is_success and self._strikes:
+            self._settle(buckets)
         return response
 
-    def hintless_pause(self) -> float:
-        """How long to hold back after a rate limit that says nothing of when to come
-        back: 2 s, doubling with each such answer in a row, at most ``default_pause``.
-        A flat minute for a limit that lifts in seconds (another client of the
-        account spent the window) stalls every job for nothing; a short wait that
-        grows stops hammering one that does not ([DMM] backs off 2, 4, 8 ... 30 s)."""
-        pause = min(self._default_pause, _FIRST_HINTLESS_PAUSE * 2.0 ** self._strikes)
-        self._strikes = min(self._strikes + 1, 32)
-        return pause
+    def hintless_pause(self, buckets: Sequence[str]) -> float:
+        """How long to hold back ``buckets`` after a rate limit that says nothing of
+        when to come back: 2 s, doubling with each such answer in a row, at most
+        ``default_pause``, counted for those buckets alone, until a request that
+        needed them all is answered. A flat minute for a limit that lifts in seconds
+        (another client of the account spent the window) stalls every job for
+        nothing; a short wait that grows stops hammering one that does not ([DMM]
+        backs off 2, 4, 8 ... 30 s). Polls that go through do not end the count of a
+        creation limit they do not touch."""
+        key = frozenset(buckets)
+        with self._strikes_lock:
+            strikes = self._strikes.get(key, 0)
+            self._strikes[key] = min(strikes + 1, 32)
+        return min(self._default_pause, _FIRST_HINTLESS_PAUSE * 2.0**strikes)
+
+    def _settle(self, buckets: Sequence[str]) -> None:
+        """A request that needed ``buckets`` went through: their counts start again."""
+        names = set(buckets)
+        with self._strikes_lock:
+            for key in [key for key in self._strikes if key <= names]:
+                del self._strikes[key]
 
     def pause(
         self, buckets: Sequence[str], seconds: float | None, reason: str = "a rate limit"
@@ -318,7 +332,7 @@ class ProviderHttp:
         None), cut to each bucket's ``max_pause``: for a rate limit a provider reads
         in a body, which the 429 handling of ``request`` never sees. Returns the
         seconds asked for."""
-        pause = self.hintless_pause() if seconds is None else seconds
+        pause = self.hintless_pause(buckets) if seconds is None else seconds
         limiters = self._context().limiters
         for name in buckets:
             limiter = limiters.get(name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pykka
+import pytest
 from test_provider_actor import Budgeted, Harness, payload
 
 from actors._messages import (
@@ -325,3 +326,24 @@ def test_the_report_says_why_each_bucket_is_paused(h: Harness) -> None:
     report = h.describe()
     assert report.pause_reasons == {"default": "RATE_LIMITED: slow down"}
     assert set(report.paused_until) == {"default"}
+
+
+def test_a_creation_rate_limit_grows_though_status_reads_go_through(h: Harness) -> None:
+    """Review of issue 10: the count of hint-less 429s was reset by any call that
+    worked, so a creation limit that lasted waited 2 s each time."""
+    provider = Budgeted(create_rate=10.0)
+    h.start(provider)
+    slow_down = ProviderError("slow down", "budgeted", code="RATE_LIMITED", http_status=429)
+    reader_item = provider.start_job(payload(9)).remote_id
+    provider.faults["start_job"] = [slow_down, slow_down]
+    pauses = []
+    for n in (1, 2):
+        h.submit(f"j{n}", payload(n))
+        h.advance(0.2)
+        h.inbox(f"j{n}").wait_for(CallFailed)
+        report = h.describe()
+        pauses.append(report.paused_until["create"] - h.clock.time())
+        h.advance(pauses[-1] + 0.5)
+        h.status("reader", reader_item)  # a status read (the default bucket alone) works
+        h.inbox("reader").wait_for(StatusUpdate, count=n)
+    assert pauses == [pytest.approx(2.0, abs=0.25), pytest.approx(4.0, abs=0.25)]

@@ -74,3 +74,30 @@ def test_a_429_pauses_every_bucket_of_the_request_by_default() -> None:
     assert general.paused_until == pytest.approx(30.0)
     assert unrestrict.paused_until == pytest.approx(30.0)
     http.close()
+
+
+def test_hintless_429s_on_one_bucket_grow_though_other_buckets_succeed() -> None:
+    """Review of issue 10: one count for the whole client, reset by any success, so a
+    creation limit that lasted waited 2 s each time while polls went through."""
+    clock = FakeClock()
+    limiters = {
+        "default": RateLimiter(100, 100, clock, name="default"),
+        "create": RateLimiter(100, 100, clock, name="create"),
+    }
+    ctx = ProviderContext(clock=clock, limiters=limiters, blocking=False)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429 if request.url.path == "/create" else 200, json={})
+
+    http = ProviderHttp("p", "http://service.invalid", context=lambda: ctx,
+                        transport=httpx.MockTransport(answer))
+    pauses = []
+    for _ in range(3):
+        http.request("POST", "/create", buckets=("default", "create"), refused_by=("create",))
+        until = limiters["create"].paused_until
+        assert until is not None
+        pauses.append(until - clock.monotonic())
+        clock.advance(pauses[-1] + 0.01)
+        http.request("GET", "/list", buckets=("default",))  # a poll between: it works
+    assert pauses == [pytest.approx(2.0), pytest.approx(4.0), pytest.approx(8.0)]
+    http.close()
