@@ -158,12 +158,13 @@ class RefreshLinks:
 @attrs.frozen
 class LinksRefreshed:
     """The provider actor's answer to ``RefreshLinks``: the job's files with fresh
-    links, or None when none had expired."""
+    links, or None when none had expired (or none could be asked again); for every
+    sync of the job that came while its refresh was under way."""
 
     job_id: str
     remote_id: str | None
     files: tuple[JobFile, ...] | None
-    reply: Reply
+    replies: tuple[Reply, ...]
 
 
 @attrs.frozen

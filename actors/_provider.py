@@ -165,7 +165,6 @@ class _Refresh:
     job: Job
     files: tuple[JobFile, ...]
     index: int
-    reply: Reply
 
 
 @attrs.frozen
@@ -285,6 +284,8 @@ class ProviderActor(SupervisedActor):
         #: Hint-less refusals and rate limits in a row, for their growing waits.
         self._refusal_strikes = 0
         self._rate_strikes: dict[frozenset[str], int] = {}
+        #: Syncs waiting for the refresh of their completed job's links, by job id.
+        self._refreshing: dict[str, list[Reply]] = {}
         #: Set while the account refuses us as a whole (see ``_account_refused``).
         self._hold: _Hold | None = None
         self._hold_generation = 0
@@ -763,17 +764,26 @@ class ProviderActor(SupervisedActor):
 
     def _refresh_links(self, job: Job, reply: Reply) -> None:
         """A completed job's links, before the supervisor answers a sync: those that
-        expired are asked again, one per turn (``_Refresh``); none, and it answers now."""
+        expired are asked again, one per turn (``_Refresh``); none, and it answers
+        now. Syncs of a job whose refresh is under way wait for that one."""
+        waiting = self._refreshing.get(job.id)
+        if waiting is not None:
+            waiting.append(reply)
+            return
         try:
             index = self._next_expired(job, job.files, 0)
         except Exception as exc:  # noqa: BLE001 - a provider's own check, not a request
             fail(reply, self._crash("link_expired", exc))
             return
         if index is None:
-            self._links_refreshed(job, None, reply)
-        else:
-            task = _Refresh(job, job.files, index, reply)
-            self._queue.push(task, Lane.LINKS, self._costs(Call.LINKS, job.payload))
+            self._links_refreshed(job, None, (reply,))
+            return
+        attach = getattr(self.provider, "attach", None)
+        if callable(attach) and job.remote_id is not None:
+            attach(job.remote_id, job.payload)  # what a restart forgot: the job's source
+        self._refreshing[job.id] = [reply]
+        task = _Refresh(job, job.files, index)
+        self._queue.push(task, Lane.LINKS, self._costs(Call.LINKS, job.payload))
 
     def _next_expired(self, job: Job, files: tuple[JobFile, ...], start: int) -> int | None:
         """The index of the first file from ``start`` whose link expired, if any.
@@ -788,8 +798,13 @@ class ProviderActor(SupervisedActor):
         return None
 
     def _refresh(self, costs: Mapping[str, int], task: _Refresh) -> None:
-        """Ask again for the expired link at ``task.index``; the next waits its turn."""
-        job, reply = task.job, task.reply
+        """Ask again for the expired link at ``task.index``; the next waits its turn.
+
+        A failure ends the refresh with what it got so far (the sync answers the job
+        as stored, with the links refreshed before it): a dead or missing link is
+        the provider's to report when it is fetched, not a reason to refuse a status.
+        """
+        job = task.job
         files = list(task.files)
         try:
             self._take(costs)
@@ -799,28 +814,33 @@ class ProviderActor(SupervisedActor):
             following = self._next_expired(job, tuple(files), task.index + 1)
         except ProviderError as error:
             self._failed(error, costs)
-            fail(reply, error)
-            return
+            log.info("links_refresh_failed", job_id=job.id, provider=self.name, code=error.code)
+            following = None
         except LimiterClosed:
-            fail(reply, self._stopping())
+            for reply in self._refreshing.pop(job.id, []):
+                fail(reply, self._stopping())
             return
         except Exception as exc:
-            fail(reply, self._crash("refresh_links", exc))
+            crash = self._crash("refresh_links", exc)
+            for reply in self._refreshing.pop(job.id, []):
+                fail(reply, crash)
             raise
         if following is not None:
-            again = _Refresh(job, tuple(files), following, reply)
-            self._queue.push(again, Lane.LINKS, costs)
+            self._queue.push(_Refresh(job, tuple(files), following), Lane.LINKS, costs)
             return
-        self._links_refreshed(job, tuple(files), reply)
+        changed = tuple(files) != job.files
+        replies = tuple(self._refreshing.pop(job.id, []))
+        self._links_refreshed(job, tuple(files) if changed else None, replies)
 
     def _links_refreshed(
-        self, job: Job, files: tuple[JobFile, ...] | None, reply: Reply
+        self, job: Job, files: tuple[JobFile, ...] | None, replies: tuple[Reply, ...]
     ) -> None:
-        """To the supervisor, which commits the new links and answers ``reply``."""
+        """To the supervisor, which commits the new links and answers ``replies``."""
         try:
-            self.supervisor.tell(LinksRefreshed(job.id, job.remote_id, files, reply))
+            self.supervisor.tell(LinksRefreshed(job.id, job.remote_id, files, replies))
         except pykka.ActorDeadError:
-            fail(reply, self._stopping())
+            for reply in replies:
+                fail(reply, self._stopping())
 
     # -- the account as a state ---------------------------------------------------
     def _account_refused(self, error: ProviderError, item: Any) -> bool:
@@ -1376,6 +1396,10 @@ class ProviderActor(SupervisedActor):
         for call in self._queue.drain():
             for reply in replies_of(call.message):
                 fail(reply, stopping)
+        for replies in self._refreshing.values():
+            for reply in replies:
+                fail(reply, stopping)
+        self._refreshing.clear()
         # And those still in the mailbox, which Pykka would drop unanswered.
         self._drain_inbox(keep=True)
         self._report_cleanups()

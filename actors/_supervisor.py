@@ -361,8 +361,8 @@ class SupervisorActor(EngineActor):
                 self._retry(job_id, reply)
             case SyncJob(job_id, reply):
                 self._sync(job_id, reply)
-            case LinksRefreshed(job_id, remote_id, files, reply):
-                self._links_refreshed(job_id, remote_id, files, reply)
+            case LinksRefreshed(job_id, remote_id, files, replies):
+                self._links_refreshed(job_id, remote_id, files, replies)
             case ClearCompleted(reply):
                 self._clear(reply)
             case CleanupsChanged(provider, owed, settled):
@@ -681,13 +681,18 @@ class SupervisorActor(EngineActor):
         answer(reply, job)
 
     def _links_refreshed(
-        self, job_id: str, remote_id: str | None, files: tuple[JobFile, ...] | None, reply: Reply
+        self,
+        job_id: str,
+        remote_id: str | None,
+        files: tuple[JobFile, ...] | None,
+        replies: tuple[Reply, ...],
     ) -> None:
         job = self._committed(job_id)
         if files is None or job.status is not JobStatus.COMPLETED or job.remote_id != remote_id:
-            answer(reply, job)  # nothing expired, or the job changed meanwhile
+            for reply in replies:  # nothing expired, or the job changed meanwhile
+                answer(reply, job)
             return
-        self._write(job.evolve(files=files, updated_at=self.clock.time_ms()), (), (reply,))
+        self._write(job.evolve(files=files, updated_at=self.clock.time_ms()), (), replies)
 
     def _clear(self, reply: Reply) -> None:
         if self.clearing is not None:

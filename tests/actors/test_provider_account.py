@@ -207,7 +207,7 @@ def test_a_completed_jobs_expired_links_are_asked_again_one_per_turn(h: Harness)
     reply: pykka.ThreadingFuture[Any] = pykka.ThreadingFuture()
     h.tell(RefreshLinks(job, reply))
     done = h.supervisor.wait_for(LinksRefreshed)
-    assert done.reply is reply and done.job_id == "j" and done.remote_id == "b1"
+    assert done.replies == (reply,) and done.job_id == "j" and done.remote_id == "b1"
     assert done.files is not None
     assert [f.link for f in done.files] == ["new-1", "fresh-2", "new-3"]
     ops = [op for op in provider.log.ops() if op in ("resolve_download_url", "get_status")]

@@ -256,3 +256,54 @@ def test_only_if_cached_fails_a_torrent_that_downloads_a_tenth_of_a_second_later
         assert failed.error is not None and failed.error.code == "NOT_CACHED"
         with ClockDriver(clock, step=0.5):
             advance_until(clock, lambda: not fast.torrents(), step=0, timeout=30)
+
+
+def test_syncs_at_once_of_one_job_unrestrict_each_expired_link_once(
+    fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Review of issue 10: each overlapping sync unrestricted every expired link
+    again (12 requests for a 4-file job synced three times at once)."""
+    import threading  # noqa: PLC0415
+
+    with rd_engine(fake, clock, tmp_path / "jobs.db") as engine:
+        job = engine.create_job("realdebrid", magnet(7))
+        with ClockDriver(clock, step=1.0):
+            done = engine.wait(job.id, timeout=60)
+        old = [f.link for f in done.files if f.selected]
+        clock.advance(49 * 3600)
+        before = len(fake.downloads())
+        results: list[Any] = []
+        with ClockDriver(clock, step=0.5):
+            threads = [
+                threading.Thread(target=lambda: results.append(engine.sync_job_status(job.id)))
+                for _ in range(3)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+        assert len(results) == 3
+        assert len(fake.downloads()) == before + len(old)
+        assert {tuple(f.link for f in r.files) for r in results[1:]} <= {
+            tuple(f.link for f in engine.get_job(job.id).files)
+        }
+
+
+def test_sync_after_a_restart_refreshes_an_expired_hoster_link(
+    fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Review of issue 10: after a restart the provider no longer knew the link's
+    source, "refreshed" it to the same dead URL and wrote the job as fresh."""
+    db = tmp_path / "jobs.db"
+    with rd_engine(fake, clock, db) as engine:
+        job = engine.create_job("realdebrid", {"url": "https://hoster.example/file/abc"})
+        with ClockDriver(clock, step=1.0):
+            done = engine.wait(job.id, timeout=60)
+    old = done.files[0].link
+    clock.advance(25 * 3600)  # past link_ttl (24 h)
+    with rd_engine(fake, clock, db) as engine:
+        before = len(fake.downloads())
+        with ClockDriver(clock, step=0.5):
+            synced = engine.sync_job_status(job.id)
+        assert synced.files[0].link != old
+        assert len(fake.downloads()) == before + 1
