@@ -133,10 +133,13 @@ class LinkMaker:
         # last status that showed it finished.
         self._selected: BoundedDict[str, Selected] = BoundedDict(_CACHE_LIMIT)
         self._listed: BoundedDict[str, tuple[str, ...]] = BoundedDict(_CACHE_LIMIT)
+        # The direct URLs a torrent's answer in parts has gathered so far, by RD link:
+        # kept apart from the cache, which may let them go first (a short link_ttl).
+        self._gathered: BoundedDict[str, dict[str, Unrestricted]] = BoundedDict(_CACHE_LIMIT)
 
     def forget(self, remote_id: str) -> None:
         """Drop everything kept for ``remote_id`` (the unrestrict cache stays)."""
-        for store in (self._waiting_since, self._selected, self._listed):
+        for store in (self._waiting_since, self._selected, self._listed, self._gathered):
             store.pop(remote_id, None)
 
     # -- what polls and selection teach ----------------------------------------
@@ -213,17 +216,21 @@ class LinkMaker:
         budget: _Budget,
     ) -> FileLinksResponse:
         files = []
+        gathered = self._gathered.get(remote_id) or {}
         for file, link in pairs:
             url = link
             if direct:
-                item = self._cached(link, torrent_link=True)
+                item = gathered.get(link) or self._cached(link, torrent_link=True)
                 if item is None:
                     if not budget.spend():
+                        self._gathered[remote_id] = gathered
                         return FileLinksResponse(remote_id, tuple(f for f, _ in pairs),
                                                  ready=False, more=True)
                     item = self.unrestrict(link, torrent_link=True)
+                gathered[link] = item
                 url = item.download
             files.append(attrs.evolve(file, link=url))
+        self._gathered.pop(remote_id, None)
         return FileLinksResponse(remote_id, tuple(files), ready=True)
 
     def _archive(

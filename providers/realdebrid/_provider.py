@@ -116,7 +116,15 @@ class RealDebridProvider(BaseProvider):
         ) < 1:
             raise ValueError("request rates must be > 0 and bursts >= 1")
         if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+            raise ValueError(
+                f"providers.realdebrid.page_size: invalid option {page_size!r} "
+                f"(expected an int from 1 to {MAX_PAGE_SIZE})"
+            )
+        if not (isinstance(link_ttl, int | float) and 0 < link_ttl < float("inf")):
+            raise ValueError(
+                f"providers.realdebrid.link_ttl: invalid option {link_ttl!r} "
+                "(expected a finite number of seconds above 0)"
+            )
         self.name = name
         self.base_url = base_url
         self._rates = {

@@ -234,3 +234,33 @@ def test_the_link_memories_are_bounded(
         engine_like.start_job(parse_start_job_payload({"url": f"https://h.example/{i}.bin"}))
     assert len(engine_like._link_files) == 3
     assert len(engine_like.links._by_source) == len(engine_like.links._by_download) == 3
+
+
+def test_a_pack_answered_in_parts_ends_though_its_links_age_faster_than_it_goes(
+    make: Callable[..., RealDebridProvider], fake: FakeRealDebrid, clock: FakeClock
+) -> None:
+    """Review of issue 10: the URLs gathered so far lived only in the link cache, so
+    with a link_ttl shorter than the pack's pace every call unrestricted the first
+    file again and answered "more" for ever."""
+    provider = make(limited=False, blocking=False, link_ttl=0.5)
+    fake.set_default_scenario(Scenario(files=PACKS[4]))
+    job = payload()
+    started = provider.start_job(job)
+    status = started
+    while not status.status.terminal:
+        status = provider.list_statuses([started.remote_id])[started.remote_id]
+        clock.advance(1)
+    before = sent(fake)["unrestrict_link"]
+    for _ in range(10):
+        answer = provider.get_file_links(started.remote_id, job)
+        clock.advance(1)  # each direct URL is older than link_ttl by the next call
+        if not answer.more:
+            break
+    assert answer.ready and not answer.more
+    assert sent(fake)["unrestrict_link"] - before == 4
+
+
+@pytest.mark.parametrize("ttl", [0, -1.0, float("inf"), float("nan")])
+def test_a_link_ttl_that_is_not_a_positive_time_is_refused(ttl: float) -> None:
+    with pytest.raises(ValueError, match=r"providers\.realdebrid\.link_ttl: invalid option"):
+        RealDebridProvider("token", link_ttl=ttl)
