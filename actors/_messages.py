@@ -393,6 +393,9 @@ class Cleanup:
     payload: StartJobPayload
     remote_id: str | None
     unsure: bool
+    #: The item was kept on purpose (``keep_failed_items``) and is to go now: a
+    #: retry of the job, which submits afresh.
+    unkeep: bool = False
 
 
 @attrs.frozen

@@ -238,6 +238,8 @@ class ProviderBook:
         unsure: bool,
     ) -> list[CleanupKey]:
         unsure = unsure or job_id in self.unsure
+        if cleanup.unkeep and remote_id is not None:
+            self.released.pop(remote_id, None)  # kept by this job alone (see _retry)
         targets = self.forget_job(job_id)
         if remote_id is not None:
             targets.add(remote_id)

@@ -218,7 +218,9 @@ class SupervisorActor(EngineActor):
         states = self.store.provider_states()  # read first: a failure here changes nothing
         owners = {name: self.store.live_remote_ids(name) for name in self.providers}
         released = {
-            name: self.store.completed_remote_ids(name, limit=_RELEASED_AT_START)
+            name: self.store.completed_remote_ids(
+                name, limit=_RELEASED_AT_START, failed_too=self.settings.job.keep_failed_items
+            )
             for name in self.providers
         }
         owed = {name: self.handoff.owed_at_start(name) for name in self.providers}
@@ -655,7 +657,12 @@ class SupervisorActor(EngineActor):
             # process, a delete given up): hand it over again, ahead of the new
             # attempt's requests. An item gone already costs one request; one that
             # another live job owns, or a completed one released, is kept.
-            self._cleanup(job.provider, Cleanup(job.id, job.payload, job.remote_id, False))
+            # A failed job's item kept on purpose is released like a completion's:
+            # this attempt takes it back (no completed job shares it, read above).
+            unkeep = job.status is JobStatus.FAILED and self.settings.job.keep_failed_items
+            self._cleanup(
+                job.provider, Cleanup(job.id, job.payload, job.remote_id, False, unkeep=unkeep)
+            )
         self._write(again, (transition,), (reply,), created=True)
         self.admission.enqueue(again)
         self._admit(again.provider)
@@ -807,9 +814,12 @@ class SupervisorActor(EngineActor):
                 error=JobErrorInfo("CRASHED", f"job actor crashed too often: {error}"),
             )
             self._write(failed, tuple(transitions))
-            # What its submissions made remotely goes with it.
+            # What its submissions made remotely goes with it (unless failed jobs'
+            # items are kept: then it is released after the commit, as a completion's).
             unsure = job.remote_id is None and job.submitted
-            if job.remote_id is not None or unsure:
+            if job.remote_id is not None and not unsure and self.settings.job.keep_failed_items:
+                self.handoff.completed(failed, keep_failed=True)
+            elif job.remote_id is not None or unsure:
                 self._cleanup(job.provider, Cleanup(job.id, job.payload, job.remote_id, unsure))
             self._admit(job.provider)
             return

@@ -167,7 +167,8 @@ class Engine:
             self._limiters[name] = limiters
             provider.bind(
                 ProviderContext(
-                    clock=self.clock, limiters=limiters, secrets=secrets, blocking=False
+                    clock=self.clock, limiters=limiters, secrets=secrets, blocking=False,
+                    keep_failed_items=self.config.keep_failed_items,
                 )
             )
             books[name] = ProviderBook(name=name)

@@ -519,19 +519,26 @@ class JobStore:
             rows = _tuples(query)
         return [(str(job_id), str(remote_id)) for job_id, remote_id in rows]
 
-    def completed_remote_ids(self, provider: str, *, limit: int) -> builtins.list[str]:
-        """Remote ids of ``provider``'s COMPLETED jobs, the most recently finished first.
+    def completed_remote_ids(
+        self, provider: str, *, limit: int, failed_too: bool = False
+    ) -> builtins.list[str]:
+        """Remote ids of ``provider``'s COMPLETED jobs (and FAILED ones with
+        ``failed_too``), the most recently finished first.
 
         Their items stay on the account: a start hands them to the provider actor,
-        so that no lookup adopts or deletes a completed job's item after a restart.
+        so that no lookup adopts or deletes a completed job's item after a restart
+        (nor a failed job's, when the engine keeps those).
         """
         _check_limit(limit)
         jobs = self._tables.jobs
+        statuses = [JobStatus.COMPLETED.value]
+        if failed_too:
+            statuses.append(JobStatus.FAILED.value)
         query = (
             jobs.select(jobs.remote_id)
             .where(
                 jobs.provider == provider,
-                jobs.status == JobStatus.COMPLETED.value,
+                jobs.status.in_(statuses),
                 jobs.remote_id.is_null(False),
             )
             .order_by(jobs.updated_at.desc())

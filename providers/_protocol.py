@@ -46,13 +46,16 @@ class ProviderContext:
     ``blocking`` (a provider used on its own) a request waits for its tokens;
     without (inside the engine, whose provider actor never sleeps and checks the
     buckets named by ``budgets`` before each call) it takes them at once, into
-    debt if the estimate was short.
+    debt if the estimate was short. ``keep_failed_items``: the engine leaves a
+    failed job's remote item on the account, so a provider that gives up on one
+    (a stuck torrent) reports it failed without deleting it.
     """
 
     clock: Clock = attrs.field(factory=RealClock)
     limiters: Mapping[str, RateLimiter] = attrs.field(factory=dict)
     secrets: SecretStore = attrs.field(factory=MemorySecretStore)
     blocking: bool = True
+    keep_failed_items: bool = False
 
 
 @runtime_checkable

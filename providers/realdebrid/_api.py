@@ -74,6 +74,10 @@ class RealDebridApi:
         # Last body per page, for If-None-Match (the server sends ETags, [DOC]).
         self._etags: dict[str, tuple[str, Page]] = {}
 
+    def keeps_failed_items(self) -> bool:
+        """The engine leaves failed jobs' torrents on the account (``ProviderContext``)."""
+        return self._context().keep_failed_items
+
     def context_clock(self) -> Clock:
         """The clock of the context the provider is bound to."""
         return self._context().clock

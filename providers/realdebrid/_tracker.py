@@ -273,14 +273,16 @@ class Tracker:
     def give_up(
         self, remote_id: str, ident: str, item: Mapping[str, Any], code: str, message: str
     ) -> JobStatusResponse:
-        """Delete the torrent (freeing its slot) and report the job FAILED with ``code``."""
-        try:
-            self.api.call("DELETE", f"/torrents/delete/{ident}", ok=(204, 404))
-            # The engine's cleanup of the failed job then needs no second DELETE.
-            self.deleted[remote_id] = True
-        except ProviderError as error:
-            log.warning("remote_delete_failed", provider=self.provider, remote_id=remote_id,
-                        code=error.code)
+        """Delete the torrent (freeing its slot), unless the engine keeps failed jobs'
+        items, and report the job FAILED with ``code``."""
+        if not self.api.keeps_failed_items():
+            try:
+                self.api.call("DELETE", f"/torrents/delete/{ident}", ok=(204, 404))
+                # The engine's cleanup of the failed job then needs no second DELETE.
+                self.deleted[remote_id] = True
+            except ProviderError as error:
+                log.warning("remote_delete_failed", provider=self.provider,
+                            remote_id=remote_id, code=error.code)
         base = self.response(remote_id, item)
         self._last[remote_id] = JobStatus.FAILED
         return JobStatusResponse(

@@ -212,3 +212,49 @@ def test_a_stalled_job_deletes_its_stuck_torrent_unless_told_to_keep_it(
             else:
                 advance_until(clock, lambda: not fake.torrents_by_hash(), step=0, timeout=60)
     assert fake.torrents_by_hash() == ({HASH: 1} if keep else {})
+
+
+def test_keep_failed_items_keeps_a_torrent_real_debrid_gave_up_on(
+    fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Review of issue 10: with the default stall timeouts Real-Debrid's provider
+    gives up on a stuck torrent first, and deleted it whatever the option said."""
+    from engine.testing._realdebrid_model import Scenario  # noqa: PLC0415
+
+    fake.set_scenario(HASH, Scenario(outcome="stalled", seeders=0))
+    with rd_engine(
+        fake, clock, tmp_path / "jobs.db", MemorySecretStore(), keep_failed_items=True
+    ) as engine:
+        job = engine.create_job("realdebrid", {"magnet": f"magnet:?xt=urn:btih:{HASH}"})
+        with ClockDriver(clock, step=30.0):
+            failed = engine.wait(job.id, timeout=120)
+        assert failed.status is JobStatus.FAILED
+        spend(clock, 120.0)
+    assert fake.torrents_by_hash() == {HASH: 1}
+
+
+def test_a_retry_of_a_job_whose_failed_item_was_kept_deletes_that_item(
+    fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Review of issue 10: the kept item was recorded as released, so the retry's
+    cleanup skipped it and the new attempt left two torrents of the same hash."""
+    from engine.testing._realdebrid_model import Scenario  # noqa: PLC0415
+
+    fake.set_scenario(HASH, Scenario(outcome="stalled", seeders=0))
+    with rd_engine(
+        fake, clock, tmp_path / "jobs.db", MemorySecretStore(),
+        stall_timeouts={JobStatus.DOWNLOADING: 600.0}, keep_failed_items=True,
+    ) as engine:
+        job = engine.create_job("realdebrid", {"magnet": f"magnet:?xt=urn:btih:{HASH}"})
+        with ClockDriver(clock, step=5.0):
+            failed = engine.wait(job.id, timeout=60)
+            assert failed.error is not None and failed.error.code == "STALLED"
+            old = failed.remote_id
+            spend(clock, 30.0)
+            engine.retry_job(job.id)
+            advance_until(
+                clock, lambda: engine.get_job(job.id).remote_id not in (None, old), step=0,
+                timeout=60,
+            )
+            spend(clock, 120.0)
+    assert fake.torrents_by_hash() == {HASH: 1}

@@ -278,3 +278,7 @@ def test_completed_remote_ids_come_most_recent_first_and_only_with_an_id(tmp_pat
         assert store.completed_remote_ids("mock", limit=10) == ["r0", "r1", "r4", "r5"]
         assert store.completed_remote_ids("mock", limit=2) == ["r0", "r1"]
         assert store.completed_remote_ids("other", limit=10) == []
+        # When the engine keeps failed jobs' items, those are kept from lookups too.
+        assert store.completed_remote_ids("mock", limit=10, failed_too=True) == [
+            "r0", "r1", "r2", "r4", "r5"
+        ]
