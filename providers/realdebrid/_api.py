@@ -20,6 +20,7 @@ import attrs
 import httpx
 
 from providers._auth_hold import AuthHold
+from providers._bounded import BoundedDict
 from providers._clock import Clock
 from providers._errors import ProviderError
 from providers._http import ProviderHttp, json_body
@@ -33,13 +34,15 @@ __all__ = ["Page", "RealDebridApi"]
 log = get_logger("debrid.providers.realdebrid")
 
 
+#: Pages whose last ETag and content are kept for revalidation.
+_ETAGS_KEPT = 256
+
 @attrs.frozen
 class Page:
     """One page of a list endpoint: its items and the ``X-Total-Count`` header (None: absent)."""
 
     items: tuple[Mapping[str, Any], ...]
     total: int | None
-    not_modified: bool = False
 
 
 class RealDebridApi:
@@ -72,7 +75,9 @@ class RealDebridApi:
             default_pause=rate_limit_pause, transport=transport,
         )
         # Last body per page, for If-None-Match (the server sends ETags, [DOC]).
-        self._etags: dict[str, tuple[str, Page]] = {}
+        # One entry per page asked for (offset, limit, filters): a few on most
+        # accounts, bounded all the same.
+        self._etags: BoundedDict[str, tuple[str, Page]] = BoundedDict(_ETAGS_KEPT)
 
     def keeps_failed_items(self) -> bool:
         """The engine leaves failed jobs' torrents on the account (``ProviderContext``)."""
@@ -214,7 +219,7 @@ class RealDebridApi:
         if response.status_code == 304:
             if cached is None:  # a 304 we did not ask for
                 raise self.bad_answer(f"GET {path}")
-            return attrs.evolve(cached[1], not_modified=True)
+            return cached[1]
         total_header = response.headers.get("x-total-count")  # case-insensitive (HTTP/2: lower)
         with self.parsing(f"GET {path}"):
             total = int(total_header) if total_header is not None else None
