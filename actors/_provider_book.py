@@ -14,7 +14,6 @@ through every tracked item.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Set
 from typing import Any, TypeVar
 
@@ -32,6 +31,7 @@ from actors._messages import (
     owed_by,
 )
 from providers import StartJobPayload
+from providers._bounded import BoundedDict
 from providers._log import get_logger
 
 __all__ = ["RELEASED_KEPT", "PendingLookup", "ProviderBook"]
@@ -137,7 +137,7 @@ class ProviderBook:
     #: restart of the process forgets it, and the recovery's ``Adopt`` covers
     #: only live jobs, so after a restart lookups are kept off only the items
     #: live jobs own.
-    released: OrderedDict[str, None] = attrs.field(factory=OrderedDict)
+    released: BoundedDict[str, None] = attrs.field(init=False)
     #: The owed cleanups (``deletes`` and ``lookups``) the store records, as far as
     #: the provider actor has told the supervisor (``CleanupsChanged``).
     recorded: set[CleanupKey] = attrs.field(factory=set)
@@ -150,6 +150,9 @@ class ProviderBook:
     released_limit: int = attrs.field(default=RELEASED_KEPT, kw_only=True)
     #: The provider's name, for the log.
     name: str = attrs.field(default="", kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        self.released = BoundedDict(self.released_limit)
 
     # -- owed cleanups, as recorded -----------------------------------------------
     def owed_changes(self) -> tuple[tuple[CleanupKey, ...], tuple[CleanupKey, ...]] | None:
@@ -332,11 +335,7 @@ class ProviderBook:
             self._remember_released(remote_id)
 
     def _remember_released(self, remote_id: str) -> None:
-        released = self.released
-        released[remote_id] = None
-        released.move_to_end(remote_id)
-        while len(released) > self.released_limit:  # once per insertion, past the limit
-            released.popitem(last=False)
+        self.released[remote_id] = None  # the newest; the oldest goes past the limit
 
     # -- tracking ----------------------------------------------------------------
     def track(self, job_id: str, remote_id: str, ref: Ref) -> None:
