@@ -95,11 +95,10 @@ _NO_COSTS: Mapping[str, int] = MappingProxyType({})
 _CLEANUP_FIRST_DELAY = 5.0
 _CLEANUP_MAX_DELAY = 300.0
 #: A slot refusal that says nothing of when to come back answers submissions for
-#: 5 s, doubling with each refusal in a row up to 30 s (the supervisor's own
-#: slot_retry_delay), unless a job of ours ends first; a submission that goes
-#: through starts again from 5 s.
+#: 5 s, doubling with each refusal in a row up to ``slot_retry_delay`` (30 s by
+#: default), unless a job of ours ends first; a submission that goes through
+#: starts again from 5 s.
 _FIRST_REFUSAL_HOLD = 5.0
-_REFUSAL_HOLD = 30.0
 #: A 429 that says nothing of when to come back holds the buckets 2 s, doubling
 #: with each one in a row up to a minute (a call that works starts again).
 _FIRST_429_PAUSE = 2.0
@@ -244,6 +243,7 @@ class ProviderActor(SupervisedActor):
         max_pause: float = 3600.0,
         budget_notice_after: float = 1.0,
         account_fail_after: float = 24 * 3600.0,
+        slot_retry_delay: float = 30.0,
     ) -> None:
         super().__init__()
         self.name = name
@@ -256,6 +256,7 @@ class ProviderActor(SupervisedActor):
         self.max_pause = max_pause
         self.budget_notice_after = budget_notice_after
         self.account_fail_after = account_fail_after
+        self.slot_retry_delay = slot_retry_delay
         self._queue = CallQueue(self.limiters)
         # HTTP providers take a token per request themselves (one call may be
         # several requests); for the others the actor takes them per call.
@@ -652,7 +653,8 @@ class ProviderActor(SupervisedActor):
         if hint is not None:
             hold = min(hint, self.max_pause)
         else:
-            hold = min(_REFUSAL_HOLD, _FIRST_REFUSAL_HOLD * 2.0**self._refusal_strikes)
+            first = min(_FIRST_REFUSAL_HOLD, self.slot_retry_delay)
+            hold = min(self.slot_retry_delay, first * 2.0**self._refusal_strikes)
             self._refusal_strikes = min(self._refusal_strikes + 1, 32)
         self._refusal = (error, self.scheduler.clock.monotonic() + hold)
         error = self._with_hint(error, hold)

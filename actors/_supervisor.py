@@ -642,8 +642,10 @@ class SupervisorActor(EngineActor):
         # Read first: an item a completed job shares (a duplicate the service
         # answered with the item it had) is that job's files, never deleted, even
         # when the provider actor's record of released items has forgotten it.
+        # So is one another failed job keeps (keep_failed_items).
+        keep = self.settings.job.keep_failed_items
         shared = job.remote_id is not None and self.store.is_completed_item(
-            job.provider, job.remote_id
+            job.provider, job.remote_id, failed_too=keep, besides=job.id
         )
         try:
             again, transition = job.new_attempt(self.clock.time_ms())
@@ -659,7 +661,7 @@ class SupervisorActor(EngineActor):
             # another live job owns, or a completed one released, is kept.
             # A failed job's item kept on purpose is released like a completion's:
             # this attempt takes it back (no completed job shares it, read above).
-            unkeep = job.status is JobStatus.FAILED and self.settings.job.keep_failed_items
+            unkeep = job.status is JobStatus.FAILED and keep
             self._cleanup(
                 job.provider, Cleanup(job.id, job.payload, job.remote_id, False, unkeep=unkeep)
             )
@@ -864,6 +866,7 @@ class SupervisorActor(EngineActor):
                 limiters=self.limiters.get(name, {}),
                 max_pause=self.settings.job.retry_policy.max_retry_after,
                 account_fail_after=self.settings.account_fail_after,
+                slot_retry_delay=self.settings.slot_retry_delay,
             )
         except Exception as error:  # noqa: BLE001 - no thread to be had: try again later
             log.error("provider_start_failed", provider=name, error=repr(error))

@@ -548,13 +548,21 @@ class JobStore:
             rows = _tuples(query)
         return [str(remote_id) for (remote_id,) in rows]
 
-    def is_completed_item(self, provider: str, remote_id: str) -> bool:
-        """True when a COMPLETED job of ``provider`` has ``remote_id``: its files stay."""
+    def is_completed_item(
+        self, provider: str, remote_id: str, *, failed_too: bool = False, besides: str = ""
+    ) -> bool:
+        """True when a COMPLETED job of ``provider`` (or, with ``failed_too``, a FAILED
+        one: the engine keeps those items) other than ``besides`` has ``remote_id``:
+        the item stays."""
         jobs = self._tables.jobs
+        statuses = [JobStatus.COMPLETED.value]
+        if failed_too:
+            statuses.append(JobStatus.FAILED.value)
         query = jobs.select(jobs.id).where(
             jobs.provider == provider,
             jobs.remote_id == remote_id,
-            jobs.status == JobStatus.COMPLETED.value,
+            jobs.status.in_(statuses),
+            jobs.id != besides,
         )
         with self._reading("look for a completed job's item"):
             return _first(query.limit(1)) is not None

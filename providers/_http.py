@@ -299,8 +299,6 @@ class ProviderHttp:
             for limiter in refused:
                 limiter.pause_for(pause, reason)
             response.extensions["debrid_retry_after"] = pause
-        elif response.is_success and self._strikes:
-            self._settle(buckets)
         return response
 
     def hintless_pause(self, buckets: Sequence[str]) -> float:
@@ -318,8 +316,12 @@ class ProviderHttp:
             self._strikes[key] = min(strikes + 1, 32)
         return min(self._default_pause, _FIRST_HINTLESS_PAUSE * 2.0**strikes)
 
-    def _settle(self, buckets: Sequence[str]) -> None:
-        """A request that needed ``buckets`` went through: their counts start again."""
+    def settle(self, buckets: Sequence[str]) -> None:
+        """A request that needed ``buckets`` was answered, and its answer read as a
+        success by the provider (not only by its status: TorBox may say "rate
+        limited" under a 200): the counts of hint-less rate limits on them restart."""
+        if not self._strikes:
+            return
         names = set(buckets)
         with self._strikes_lock:
             for key in [key for key in self._strikes if key <= names]:

@@ -116,6 +116,7 @@ class RealDebridApi:
                 self.hold.refused(error, self.credentials.generation)
             raise
         self.hold.clear()
+        self.http.settle(kwargs.get("buckets", ("default",)))
         return response
 
     def _send(

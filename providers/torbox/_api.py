@@ -101,6 +101,7 @@ class TorBoxApi:
         ``ProviderHttp`` pauses as it comes) pauses the request's buckets here."""
         try:
             yield
+            self.http.settle(buckets)  # read as a success: rate-limit counts restart
         except ProviderError as error:
             if error.code == "RATE_LIMITED" and response.status_code != 429:
                 self.http.pause(

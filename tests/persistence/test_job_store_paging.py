@@ -282,3 +282,10 @@ def test_completed_remote_ids_come_most_recent_first_and_only_with_an_id(tmp_pat
         assert store.completed_remote_ids("mock", limit=10, failed_too=True) == [
             "r0", "r1", "r2", "r4", "r5"
         ]
+        # A retry of a failed job keeps an item another job still holds (review of
+        # issue 10: retrying one of two failed jobs on one item deleted the other's).
+        assert store.is_completed_item("mock", "r0")
+        assert not store.is_completed_item("mock", "r2")
+        assert store.is_completed_item("mock", "r2", failed_too=True)
+        assert not store.is_completed_item("mock", "r2", failed_too=True, besides="c2")
+        assert not store.is_completed_item("mock", "r0", besides="c0")
