@@ -364,35 +364,3 @@ def test_the_hintless_refusal_hold_grows_up_to_slot_retry_delay(h: Harness) -> N
         h.advance(holds[-1])
     assert holds == [5.0, 10.0, 12.0, 12.0]
 
-
-def test_a_hint_in_a_200_answers_rate_limit_grows_its_wait() -> None:
-    """Review of issue 10: a TorBox answer saying RATE_LIMIT_EXCEEDED under a 200 was
-    counted a success by its status first, so its wait never grew past 2 s."""
-    import httpx  # noqa: PLC0415
-
-    from providers import ProviderContext, RateLimiter  # noqa: PLC0415
-    from providers.torbox._api import TorBoxApi  # noqa: PLC0415
-
-    clock = FakeClock()
-    limiters = {
-        "default": RateLimiter(100, 100, clock, name="default"),
-        "create": RateLimiter(100, 100, clock, name="create"),
-    }
-    ctx = ProviderContext(clock=clock, limiters=limiters, blocking=False)
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        body = {"success": False, "error": "RATE_LIMIT_EXCEEDED", "detail": "", "data": None}
-        return httpx.Response(200, json=body)
-
-    api = TorBoxApi("torbox", "http://service.invalid", api_key=lambda: "k",
-                    context=lambda: ctx, transport=httpx.MockTransport(answer))
-    pauses = []
-    for _ in range(3):
-        with pytest.raises(ProviderError):
-            api.create_webdl("https://h.example/x", {})
-        until = limiters["create"].paused_until
-        assert until is not None
-        pauses.append(round(until - clock.monotonic(), 3))
-        clock.advance(pauses[-1] + 0.01)
-    assert pauses == [2.0, 4.0, 8.0]
-    api.close()

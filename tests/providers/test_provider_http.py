@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from providers import FakeClock, ProviderContext, RateLimiter
+from providers import FakeClock, ProviderContext, ProviderError, RateLimiter
 from providers._http import ProviderHttp
 
 
@@ -76,15 +76,20 @@ def test_a_429_pauses_every_bucket_of_the_request_by_default() -> None:
     http.close()
 
 
-def test_hintless_429s_on_one_bucket_grow_though_other_buckets_succeed() -> None:
-    """Review of issue 10: one count for the whole client, reset by any success, so a
-    creation limit that lasted waited 2 s each time while polls went through."""
+def general_and_create() -> tuple[FakeClock, dict[str, RateLimiter], ProviderContext]:
+    """A clock, TorBox's two buckets (roomy) and a non-blocking context over them."""
     clock = FakeClock()
     limiters = {
         "default": RateLimiter(100, 100, clock, name="default"),
         "create": RateLimiter(100, 100, clock, name="create"),
     }
-    ctx = ProviderContext(clock=clock, limiters=limiters, blocking=False)
+    return clock, limiters, ProviderContext(clock=clock, limiters=limiters, blocking=False)
+
+
+def test_hintless_429s_on_one_bucket_grow_though_other_buckets_succeed() -> None:
+    """Review of issue 10: one count for the whole client, reset by any success, so a
+    creation limit that lasted waited 2 s each time while polls went through."""
+    clock, limiters, ctx = general_and_create()
 
     def answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(429 if request.url.path == "/create" else 200, json={})
@@ -101,3 +106,28 @@ def test_hintless_429s_on_one_bucket_grow_though_other_buckets_succeed() -> None
         http.request("GET", "/list", buckets=("default",))  # a poll between: it works
     assert pauses == [pytest.approx(2.0), pytest.approx(4.0), pytest.approx(8.0)]
     http.close()
+
+
+def test_a_hint_in_a_200_answers_rate_limit_grows_its_wait() -> None:
+    """Review of issue 10: a TorBox answer saying RATE_LIMIT_EXCEEDED under a 200 was
+    counted a success by its status first, so its wait never grew past 2 s."""
+    from providers.torbox._api import TorBoxApi  # noqa: PLC0415
+
+    clock, limiters, ctx = general_and_create()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = {"success": False, "error": "RATE_LIMIT_EXCEEDED", "detail": "", "data": None}
+        return httpx.Response(200, json=body)
+
+    api = TorBoxApi("torbox", "http://service.invalid", api_key=lambda: "k",
+                    context=lambda: ctx, transport=httpx.MockTransport(answer))
+    pauses = []
+    for _ in range(3):
+        with pytest.raises(ProviderError):
+            api.create_webdl("https://h.example/x", {})
+        until = limiters["create"].paused_until
+        assert until is not None
+        pauses.append(round(until - clock.monotonic(), 3))
+        clock.advance(pauses[-1] + 0.01)
+    assert pauses == [2.0, 4.0, 8.0]
+    api.close()
