@@ -80,6 +80,7 @@ from providers import (
     StartJobPayload,
 )
 from providers._log import get_logger
+from providers._ratelimit import GrowingWait
 
 __all__ = ["ProviderActor", "ProviderHandle"]
 
@@ -283,8 +284,8 @@ class ProviderActor(SupervisedActor):
         #: answers every submission unsent (see ``_refuse_submissions``).
         self._refusal: tuple[ProviderError, float] | None = None
         #: Hint-less refusals and rate limits in a row, for their growing waits.
-        self._refusal_strikes = 0
-        self._rate_strikes: dict[frozenset[str], int] = {}
+        self._refusal_waits = GrowingWait(_FIRST_REFUSAL_HOLD, slot_retry_delay)
+        self._rate_waits = GrowingWait(_FIRST_429_PAUSE, _DEFAULT_429_PAUSE)
         #: Syncs waiting for the refresh of their completed job's links, by job id.
         self._refreshing: dict[str, list[Reply]] = {}
         #: Set while the account refuses us as a whole (see ``_account_refused``).
@@ -383,8 +384,10 @@ class ProviderActor(SupervisedActor):
                 self._wake_due = None
             case PollTick() | Wake():
                 pass  # superseded
-            case _AccountTimer(generation, expire):
-                self._account_expired(generation) if expire else self._probe(generation)
+            case _AccountTimer(generation, expire=True):
+                self._account_expired(generation)
+            case _AccountTimer(generation):
+                self._probe(generation)
             case _RetryCleanup(remote_id, job_id):
                 if remote_id is not None and remote_id in self.book.deletes:
                     self._queue_delete(remote_id)
@@ -639,8 +642,7 @@ class ProviderActor(SupervisedActor):
         self._tell(reply_to, reply)
         if self._account_dirty:
             self._account_works()
-        if self._rate_strikes:
-            self._rate_settled(costs)
+        self._rate_waits.settle(costs)
 
     def _refuse_submissions(self, error: ProviderError) -> ProviderError:
         """The account refused a submission for slots or a cooldown: the submissions
@@ -650,12 +652,7 @@ class ProviderActor(SupervisedActor):
         budget. Their jobs go back to the supervisor's line, which holds submissions
         as long; polls, links and cancels go on."""
         hint = usable_hint(error.retry_after)
-        if hint is not None:
-            hold = min(hint, self.max_pause)
-        else:
-            first = min(_FIRST_REFUSAL_HOLD, self.slot_retry_delay)
-            hold = min(self.slot_retry_delay, first * 2.0**self._refusal_strikes)
-            self._refusal_strikes = min(self._refusal_strikes + 1, 32)
+        hold = min(hint, self.max_pause) if hint is not None else self._refusal_waits.next()
         self._refusal = (error, self.scheduler.clock.monotonic() + hold)
         error = self._with_hint(error, hold)
         waiting = [call for call in self._queue if type(call.message) is Submit]
@@ -702,7 +699,7 @@ class ProviderActor(SupervisedActor):
     def _submit(self, job_id: str, request_id: int, payload: StartJobPayload) -> Submitted:
         response = self.provider.start_job(payload)
         self._submitted = True
-        self._refusal_strikes = 0
+        self._refusal_waits.settle()
         # Owned before the job hears of it: a lookup served next cannot hand it out.
         self.book.own(job_id, response.remote_id)
         if response.status is not JobStatus.COMPLETED:
@@ -1117,8 +1114,7 @@ class ProviderActor(SupervisedActor):
                 self._checks_queued.add(remote_id)
                 self._queue.push(_Check(remote_id), Lane.STATUS, self._costs(Call.STATUS, None))
         self._schedule_poll(self._poll_gap(costs))
-        if self._rate_strikes:
-            self._rate_settled(costs)
+        self._rate_waits.settle(costs)
         if self._account_dirty:
             self._account_works()  # (after the next poll is scheduled: no second one)
 
@@ -1348,10 +1344,7 @@ class ProviderActor(SupervisedActor):
         if pause is None and rate_limited:
             # Counted per set of buckets: calls on other buckets that go through
             # meanwhile do not end the count of a limit they do not touch.
-            key = frozenset(costs)
-            strikes = self._rate_strikes.get(key, 0)
-            self._rate_strikes[key] = min(strikes + 1, 32)
-            pause = min(_DEFAULT_429_PAUSE, _FIRST_429_PAUSE * 2.0**strikes)
+            pause = self._rate_waits.next(costs)
         if pause is None or math.isnan(pause) or pause <= 0:
             return 0.0
         applied = min(pause, self.max_pause)  # an infinite hint too
@@ -1376,12 +1369,6 @@ class ProviderActor(SupervisedActor):
                 buckets=sorted(costs),
             )
         return applied
-
-    def _rate_settled(self, costs: Mapping[str, int]) -> None:
-        """A call that needed ``costs``' buckets went through: their counts restart."""
-        names = set(costs)
-        for key in [key for key in self._rate_strikes if key <= names]:
-            del self._rate_strikes[key]
 
     def _crash(self, what: str, exc: BaseException) -> ProviderError:
         self._last_error = f"PROVIDER_CRASHED: {type(exc).__name__}"

@@ -38,6 +38,7 @@ import httpx
 from providers._errors import ProviderError
 from providers._log import redact_http_logs
 from providers._protocol import ProviderContext
+from providers._ratelimit import GrowingWait
 
 __all__ = ["LONGEST_HINT", "MAX_BODY", "ProviderHttp", "json_body", "parse_retry_after"]
 
@@ -221,9 +222,8 @@ class ProviderHttp:
         self._auth_headers = auth_headers
         self._default_pause = default_pause
         #: Rate limits in a row that said nothing of when to come back (see
-        #: ``hintless_pause``); a successful answer sets it back to 0.
-        self._strikes: dict[frozenset[str], int] = {}
-        self._strikes_lock = threading.Lock()
+        #: ``hintless_pause``), per set of buckets; ``settle`` restarts them.
+        self._hintless = GrowingWait(_FIRST_HINTLESS_PAUSE, default_pause)
         self._timeout = timeout
         self._max_body = max_body
         self.client = httpx.Client(
@@ -310,22 +310,13 @@ class ProviderHttp:
         nothing; a short wait that grows stops hammering one that does not ([DMM]
         backs off 2, 4, 8 ... 30 s). Polls that go through do not end the count of a
         creation limit they do not touch."""
-        key = frozenset(buckets)
-        with self._strikes_lock:
-            strikes = self._strikes.get(key, 0)
-            self._strikes[key] = min(strikes + 1, 32)
-        return min(self._default_pause, _FIRST_HINTLESS_PAUSE * 2.0**strikes)
+        return self._hintless.next(buckets)
 
     def settle(self, buckets: Sequence[str]) -> None:
         """A request that needed ``buckets`` was answered, and its answer read as a
         success by the provider (not only by its status: TorBox may say "rate
         limited" under a 200): the counts of hint-less rate limits on them restart."""
-        if not self._strikes:
-            return
-        names = set(buckets)
-        with self._strikes_lock:
-            for key in [key for key in self._strikes if key <= names]:
-                del self._strikes[key]
+        self._hintless.settle(buckets)
 
     def pause(
         self, buckets: Sequence[str], seconds: float | None, reason: str = "a rate limit"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterable
 
 from providers._clock import Clock, RealClock
 from providers._errors import EngineError, WaitTimeout
 
-__all__ = ["LimiterClosed", "RateLimiter"]
+__all__ = ["GrowingWait", "LimiterClosed", "RateLimiter"]
 
 
 class LimiterClosed(EngineError):
@@ -182,3 +183,38 @@ class RateLimiter:
             self._closed = True
             self._cond.notify_all()
 
+
+class GrowingWait:
+    """Waits for refusals that say nothing of when to come back: ``first`` seconds,
+    doubling with each refusal in a row, at most ``cap``.
+
+    Counted per set of buckets (the ones the refusal held back): a success on
+    other buckets does not end the count of a limit it never touched; ``settle``
+    after a success that needed buckets restarts the counts of every set within
+    them. Thread-safe (a provider's client may serve a device-flow thread too).
+    """
+
+    __slots__ = ("_counts", "_lock", "cap", "first")
+
+    def __init__(self, first: float, cap: float) -> None:
+        self.first = min(first, cap)
+        self.cap = cap
+        self._counts: dict[frozenset[str], int] = {}
+        self._lock = threading.Lock()
+
+    def next(self, buckets: Iterable[str] = ()) -> float:
+        """The wait for one more refusal on ``buckets`` (and count it)."""
+        key = frozenset(buckets)
+        with self._lock:
+            count = self._counts.get(key, 0)
+            self._counts[key] = min(count + 1, 32)
+        return min(self.cap, self.first * 2.0**count)
+
+    def settle(self, buckets: Iterable[str] = ()) -> None:
+        """A call that needed ``buckets`` went through: their counts restart."""
+        if not self._counts:
+            return
+        names = set(buckets)
+        with self._lock:
+            for key in [key for key in self._counts if key <= names]:
+                del self._counts[key]
