@@ -247,15 +247,7 @@ class Engine:
         """True when ``name``'s actor outlived the stop (a call it is still in)."""
         handle = self._handles.get(name)
         ref = handle.last if handle is not None else None
-        if ref is None:
-            return False
-        try:
-            ref.stop(block=True, timeout=max(0.1, deadline - time.monotonic()))
-        except pykka.ActorDeadError:
-            return False
-        except pykka.Timeout:
-            return True
-        return False
+        return ref is not None and not _stop_actor(ref, deadline, f"provider:{name}")
 
     def _gave_up(self, reason: str) -> None:
         """The root gave up on the supervisor: stop the rest, from a thread of its own."""
@@ -559,13 +551,16 @@ class Engine:
         )
 
 
-def _stop_actor(ref: pykka.ActorRef[Any], deadline: float, what: str) -> None:
+def _stop_actor(ref: pykka.ActorRef[Any], deadline: float, what: str) -> bool:
+    """Stop ``ref`` within ``deadline``; False (logged) when it is still running."""
     try:
         ref.stop(block=True, timeout=max(0.1, deadline - time.monotonic()))
     except pykka.ActorDeadError:
-        return
+        return True
     except pykka.Timeout:
         log.warning("actor_stop_timed_out", actor=what)
+        return False
+    return True
 
 
 def new_job_ids(count: int) -> list[str]:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pykka
-import pytest
 
 from actors import Scheduler
 from engine.testing import advance_until
@@ -25,19 +23,6 @@ class Recorder(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> None:
         self.got.append(message)
         self.changed.set()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def scheduler(clock: FakeClock) -> Iterator[Scheduler]:
-    scheduler = Scheduler(clock)
-    scheduler.start()
-    yield scheduler
-    scheduler.stop()
 
 
 def test_messages_arrive_in_due_order_and_not_before_their_time(
