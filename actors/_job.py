@@ -438,7 +438,10 @@ class JobActor(SupervisedActor):
         self._finish(JobStatus.COMPLETED, progress=100.0, files=response.files)
 
     def _waiting_for(self, op: Op, budget: str, until: float) -> None:
-        note = {"budget": budget, "until_ms": int(until * 1000), "op": op.value}
+        self._note_wait({"budget": budget, "until_ms": int(until * 1000), "op": op.value})
+
+    def _note_wait(self, note: dict[str, Any]) -> None:
+        """Say in the job's metadata what it waits for (saved only when it changes)."""
         if self.job.metadata.get(WAITING_FOR) == note:
             return
         metadata = {**self.job.metadata, WAITING_FOR: note}
@@ -464,11 +467,7 @@ class JobActor(SupervisedActor):
         if self.stall_timer is not None:
             self.stall_timer.cancel()
             self.stall_timer = None
-        wanted = note.as_metadata()
-        if self.job.metadata.get(WAITING_FOR) == wanted:
-            return
-        metadata = {**self.job.metadata, WAITING_FOR: wanted}
-        self._save(self.job.evolve(metadata=metadata, updated_at=self.clock.time_ms()), [])
+        self._note_wait(note.as_metadata())
 
     def _account_resumed(self) -> None:
         if not self.account_held:
