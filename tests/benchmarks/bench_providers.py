@@ -26,9 +26,9 @@ from bench_table import print_table
 
 from engine import Engine, EngineConfig, JobStatus
 from engine.testing import ClockDriver, FakeServer, advance_until
-from engine.testing._torbox_model import make_files
 from engine.testing.realdebrid import FakeRealDebrid, Scenario
 from engine.testing.torbox import FakeTorBox
+from engine.testing.torbox._model import make_files
 from providers import FakeClock
 
 JOBS = 40

@@ -196,7 +196,7 @@ def test_a_stalled_job_deletes_its_stuck_torrent_unless_told_to_keep_it(
 ) -> None:
     """Finding 13 of issue 10: a STALLED job stopped tracking its torrent and left
     it on the account, holding one of its few active slots for ever."""
-    from engine.testing._realdebrid_model import Scenario  # noqa: PLC0415
+    from engine.testing.realdebrid import Scenario  # noqa: PLC0415
 
     fake.set_scenario(HASH, Scenario(outcome="stalled", seeders=0))
     with rd_engine(
@@ -219,7 +219,7 @@ def test_keep_failed_items_keeps_a_torrent_real_debrid_gave_up_on(
 ) -> None:
     """Review of issue 10: with the default stall timeouts Real-Debrid's provider
     gives up on a stuck torrent first, and deleted it whatever the option said."""
-    from engine.testing._realdebrid_model import Scenario  # noqa: PLC0415
+    from engine.testing.realdebrid import Scenario  # noqa: PLC0415
 
     fake.set_scenario(HASH, Scenario(outcome="stalled", seeders=0))
     with rd_engine(
@@ -238,7 +238,7 @@ def test_a_retry_of_a_job_whose_failed_item_was_kept_deletes_that_item(
 ) -> None:
     """Review of issue 10: the kept item was recorded as released, so the retry's
     cleanup skipped it and the new attempt left two torrents of the same hash."""
-    from engine.testing._realdebrid_model import Scenario  # noqa: PLC0415
+    from engine.testing.realdebrid import Scenario  # noqa: PLC0415
 
     fake.set_scenario(HASH, Scenario(outcome="stalled", seeders=0))
     with rd_engine(

@@ -96,7 +96,7 @@ def test_three_hundred_jobs_at_the_fakes_rate_limit_get_no_429(
 def test_twenty_percent_faults_still_end_every_job_in_the_right_state(
     fake: FakeRealDebrid, clock: FakeClock, tmp_path: Path
 ) -> None:
-    from engine.testing._realdebrid_model import Scenario  # noqa: PLC0415
+    from engine.testing.realdebrid import Scenario  # noqa: PLC0415
 
     bad = magnet(99)
     fake.set_scenario(f"{99 + 0xABC000:040x}", Scenario(outcome="virus"))

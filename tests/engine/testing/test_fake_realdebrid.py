@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from engine.testing._realdebrid_model import LINK_PREFIX
 from engine.testing.realdebrid import FakeRealDebrid, Scenario
+from engine.testing.realdebrid._model import LINK_PREFIX
 from providers import FakeClock
 from providers._torrent import bencode, torrent_info_hash
 

@@ -27,15 +27,15 @@ from collections import deque
 from typing import Any
 
 from engine.testing._fakehttp import FakeRequest, FakeResponse, FakeServer, RateWindow
-from engine.testing._torbox_account import (
+from engine.testing.torbox._account import (
     CachedEntry,
     TorBoxAccount,
     TorBoxSettings,
     link_hash,
 )
-from engine.testing._torbox_model import SCENARIOS, FakeItem, ItemKind, QueuedEntry, make_files
-from engine.testing._torbox_routes import TorBoxRoutes
-from engine.testing._torbox_wire import fail
+from engine.testing.torbox._model import SCENARIOS, FakeItem, ItemKind, QueuedEntry, make_files
+from engine.testing.torbox._routes import TorBoxRoutes
+from engine.testing.torbox._wire import fail
 from providers import Clock, ProviderContext, RateLimiter
 from providers.torbox import TorBoxProvider
 

@@ -3,7 +3,7 @@
 ``FakeRealDebrid`` serves ``/rest/1.0`` (torrents, unrestrict, downloads, user...),
 ``/oauth/v2`` (the device flow) and the direct download URLs it hands out
 (``/d/<id>/<name>``, deterministic bytes with Range). Torrents progress on the
-injected clock (see ``engine.testing._realdebrid_model``); every error the real
+injected clock (see ``engine.testing.realdebrid._model``); every error the real
 service is known to send can be produced, by scenario or by script::
 
     clock = FakeClock()
@@ -28,16 +28,16 @@ from typing import TYPE_CHECKING, Any, Self
 import attrs
 
 from engine.testing._fakehttp import FakeFault, FakeRequest, FakeResponse, FakeServer, RateWindow
-from engine.testing._realdebrid_errors import ERRORS, MAINTENANCE_TEXT, OAUTH, REST, rd_error
-from engine.testing._realdebrid_model import (
+from engine.testing.realdebrid._errors import ERRORS, MAINTENANCE_TEXT, OAUTH, REST, rd_error
+from engine.testing.realdebrid._model import (
     Account,
     DownloadRecord,
     Scenario,
     TorrentRecord,
     json_date,
 )
-from engine.testing._realdebrid_oauth import OAuthState
-from engine.testing._realdebrid_routes import PREMIUM_ROUTES, PUBLIC_ROUTES, RealDebridRoutes
+from engine.testing.realdebrid._oauth import OAuthState
+from engine.testing.realdebrid._routes import PREMIUM_ROUTES, PUBLIC_ROUTES, RealDebridRoutes
 from providers import Clock, RateLimiter
 from providers._protocol import ProviderContext
 from providers._secrets import MemorySecretStore

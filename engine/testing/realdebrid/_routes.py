@@ -6,8 +6,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from engine.testing._fakehttp import FakeRequest, FakeResponse
-from engine.testing._realdebrid_errors import OAUTH, REST, rd_error
-from engine.testing._realdebrid_model import LINK_PREFIX, json_date, link_view
+from engine.testing.realdebrid._errors import OAUTH, REST, rd_error
+from engine.testing.realdebrid._model import LINK_PREFIX, json_date, link_view
 from providers._torrent import (
     BencodeError,
     bdecode,
@@ -17,7 +17,7 @@ from providers._torrent import (
 )
 
 if TYPE_CHECKING:
-    from engine.testing.realdebrid import FakeRealDebrid
+    from engine.testing.realdebrid._server import FakeRealDebrid
 
 __all__ = ["PREMIUM_ROUTES", "PUBLIC_ROUTES", "RealDebridRoutes"]
 

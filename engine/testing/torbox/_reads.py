@@ -7,12 +7,12 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from engine.testing._fakehttp import FakeRequest, FakeResponse
-from engine.testing._torbox_account import link_hash
-from engine.testing._torbox_model import ItemKind, iso_date
-from engine.testing._torbox_wire import Params, fail, ok
+from engine.testing.torbox._account import link_hash
+from engine.testing.torbox._model import ItemKind, iso_date
+from engine.testing.torbox._wire import Params, fail, ok
 
 if TYPE_CHECKING:
-    from engine.testing.torbox import FakeTorBox
+    from engine.testing.torbox._server import FakeTorBox
 
 __all__ = ["TorBoxReads"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.testing._fakehttp import FakeRequest, FakeResponse
-from engine.testing._torbox_account import link_hash
-from engine.testing._torbox_model import FakeItem, ItemKind
-from engine.testing._torbox_reads import TorBoxReads
-from engine.testing._torbox_wire import fail, form_params, json_params, ok
+from engine.testing.torbox._account import link_hash
+from engine.testing.torbox._model import FakeItem, ItemKind
+from engine.testing.torbox._reads import TorBoxReads
+from engine.testing.torbox._wire import fail, form_params, json_params, ok
 from providers._torrent import (
     BencodeError,
     magnet_display_name,
@@ -18,7 +18,7 @@ from providers._torrent import (
 )
 
 if TYPE_CHECKING:
-    from engine.testing.torbox import FakeTorBox
+    from engine.testing.torbox._server import FakeTorBox
 
 __all__ = ["TorBoxRoutes"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from engine.testing._torbox_model import (
+from engine.testing.torbox._model import (
     SCENARIOS,
     FakeFile,
     FakeItem,
