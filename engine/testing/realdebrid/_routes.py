@@ -6,15 +6,10 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from engine.testing._fakehttp import FakeRequest, FakeResponse
+from engine.testing._torrentfile import read_torrent
 from engine.testing.realdebrid._errors import OAUTH, REST, rd_error
 from engine.testing.realdebrid._model import LINK_PREFIX, json_date, link_view
-from providers._torrent import (
-    BencodeError,
-    bdecode,
-    magnet_display_name,
-    magnet_info_hash,
-    torrent_info_hash,
-)
+from providers._torrent import magnet_display_name, magnet_info_hash
 
 if TYPE_CHECKING:
     from engine.testing.realdebrid._server import FakeRealDebrid
@@ -289,15 +284,17 @@ class RealDebridRoutes:
         if not request.body:
             return _missing("file")
         try:
-            info_hash = torrent_info_hash(request.body)
-            name, files = _torrent_files(bdecode(request.body)[b"info"])
-        except (BencodeError, KeyError, TypeError, ValueError):
+            torrent = read_torrent(request.body)
+        except ValueError:
             return rd_error(400, "torrent_file_invalid", 30)
+        info_hash = torrent.info_hash
         host = request.arg("host") or ""
         refused = self._refuse_add(info_hash)
         if refused is not None:
             return refused
-        record = self.account.add(info_hash, name, files, source="torrent", host=host)
+        record = self.account.add(
+            info_hash, torrent.name, list(torrent.files), source="torrent", host=host
+        )
         return self._created(record.id)
 
     def select(self, request: FakeRequest) -> FakeResponse:
@@ -405,17 +402,3 @@ class RealDebridRoutes:
         return FakeResponse.json(
             [self.account.view(r, info=True) for r in self.account.iter_newest_first()]
         )
-
-
-def _torrent_files(info: dict[bytes, Any]) -> tuple[str, list[tuple[str, int]]]:
-    """The name and (path, size) list of a decoded ``info`` dictionary."""
-    raw_name = info.get(b"name.utf-8") or info[b"name"]
-    name = raw_name.decode("utf-8", "replace")
-    if b"files" not in info:
-        return name, [(name, int(info[b"length"]))]
-    files = []
-    for entry in info[b"files"]:
-        parts = entry.get(b"path.utf-8") or entry[b"path"]
-        path = "/".join(part.decode("utf-8", "replace") for part in parts)
-        files.append((f"{name}/{path}", int(entry[b"length"])))
-    return name, files

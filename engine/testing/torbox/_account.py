@@ -226,9 +226,20 @@ class TorBoxAccount:
         return item
 
     def enqueue(
-        self, kind: ItemKind, key: str, item_hash: str, name: str, **fields: Any
+        self,
+        kind: ItemKind,
+        key: str,
+        item_hash: str,
+        name: str,
+        *,
+        files: list[tuple[str, int]] | None = None,
+        **fields: Any,
     ) -> QueuedEntry:
-        """Put an item in the queue (it gets a queued id, not an item id)."""
+        """Put an item in the queue (it gets a queued id, not an item id).
+
+        ``files``: the ``(name, size)`` pairs it will have (an uploaded torrent's),
+        else the cache entry's or the defaults.
+        """
         entry = QueuedEntry(
             id=self._take_id("queued"),
             created=self.clock.monotonic(),
@@ -237,7 +248,7 @@ class TorBoxAccount:
             name=name,
             created_wall=self.clock.time(),
             scenario=self.scenario_for(kind, key, key in self.cached),
-            files=self.files_for(kind, key, name),
+            files=make_files(key, files) if files is not None else self.files_for(kind, key, name),
             **fields,
         )
         self.queue[entry.id] = entry

@@ -5,17 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.testing._fakehttp import FakeRequest, FakeResponse
+from engine.testing._torrentfile import read_torrent
 from engine.testing.torbox._account import link_hash
-from engine.testing.torbox._model import FakeItem, ItemKind
+from engine.testing.torbox._model import FakeItem, ItemKind, make_files
 from engine.testing.torbox._reads import TorBoxReads
 from engine.testing.torbox._wire import fail, form_params, json_params, ok
-from providers._torrent import (
-    BencodeError,
-    magnet_display_name,
-    magnet_info_hash,
-    torrent_info_hash,
-    torrent_name,
-)
+from providers._torrent import BencodeError, magnet_display_name, magnet_info_hash
 
 if TYPE_CHECKING:
     from engine.testing.torbox._server import FakeTorBox
@@ -124,12 +119,15 @@ class TorBoxRoutes:
             return fail(
                 400, "MISSING_REQUIRED_OPTION", "You must provide either a file or magnet link."
             )
+        files: list[tuple[str, int]] | None = None
         try:
             if magnet:
                 item_hash, guess = magnet_info_hash(magnet), magnet_display_name(magnet)
             else:
                 assert upload is not None
-                item_hash, guess = torrent_info_hash(upload), torrent_name(upload)
+                # The upload is the torrent: its hash, name and files, not ones made up.
+                torrent = read_torrent(upload)
+                item_hash, guess, files = torrent.info_hash, torrent.name, list(torrent.files)
         except (ValueError, BencodeError):
             return fail(400, "BOZO_TORRENT", "The torrent or magnet link is invalid.")
         if seed is not None and seed not in (1, 2, 3):
@@ -143,6 +141,7 @@ class TorBoxRoutes:
             as_queued=as_queued,
             only_cached=only_cached,
             extra=extra,
+            files=files,
             allow_zip=allow_zip,
         )
 
@@ -178,6 +177,7 @@ class TorBoxRoutes:
         as_queued: bool,
         only_cached: bool,
         extra: dict[str, Any],
+        files: list[tuple[str, int]] | None = None,
         **fields: Any,
     ) -> FakeResponse:
         acc, settings = self.acc, self.fake.settings
@@ -201,7 +201,9 @@ class TorBoxRoutes:
             cached = key in acc.cached
             given, guess = names
             fallback = acc.cached[key].name if cached else None
-            name = given or fallback or guess or f"{noun.capitalize()} {item_hash[:8]}"
+            # An uploaded torrent names itself; a magnet's dn is only a guess.
+            known = guess if files is not None else None
+            name = given or known or fallback or guess or f"{noun.capitalize()} {item_hash[:8]}"
             if only_cached and not cached:
                 # The facts do not show this answer; the fake's choice (docs/torbox.md).
                 return fail(
@@ -214,11 +216,13 @@ class TorBoxRoutes:
             if full and not queue and not settings.queue_when_full:
                 return self._active_limit()
             if queue or full:
-                entry = acc.enqueue(kind, key, item_hash, name, **extra)
+                entry = acc.enqueue(kind, key, item_hash, name, files=files, **extra)
                 return ok(
                     self._queued_data(entry.id, item_hash),
                     f"Your {noun} has been queued and will start when a slot is free.",
                 )
+            if files is not None:
+                fields["files"] = make_files(key, files)
             item = acc.add(kind, key, item_hash, name, **extra, **fields)
         if cached:
             # Clients key off this wording (facts §3.1).

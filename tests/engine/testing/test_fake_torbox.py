@@ -97,6 +97,61 @@ def test_createtorrent_with_a_torrent_file_reads_its_hash_and_name(
     assert fake.items()[0].torrent_file and fake.items()[0].name == "Upload"
 
 
+PACK_INFO = {
+    b"name": b"Pack",
+    b"piece length": 16384,
+    b"pieces": b"\0" * 20,
+    b"files": [
+        {b"length": 1234, b"path": [b"a.mkv"]},
+        {b"length": 56, b"path": [b"Subs", b"b.srt"]},
+    ],
+}
+
+
+@pytest.mark.parametrize("as_queued", ["false", "true"])
+def test_an_uploaded_torrent_gives_the_item_its_own_files_not_invented_ones(
+    client: httpx.Client, fake: FakeTorBox, clock: FakeClock, as_queued: str
+) -> None:
+    raw = bencode({b"info": PACK_INFO, b"announce": b"http://tracker.example/a"})
+    answer = client.post(
+        f"{API}/torrents/createtorrent",
+        files={"file": ("x.torrent", raw, "application/x-bittorrent")},
+        data={"as_queued": as_queued},
+    )
+    info_hash = hashlib.sha1(bencode(PACK_INFO)).hexdigest()
+    assert data(answer)["hash"] == info_hash
+    if as_queued == "true":  # the queue keeps them until a slot takes the item
+        fake.account.promote(fake.account.queue[data(answer)["queued_id"]])
+    clock.advance(60.0)  # past metaDL: the files are listed
+    item = data(client.get(f"{API}/torrents/mylist", params={"id": 1, "bypass_cache": "true"}))
+    assert (item["hash"], item["name"]) == (info_hash, "Pack")
+    # TorBox's file names carry the top folder (facts: "Folder/file.ext").
+    assert [(f["name"], f["short_name"], f["size"]) for f in item["files"]] == [
+        ("Pack/a.mkv", "a.mkv", 1234),
+        ("Pack/Subs/b.srt", "b.srt", 56),
+    ]
+    assert item["size"] == 1234 + 56
+
+
+def test_an_uploaded_single_file_torrent_has_that_one_file(
+    client: httpx.Client, clock: FakeClock
+) -> None:
+    info = {b"name": b"Film.mkv", b"piece length": 16384, b"pieces": b"\0" * 20, b"length": 77}
+    upload = {"file": ("f.torrent", bencode({b"info": info}))}
+    assert data(client.post(f"{API}/torrents/createtorrent", files=upload))["torrent_id"] == 1
+    clock.advance(60.0)
+    item = data(client.get(f"{API}/torrents/mylist", params={"id": 1, "bypass_cache": "true"}))
+    assert [(f["name"], f["size"]) for f in item["files"]] == [("Film.mkv", 77)]
+
+
+def test_an_upload_whose_info_has_no_files_or_length_is_bozo(client: httpx.Client) -> None:
+    info = {b"name": b"Broken", b"piece length": 16384, b"pieces": b"\0" * 20}
+    answer = client.post(
+        f"{API}/torrents/createtorrent", files={"file": ("b.torrent", bencode({b"info": info}))}
+    )
+    assert (answer.status_code, answer.json()["error"]) == (400, "BOZO_TORRENT")
+
+
 @pytest.mark.parametrize(
     ("fields", "status", "error"),
     [
