@@ -9,7 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+from engine.testing._fakehttp import FakeRequest, FakeResponse
 from engine.testing.realdebrid import FakeRealDebrid, Scenario
+from engine.testing.realdebrid._errors import rd_error
+from engine.testing.realdebrid._routes import RealDebridRoutes
 from providers import (
     FakeClock,
     JobStatus,
@@ -175,6 +178,38 @@ def test_files_are_selected_as_the_payload_says(
     links = provider.get_file_links(started.remote_id, job)
     assert [f.id for f in links.files] == expected
     assert fake.counts["torrents_select_files"] == 1
+
+
+@pytest.mark.parametrize("status", [202, 400])
+def test_select_files_answered_action_already_done_is_success(
+    provider: RealDebridProvider,
+    fake: FakeRealDebrid,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+) -> None:
+    # Another client selects first, so the provider's own call is a repeat: RD's
+    # 202 action_already_done/31 body (what the fake sends), or that error under
+    # another status (the table's ALREADY_DONE path).
+    checks = fake.before
+    routes = RealDebridRoutes(fake)
+
+    def selected_first(request: FakeRequest) -> FakeResponse | None:
+        early = checks(request)
+        if early is None and request.route == "torrents_select_files":
+            assert routes.select(request).status == 204
+            if status != 202:
+                return rd_error(status, "action_already_done", 31)
+        return early
+
+    monkeypatch.setattr(fake, "before", selected_first)
+    job = payload(select={"ids": [1, 2]})
+    started = provider.start_job(job)
+    seen = drive(provider, clock, started.remote_id)
+    assert seen[-1].status is JobStatus.COMPLETED and seen[-1].error_code is None
+    assert fake.counts["torrents_select_files"] == 1  # success: not sent again
+    links = provider.get_file_links(started.remote_id, job)
+    assert [f.id for f in links.files] == [1, 2]
 
 
 def test_a_selection_that_matches_nothing_fails_and_deletes_the_torrent(

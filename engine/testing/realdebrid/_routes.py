@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.testing._fakehttp import FakeRequest, FakeResponse
 from engine.testing._torrentfile import read_torrent
-from engine.testing.realdebrid._errors import OAUTH, REST, rd_error
+from engine.testing.realdebrid._errors import ERRORS, OAUTH, REST, rd_error
 from engine.testing.realdebrid._model import LINK_PREFIX, json_date, link_view
 from providers._torrent import magnet_display_name, magnet_info_hash
 
@@ -298,7 +298,7 @@ class RealDebridRoutes:
         return self._created(record.id)
 
     def select(self, request: FakeRequest) -> FakeResponse:
-        """``POST /torrents/selectFiles/{id}``: 204, 202 when repeated, 509 past the slots."""
+        """``POST /torrents/selectFiles/{id}``: 204; 202 ``action_already_done`` repeated; 509."""
         record = self.account.torrents.get(request.params["id"])
         if record is None:
             return rd_error(404, "unknown_ressource", 7)
@@ -306,7 +306,9 @@ class RealDebridRoutes:
         if not raw:
             return _missing("files")
         if record.selected is not None:
-            return FakeResponse.empty(202)  # action already done ([DOC])
+            # Repeated: 202 with action_already_done/31 ([DOC] 202; Umbrella's body).
+            status, code = ERRORS["action_already_done"]
+            return rd_error(status, "action_already_done", code)
         if self.account.status(record) != "waiting_files_selection":
             # What RD answers during magnet_conversion is UNCONFIRMED; no files to pick yet.
             return _bad_parameter()

@@ -159,7 +159,7 @@ def test_magnet_waits_for_file_selection_after_conversion(
     assert info(api, torrent_id)["status"] == "waiting_files_selection"
 
 
-def test_select_files_answers_204_then_202_when_repeated(
+def test_select_files_answers_204_then_202_action_already_done_when_repeated(
     api: httpx.Client, clock: FakeClock
 ) -> None:
     torrent_id = add(api)
@@ -167,6 +167,9 @@ def test_select_files_answers_204_then_202_when_repeated(
     first = api.post(f"/torrents/selectFiles/{torrent_id}", data={"files": "1,3"})
     again = api.post(f"/torrents/selectFiles/{torrent_id}", data={"files": "1,3"})
     assert (first.status_code, again.status_code) == (204, 202)
+    assert first.content == b""
+    # The repeat carries RD's error body, not a bare 202 ([DOC] 202; code 31, Umbrella).
+    assert again.json() == {"error": "action_already_done", "error_code": 31}
     item = info(api, torrent_id)
     assert [f["selected"] for f in item["files"]] == [1, 0, 1, 0]
     assert item["bytes"] == item["files"][0]["bytes"] + item["files"][2]["bytes"]
