@@ -171,7 +171,7 @@ def test_after_a_restart_the_links_fall_back_to_one_info_read(
     assert sent(fake) - before == Counter(total=4, torrents_info=1, unrestrict_link=3)
     assert answer.ready
     assert [f.name for f in answer.files] == [
-        "Show/Show.S01E01.mkv", "Show/Show.S01E02.mkv", "Show/Sample/sample.mkv"
+        "Show.S01E01.mkv", "Show.S01E02.mkv", "Sample/sample.mkv"
     ]
 
 

@@ -197,8 +197,8 @@ class Account:
             hash=info_hash,
             name=name,
             files=[
-                FileEntry(i + 1, "/" + path.lstrip("/"), size)
-                for i, (path, size) in enumerate(files)
+                FileEntry(i + 1, path, size)
+                for i, (path, size) in enumerate(_from_root(files))
             ],
             source=source,
             host=host,
@@ -395,6 +395,22 @@ def link_view(record: DownloadRecord) -> dict[str, Any]:
         "download": record.download,
         "streamable": int(record.filename.endswith((".mkv", ".mp4"))),
     }
+
+
+def _from_root(files: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Paths as ``torrents/info`` gives them: from the torrent root, with a leading ``/``.
+
+    RD's paths do not carry a multi-file torrent's top folder (facts section 2,
+    ``files[].path`` starts with "/"): ``Pack/a.mkv`` is listed as ``/a.mkv``. The
+    folder is the first segment every path shares; a single file keeps its name.
+    """
+    parts = [path.strip("/").split("/") for path, _ in files]
+    tops = {p[0] for p in parts}
+    shared = len(tops) == 1 and all(len(p) > 1 for p in parts)
+    return [
+        ("/" + "/".join(p[1:] if shared else p), size)
+        for p, (_, size) in zip(parts, files, strict=True)
+    ]
 
 
 def _default_files(name: str, info_hash: str) -> list[tuple[str, int]]:

@@ -159,6 +159,25 @@ def test_magnet_waits_for_file_selection_after_conversion(
     assert info(api, torrent_id)["status"] == "waiting_files_selection"
 
 
+def test_info_paths_start_at_the_torrent_root_without_the_top_folder(
+    fake: FakeRealDebrid, api: httpx.Client, clock: FakeClock
+) -> None:
+    fake.set_scenario(hex_hash(1), Scenario(files=(("Pack/a.mkv", 10), ("Pack/Subs/b.srt", 5))))
+    fake.set_scenario(hex_hash(2), Scenario(files=(("Film.mkv", 30),)))
+    fake.set_scenario(hex_hash(3), Scenario(files=(("a.mkv", 1), ("Extras/b.mkv", 2))))
+    pack, film, loose = (add(api, magnet(hex_hash(n))) for n in (1, 2, 3))
+    clock.advance(1)
+    paths = {tid: [f["path"] for f in info(api, tid)["files"]] for tid in (pack, film, loose)}
+    assert paths[pack] == ["/a.mkv", "/Subs/b.srt"]  # "Pack/" is the torrent, not a path
+    assert paths[film] == ["/Film.mkv"]  # a single-file torrent: its one file
+    assert paths[loose] == ["/a.mkv", "/Extras/b.mkv"]  # no shared folder: nothing dropped
+    default = add(api)  # the invented layout sits in a folder named after the torrent
+    clock.advance(1)
+    assert not any(
+        f["path"].startswith("/Some.Show/") for f in info(api, default)["files"]
+    )
+
+
 def test_select_files_answers_204_then_202_action_already_done_when_repeated(
     api: httpx.Client, clock: FakeClock
 ) -> None:
@@ -309,8 +328,8 @@ def test_add_torrent_takes_raw_bytes_and_knows_the_files_at_once(api: httpx.Clie
     assert item["hash"] == torrent_info_hash(torrent)
     assert item["status"] == "waiting_files_selection"
     assert [(f["path"], f["bytes"]) for f in item["files"]] == [
-        ("/Pack/a.mkv", 10),
-        ("/Pack/sub/b.srt", 20),
+        ("/a.mkv", 10),  # from the torrent root: RD drops the top folder "Pack"
+        ("/sub/b.srt", 20),
     ]
     bad = api.put("/torrents/addTorrent", content=b"not bencode")
     assert bad.json() == {"error": "torrent_file_invalid", "error_code": 30}
