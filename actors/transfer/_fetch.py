@@ -1,0 +1,371 @@
+"""One HTTP transfer: a probe of the server, and one byte range streamed into a file.
+
+Both run on a worker thread, never on an actor's. ``fetch_range`` writes what
+the server sends at its offset in the ``.part`` file (``os.pwrite`` on a file
+descriptor of its own), syncs and reports a checkpoint every
+``checkpoint_bytes``, and returns how the transfer ended as a ``FetchResult``:
+the actor decides what comes next. Nothing is appended to the wrong bytes: a
+``200`` to a ranged request, a ``206`` for another range or another file
+version, or a ``416`` ends the fetch with ``RESTART_FILE`` before a byte is
+written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import re
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import attrs
+import httpx
+
+from providers._log import mask_url_secrets
+
+__all__ = [
+    "Abort",
+    "AbortReason",
+    "FetchOutcome",
+    "FetchResult",
+    "HashFeed",
+    "ProbeResult",
+    "Validator",
+    "fetch_range",
+    "probe",
+]
+
+#: Answers that say this URL is no good any more: ask the provider for another.
+#: (Real-Debrid's dead links answer 503/404, TorBox's expired CDN links 403.)
+_LINK_GONE = frozenset({401, 403, 404, 410, 451, 503})
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.IGNORECASE)
+_EXCERPT = 512
+
+
+class AbortReason(enum.Enum):
+    """Why a running transfer was told to end."""
+
+    CANCEL = "cancel"
+    STOP = "stop"
+    STALL = "stall"
+
+
+class FetchOutcome(enum.Enum):
+    """How one fetch (or probe) ended."""
+
+    DONE = "done"
+    RESTART_FILE = "restart_file"  # the bytes on disk do not belong to what is served now
+    LINK_EXPIRED = "link_expired"  # 401/403/404/410/451/503: another URL is needed
+    CUT = "cut"  # the connection ended before the range did
+    STALLED = "stalled"  # aborted for being too slow
+    CANCELLED = "cancelled"  # aborted: cancel or stop
+    WRITE_ERROR = "write_error"  # the local file could not be written
+    HTTP_ERROR = "http_error"  # any other unexpected answer
+
+
+@attrs.frozen
+class Validator:
+    """What a file's bytes were fetched against: its size and ETag or Last-Modified."""
+
+    size: int
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def if_range_value(self) -> str | None:
+        """The ``If-Range`` value: a strong ETag, else the date (weak ETags may not be used)."""
+        if self.etag and not self.etag.startswith("W/"):
+            return self.etag
+        return self.last_modified
+
+    @classmethod
+    def from_headers(cls, headers: httpx.Headers, size: int) -> Validator:
+        """The validator a response announces for a file of ``size`` bytes."""
+        return cls(size, headers.get("etag") or None, headers.get("last-modified") or None)
+
+    def matches(self, other: Validator) -> bool:
+        """True when ``other`` describes the same bytes (size, then ETag, then date)."""
+        if self.size != other.size:
+            return False
+        if self.etag or other.etag:
+            return self.etag == other.etag
+        if self.last_modified or other.last_modified:
+            return self.last_modified == other.last_modified
+        return True
+
+
+@attrs.frozen
+class ProbeResult:
+    """What a server says about a URL. ``outcome`` is None when it can be fetched."""
+
+    outcome: FetchOutcome | None
+    size: int | None = None
+    ranged: bool = False
+    validator: Validator | None = None
+    http_status: int | None = None
+    reason: str = ""
+
+
+@attrs.frozen
+class FetchResult:
+    """How a fetch ended, and the offset up to which it wrote (not yet synced)."""
+
+    outcome: FetchOutcome
+    offset: int
+    reason: str = ""
+    http_status: int | None = None
+    validator: Validator | None = None
+    errno: int | None = None
+
+
+class HashFeed(Protocol):
+    """What a fetch feeds the bytes it writes to (an md5 kept while streaming)."""
+
+    def feed(self, offset: int, data: bytes) -> None:
+        """The bytes written at ``offset``."""
+
+
+class Abort:
+    """Tells a running fetch to end now, from another thread.
+
+    A fetch blocked in a socket read is woken by shutting the socket down; one
+    that has not got its answer yet sees the reason as soon as it has.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reason: AbortReason | None = None
+        self._socket: socket.socket | None = None
+
+    @property
+    def reason(self) -> AbortReason | None:
+        """Why the fetch was aborted, or None."""
+        return self._reason
+
+    def trigger(self, reason: AbortReason) -> None:
+        """End the fetch (the first reason given is kept)."""
+        with self._lock:
+            if self._reason is None:
+                self._reason = reason
+            sock = self._socket
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def attach(self, response: httpx.Response) -> None:
+        """Remember the response's socket so that ``trigger`` can wake a blocked read."""
+        stream = response.extensions.get("network_stream")
+        sock: Any = None
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                sock = stream.get_extra_info("socket")
+        with self._lock:
+            self._socket = sock if isinstance(sock, socket.socket) else None
+            triggered = self._reason is not None
+        if triggered and self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
+
+    def detach(self) -> None:
+        """The response is over: its socket may go back to the pool."""
+        with self._lock:
+            self._socket = None
+
+
+def probe(client: httpx.Client, url: str) -> ProbeResult:
+    """Ask for byte 0 only: the answer gives the size, the validator and range support."""
+    headers = {"Range": "bytes=0-0", "Accept-Encoding": "identity"}
+    try:
+        with client.stream("GET", url, headers=headers) as response:
+            return _probed(response)
+    except httpx.HTTPError as exc:
+        return ProbeResult(FetchOutcome.CUT, reason=_describe(exc))
+
+
+def _probed(response: httpx.Response) -> ProbeResult:
+    status = response.status_code
+    if status == 206:
+        span = _content_range(response.headers.get("content-range"))
+        if span is None or span[2] is None:
+            return ProbeResult(FetchOutcome.HTTP_ERROR, http_status=status,
+                               reason="206 without a usable Content-Range")
+        size = span[2]
+        return ProbeResult(None, size, True, Validator.from_headers(response.headers, size),
+                           status)
+    if status == 200:
+        length = _content_length(response)
+        validator = Validator.from_headers(response.headers, length) if length is not None \
+            else None
+        return ProbeResult(None, length, False, validator, status)
+    if status == 416:
+        span = _content_range(response.headers.get("content-range"))
+        if span is not None and span[2] == 0:  # an empty file has no byte 0
+            return ProbeResult(None, 0, True, Validator.from_headers(response.headers, 0),
+                               status)
+        return ProbeResult(FetchOutcome.HTTP_ERROR, http_status=status,
+                           reason="416 to a request for byte 0")
+    outcome = FetchOutcome.LINK_EXPIRED if status in _LINK_GONE else FetchOutcome.HTTP_ERROR
+    return ProbeResult(outcome, http_status=status, reason=_excerpt(response))
+
+
+def fetch_range(
+    client: httpx.Client,
+    url: str,
+    start: int,
+    end: int,
+    *,
+    fd: int,
+    validator: Validator | None,
+    ranged: bool,
+    on_data: Callable[[int, int], None],
+    bandwidth_take: Callable[[int], bool],
+    checkpoint: Callable[[int], None],
+    checkpoint_bytes: int,
+    abort: Abort,
+    chunk_size: int,
+    hasher: HashFeed | None = None,
+) -> FetchResult:
+    """Stream bytes ``[start, end)`` of ``url`` into ``fd`` at their offsets.
+
+    ``ranged`` asks for the range (with ``If-Range`` from ``validator``); without
+    it the whole body is expected from byte 0. ``on_data(offset, n)`` follows
+    every write; ``checkpoint(upto)`` is called after the bytes up to ``upto`` are
+    synced; ``bandwidth_take(n)`` waits for the caps and returns False once the
+    transfer is cancelled. The caller syncs what was written past the last
+    checkpoint (``result.offset``).
+    """
+    headers = {"Accept-Encoding": "identity"}
+    if ranged:
+        headers["Range"] = f"bytes={start}-{end - 1}"
+        if validator is not None and (value := validator.if_range_value()):
+            headers["If-Range"] = value
+    position = start
+    try:
+        with client.stream("GET", url, headers=headers) as response:
+            abort.attach(response)
+            try:
+                refused = _refusal(response, start, end, validator)
+                if refused is not None:
+                    return refused
+                if abort.reason is not None:
+                    return _aborted(abort, position)
+                synced = start
+                for chunk in response.iter_raw(chunk_size):
+                    data = chunk[: end - position]
+                    if data:
+                        _write_all(fd, data, position)
+                        if hasher is not None:
+                            hasher.feed(position, data)
+                        on_data(position, len(data))
+                        position += len(data)
+                    if position - synced >= checkpoint_bytes or (
+                        position >= end and position > synced
+                    ):
+                        os.fdatasync(fd)
+                        synced = position
+                        checkpoint(position)
+                    if position >= end:
+                        return FetchResult(FetchOutcome.DONE, position)
+                    if abort.reason is not None or not bandwidth_take(len(data)):
+                        return _aborted(abort, position)
+            finally:
+                abort.detach()
+    except OSError as exc:  # the local file (httpx's own errors are not OSError)
+        return FetchResult(FetchOutcome.WRITE_ERROR, position, exc.strerror or str(exc),
+                           errno=exc.errno)
+    except httpx.HTTPError as exc:
+        return _short(abort, position, _describe(exc))
+    return _short(abort, position, "the body ended early")
+
+
+def _refusal(
+    response: httpx.Response, start: int, end: int, validator: Validator | None
+) -> FetchResult | None:
+    """The answer that must not be written, as a result; None when it can be."""
+    status = response.status_code
+    if status == 206:
+        span = _content_range(response.headers.get("content-range"))
+        if span is None or span[0] != start:
+            return FetchResult(FetchOutcome.RESTART_FILE, start, "range_mismatch", status)
+        size = span[2] if span[2] is not None else (validator.size if validator else end)
+        seen = Validator.from_headers(response.headers, size)
+        if validator is not None and not validator.matches(seen):
+            return FetchResult(FetchOutcome.RESTART_FILE, start, "validator_changed", status,
+                               seen)
+        return None
+    if status == 200:
+        length = _content_length(response)
+        if validator is not None:
+            seen = Validator.from_headers(response.headers, length if length is not None
+                                          else validator.size)
+            if not validator.matches(seen):
+                return FetchResult(FetchOutcome.RESTART_FILE, start, "validator_changed",
+                                   status, seen)
+        if start > 0:
+            return FetchResult(FetchOutcome.RESTART_FILE, start, "range_ignored", status)
+        return None
+    if status == 416:
+        return FetchResult(FetchOutcome.RESTART_FILE, start, "range_not_satisfiable", status)
+    outcome = FetchOutcome.LINK_EXPIRED if status in _LINK_GONE else FetchOutcome.HTTP_ERROR
+    return FetchResult(outcome, start, _excerpt(response), status)
+
+
+def _short(abort: Abort, position: int, reason: str) -> FetchResult:
+    """The transfer ended before its range did: aborted, or cut."""
+    if abort.reason is not None:
+        return _aborted(abort, position)
+    return FetchResult(FetchOutcome.CUT, position, reason)
+
+
+def _aborted(abort: Abort, position: int) -> FetchResult:
+    if abort.reason is AbortReason.STALL:
+        return FetchResult(FetchOutcome.STALLED, position, "below the speed floor")
+    return FetchResult(FetchOutcome.CANCELLED, position, "aborted")
+
+
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def _content_range(value: str | None) -> tuple[int | None, int | None, int | None] | None:
+    """``(first, last, size)`` of a Content-Range header (None where it says ``*``)."""
+    if not value:
+        return None
+    match = _CONTENT_RANGE.match(value)
+    if match is None:
+        return None
+    first, last, size = match.groups()
+    return (
+        int(first) if first is not None else None,
+        int(last) if last is not None else None,
+        int(size) if size != "*" else None,
+    )
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    value = response.headers.get("content-length")
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)
+
+
+def _excerpt(response: httpx.Response) -> str:
+    """The first bytes of an error body, for the log (never the whole body)."""
+    taken = bytearray()
+    with contextlib.suppress(httpx.HTTPError):
+        for chunk in response.iter_raw(_EXCERPT):
+            taken += chunk
+            if len(taken) >= _EXCERPT:
+                break
+    text = mask_url_secrets(bytes(taken[:_EXCERPT]).decode("utf-8", "replace").strip())
+    return f"{response.status_code}: {text}" if text else str(response.status_code)
+
+
+def _describe(exc: BaseException) -> str:
+    """An HTTP error for the log, with any credential in a URL masked."""
+    return mask_url_secrets(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,128 @@
+"""Checking finished files, reserving space, and the free-space check."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from actors.transfer import Md5Progress, NoSpace, _space, check_space, open_part, verify
+
+
+def _data(n: int) -> bytes:
+    return bytes((i * 7 + 3) % 251 for i in range(n))
+
+
+def test_an_md5_fed_in_order_equals_the_files_md5(tmp_path: Path) -> None:
+    data = _data(300_000)
+    progress = Md5Progress()
+    for offset in range(0, len(data), 65_536):
+        progress.feed(offset, data[offset : offset + 65_536])
+    assert progress.position == len(data)
+    assert progress.hexdigest() == hashlib.md5(data).hexdigest()
+
+
+def test_bytes_after_a_gap_are_not_fed_and_are_read_back_later(tmp_path: Path) -> None:
+    data = _data(200_000)
+    path = tmp_path / "f.part"
+    path.write_bytes(data)
+    progress = Md5Progress()
+    progress.feed(0, data[:1000])
+    progress.feed(5000, data[5000:9000])  # a gap before it: skipped
+    assert progress.position == 1000
+    progress.feed(500, data[500:2000])  # overlaps the prefix: only the new tail counts
+    assert progress.position == 2000
+    progress.catch_up(path, len(data))
+    assert progress.hexdigest() == hashlib.md5(data).hexdigest()
+
+
+def test_a_resume_reads_back_only_the_prefix_on_disk(tmp_path: Path) -> None:
+    data = _data(100_000)
+    path = tmp_path / "f.part"
+    path.write_bytes(data)
+    progress = Md5Progress()
+    progress.catch_up(path, 40_000)
+    assert progress.position == 40_000
+    progress.feed(40_000, data[40_000:])
+    assert progress.hexdigest() == hashlib.md5(data).hexdigest()
+
+
+def test_catch_up_past_the_end_of_the_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "short"
+    path.write_bytes(b"abc")
+    with pytest.raises(OSError, match="ends at 3"):
+        Md5Progress().catch_up(path, 10)
+
+
+def test_verify_checks_the_size_and_the_md5(tmp_path: Path) -> None:
+    data = _data(5000)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    good = hashlib.md5(data).hexdigest()
+    assert verify(path, 5000, None, None).how == "size"
+    assert verify(path, 5000, None, None).size_ok
+    assert not verify(path, 4999, None, None).size_ok
+    checked = verify(path, 5000, good.upper(), None)
+    assert (checked.size_ok, checked.md5_ok, checked.how) == (True, True, "size+md5")
+    assert verify(path, 5000, "0" * 32, None).md5_ok is False
+
+
+def test_an_empty_file_verifies(tmp_path: Path) -> None:
+    path = tmp_path / "empty"
+    path.write_bytes(b"")
+    checked = verify(path, 0, hashlib.md5(b"").hexdigest(), None)
+    assert checked.size_ok and checked.md5_ok
+
+
+def test_open_part_reserves_the_size_and_keeps_what_is_there(tmp_path: Path) -> None:
+    path = tmp_path / "f.part"
+    path.write_bytes(b"hello")
+    fd = open_part(path, 1000)
+    try:
+        assert os.fstat(fd).st_size == 1000
+        assert os.pread(fd, 5, 0) == b"hello"
+    finally:
+        os.close(fd)
+    fd = open_part(path, 3)  # the file shrank on the server: the part follows
+    os.close(fd)
+    assert path.read_bytes() == b"hel"
+
+
+def test_a_full_disk_at_reservation_is_enospc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    with pytest.raises(OSError) as caught:
+        open_part(tmp_path / "f.part", 10_000)
+    assert caught.value.errno == errno.ENOSPC
+
+
+def test_a_file_system_without_fallocate_gets_a_sparse_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unsupported(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(os, "posix_fallocate", unsupported)
+    fd = open_part(tmp_path / "f.part", 10_000)
+    try:
+        assert os.fstat(fd).st_size == 10_000
+    finally:
+        os.close(fd)
+
+
+def test_check_space_names_what_is_needed_and_what_is_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_space, "free_bytes", lambda directory: 1000)
+    check_space(tmp_path, 900, 100)
+    with pytest.raises(NoSpace) as caught:
+        check_space(tmp_path, 901, 100)
+    text = str(caught.value)
+    assert "901 bytes" in text and "1000 bytes are free" in text and str(tmp_path) in text
