@@ -141,6 +141,8 @@ def file_dicts(files: tuple[JobFile, ...]) -> list[dict[str, Any]]:
             "local_path": f.local_path,
             "bytes_done": f.bytes_done,
             "md5": f.md5,
+            "transfer": None if f.transfer is None else converter.unstructure(f.transfer),
+            "verified": f.verified,
         }
         for f in files
     ]

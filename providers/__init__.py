@@ -23,7 +23,7 @@ from providers._errors import (
     ValidationError,
     WaitTimeout,
 )
-from providers._job import Job, JobErrorInfo, JobFile, Transition
+from providers._job import FileTransfer, Job, JobErrorInfo, JobFile, Transition
 from providers._payload import FileSelection, StartJobPayload
 from providers._protocol import BaseProvider, Call, Provider, ProviderContext
 from providers._ratelimit import LimiterClosed, RateLimiter
@@ -56,6 +56,7 @@ __all__ = [
     "FakeClock",
     "FileLinksResponse",
     "FileSelection",
+    "FileTransfer",
     "InvalidTransition",
     "Job",
     "JobErrorInfo",

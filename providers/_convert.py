@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 import cattrs
 from cattrs.errors import BaseValidationError
 
+from providers._job import FileTransfer
+
 __all__ = ["converter", "structure_or_none"]
 
 T = TypeVar("T")
@@ -33,6 +35,19 @@ def _text_to_bytes(value: Any, _: type) -> bytes:
 
 converter.register_unstructure_hook(bytes, _bytes_to_text)
 converter.register_structure_hook(bytes, _text_to_bytes)
+
+
+def _transfer_to_dict(transfer: FileTransfer) -> dict[str, Any]:
+    # Ranges as lists, as JSON has them: what is written reads back equal.
+    return {
+        "size": transfer.size,
+        "etag": transfer.etag,
+        "last_modified": transfer.last_modified,
+        "ranges": [[start, end] for start, end in transfer.ranges],
+    }
+
+
+converter.register_unstructure_hook(FileTransfer, _transfer_to_dict)
 
 
 def structure_or_none(data: Any, cls: type[T]) -> T | None:

@@ -10,7 +10,28 @@ from providers._errors import InvalidTransition
 from providers._payload import StartJobPayload
 from providers._status import JobStatus, forward_path
 
-__all__ = ["Job", "JobErrorInfo", "JobFile", "Transition"]
+__all__ = ["FileTransfer", "Job", "JobErrorInfo", "JobFile", "Transition"]
+
+
+@attrs.frozen
+class FileTransfer:
+    """What a local download of one file has on disk, for a resume.
+
+    ``ranges`` are the half-open byte ranges of the ``.part`` file that were
+    synced to disk before they were recorded here; ``size``, ``etag`` and
+    ``last_modified`` are what the server said of the bytes they were fetched
+    against: a resume whose answer disagrees starts the file again.
+    """
+
+    size: int
+    etag: str | None = None
+    last_modified: str | None = None
+    ranges: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def done(self) -> int:
+        """Bytes on disk (the ranges never overlap)."""
+        return sum(end - start for start, end in self.ranges)
 
 
 @attrs.frozen
@@ -20,7 +41,10 @@ class JobFile:
     ``name`` is the provider's relative path (never trusted as a local path);
     ``link`` is what the provider gives for the file (a direct URL, or a
     permalink that is resolved when a download starts); ``md5`` is the
-    provider's checksum where it has one.
+    provider's checksum where it has one. For a job that downloads,
+    ``local_path`` is where the file lands, ``bytes_done`` how much of it is on
+    disk, ``transfer`` what a resume needs, and ``verified`` how the finished
+    file was checked (``"size"`` or ``"size+md5"``).
     """
 
     id: int
@@ -31,6 +55,8 @@ class JobFile:
     local_path: str | None = None
     bytes_done: int = 0
     md5: str | None = None
+    transfer: FileTransfer | None = None
+    verified: str | None = None
 
 
 @attrs.frozen

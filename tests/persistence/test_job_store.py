@@ -10,7 +10,7 @@ from persistence_helpers import happy_path, make_job, rich_job
 from persistence import JobStore
 from persistence._database import execute
 from providers._errors import JobNotFound, StoreError, ValidationError
-from providers._job import Job, JobErrorInfo, JobFile, Transition
+from providers._job import FileTransfer, Job, JobErrorInfo, JobFile, Transition
 from providers._payload import FileSelection, StartJobPayload
 from providers._status import JobStatus
 
@@ -414,9 +414,26 @@ def test_file_rows_hold_what_the_converter_makes_of_the_files() -> None:
     files = (
         JobFile(1, "a/b.mkv", size=10, link="https://l/1", local_path="/d/b.mkv"),
         JobFile(2, "c.nfo", size=1, selected=False, bytes_done=1, md5="0" * 32),
+        JobFile(
+            3,
+            "d.bin",
+            size=100,
+            transfer=FileTransfer(100, etag='"e1"', last_modified=None, ranges=((0, 40), (60, 70))),
+            verified="size+md5",
+        ),
     )
     assert file_dicts(files) == converter.unstructure(files)
     assert set(file_dicts(files)[0]) == {field.name for field in attrs.fields(JobFile)}
+
+
+def test_a_files_transfer_state_reads_back_as_it_was_written(store: JobStore) -> None:
+    transfer = FileTransfer(1000, etag='"v2"', last_modified="Wed, 02 Dec 2026 10:00:00 GMT",
+                            ranges=((0, 512), (768, 900)))
+    job = make_job("t", files=(JobFile(1, "a.bin", size=1000, bytes_done=644, transfer=transfer),))
+    store.save(job)
+    back = store.get("t")
+    assert back.files[0].transfer == transfer
+    assert back.files[0].transfer.done == 644
 
 
 def test_a_saved_jobs_identity_is_kept_and_only_its_state_is_updated(store: JobStore) -> None:

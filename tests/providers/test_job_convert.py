@@ -14,6 +14,7 @@ from providers import (
     EngineError,
     EngineNotRunning,
     FileSelection,
+    FileTransfer,
     InvalidTransition,
     Job,
     JobErrorInfo,
@@ -49,7 +50,8 @@ def full_job() -> Job:
         payload=payload,
         progress=42.5,
         files=(
-            JobFile(1, "a/b.mkv", size=10, link="https://l/1", local_path="/downloads/b.mkv"),
+            JobFile(1, "a/b.mkv", size=10, link="https://l/1", local_path="/downloads/b.mkv",
+                    transfer=FileTransfer(10, '"e1"', None, ((0, 4), (6, 8)))),
             JobFile(2, "c.nfo", size=1, selected=False, bytes_done=1, md5="0" * 32),
         ),
         metadata={"hash": "abc", "nested": {"list": [1, 2.5, None, "x"]}},
@@ -84,6 +86,8 @@ def test_to_dict_writes_status_as_text_and_files_as_dicts() -> None:
         "local_path": None,
         "bytes_done": 1,
         "md5": "0" * 32,
+        "transfer": None,
+        "verified": None,
     }
     assert data["error"] == {"code": "DEAD", "message": "torrent is dead"}
 

@@ -10,7 +10,8 @@ def test_provider_package_names_change_only_on_purpose() -> None:
     assert sorted(providers.__all__) == [
         "BaseProvider", "Call", "CancelJobResponse", "Clock", "DuplicateProvider",
         "EngineError", "EngineNotRunning", "FakeClock", "FileLinksResponse", "FileSelection",
-        "InvalidTransition", "Job", "JobErrorInfo", "JobFile", "JobNotFound", "JobStatus",
+        "FileTransfer", "InvalidTransition", "Job", "JobErrorInfo", "JobFile", "JobNotFound",
+        "JobStatus",
         "JobStatusResponse", "LimiterClosed", "MemorySecretStore", "MockProvider", "Provider",
         "ProviderContext", "ProviderError", "ProviderRegistry", "RateLimit", "RateLimiter",
         "RealClock", "RetryPolicy", "SecretStore", "StartJobPayload", "StartJobResponse",
