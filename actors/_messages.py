@@ -267,6 +267,7 @@ class Op(enum.Enum):
     FIND = "find"
     LINKS = "links"
     STATUS = "status"
+    RESOLVE = "resolve"
 
 
 @attrs.frozen
@@ -298,6 +299,21 @@ class FetchLinks:
     remote_id: str
     payload: StartJobPayload
     reply_to: Ref
+
+
+@attrs.frozen
+class ResolveLink:
+    """A direct URL to fetch ``file`` now, for a local download; reply ``Resolved``
+    or ``CallFailed``. ``failed_url`` is the URL that stopped working (expired or
+    revoked), which the provider must not hand out again."""
+
+    job_id: str
+    request_id: int
+    remote_id: str
+    file: JobFile
+    payload: StartJobPayload
+    reply_to: Ref
+    failed_url: str | None = None
 
 
 @attrs.frozen
@@ -527,6 +543,15 @@ class Links:
 
     request_id: int
     response: FileLinksResponse
+
+
+@attrs.frozen
+class Resolved:
+    """The answer to ``ResolveLink``: where ``file_id`` can be fetched now."""
+
+    request_id: int
+    file_id: int
+    url: str
 
 
 @attrs.frozen

@@ -53,6 +53,8 @@ from actors._messages import (
     Release,
     Released,
     Reply,
+    Resolved,
+    ResolveLink,
     SlotLimit,
     StatusUpdate,
     Submit,
@@ -196,12 +198,13 @@ class _Lookup:
 #: ``_Hold.probe`` while the next poll is the probe.
 _POLL_PROBE = _Poll()
 
-_Request = Submit | FindExisting | FetchLinks | GetStatus
+_Request = Submit | FindExisting | FetchLinks | GetStatus | ResolveLink
 _OPS: Mapping[type, Op] = {
     Submit: Op.SUBMIT,
     FindExisting: Op.FIND,
     FetchLinks: Op.LINKS,
     GetStatus: Op.STATUS,
+    ResolveLink: Op.RESOLVE,
 }
 
 
@@ -358,7 +361,9 @@ class ProviderActor(SupervisedActor):
                 self._enqueue(message, Lane.SUBMIT, Call.SUBMIT, payload, job_id)
             case FindExisting(job_id=job_id, payload=payload):
                 self._enqueue(message, Lane.SUBMIT, Call.FIND, payload, job_id)
-            case FetchLinks(job_id=job_id, payload=payload):
+            case FetchLinks(job_id=job_id, payload=payload) | ResolveLink(
+                job_id=job_id, payload=payload
+            ):
                 self._enqueue(message, Lane.LINKS, Call.LINKS, payload, job_id)
             case GetStatus(job_id=job_id):
                 self._enqueue(message, Lane.STATUS, Call.STATUS, None, job_id)
@@ -589,6 +594,8 @@ class ProviderActor(SupervisedActor):
                 self._request(costs, message, Op.LINKS, self._links, request_id, remote_id, payload)
             case GetStatus(_, request_id, remote_id):
                 self._request(costs, message, Op.STATUS, self._status_reply, request_id, remote_id)
+            case ResolveLink():
+                self._request(costs, message, Op.RESOLVE, self._resolve, message)
             case TestConnection(reply):
                 self._test(costs, reply)
             case _Poll():
@@ -717,6 +724,20 @@ class ProviderActor(SupervisedActor):
 
     def _links(self, request_id: int, remote_id: str, payload: StartJobPayload) -> Links:
         return Links(request_id, self.provider.get_file_links(remote_id, payload))
+
+    def _resolve(self, message: ResolveLink) -> Resolved:
+        """A direct URL for one file of a local download; a URL that failed is
+        forgotten first (``forget_download_url`` is optional: a provider without it
+        never caches what it hands out)."""
+        attach = getattr(self.provider, "attach", None)
+        if callable(attach):
+            attach(message.remote_id, message.payload)  # what a restart forgot: the source
+        if message.failed_url is not None:
+            forget = getattr(self.provider, "forget_download_url", None)
+            if callable(forget):
+                forget(message.remote_id, message.file, message.failed_url)
+        url = self.provider.resolve_download_url(message.remote_id, message.file)
+        return Resolved(message.request_id, message.file.id, url)
 
     def _status_reply(self, request_id: int, remote_id: str) -> StatusUpdate:
         return StatusUpdate(self._status_of(remote_id), request_id)
@@ -990,7 +1011,9 @@ class ProviderActor(SupervisedActor):
                 self._queue.push(item, Lane.SUBMIT, self._costs(Call.SUBMIT, payload), job_id)
             case FindExisting(job_id=job_id, payload=payload):
                 self._queue.push(item, Lane.SUBMIT, self._costs(Call.FIND, payload), job_id)
-            case FetchLinks(job_id=job_id, payload=payload):
+            case FetchLinks(job_id=job_id, payload=payload) | ResolveLink(
+                job_id=job_id, payload=payload
+            ):
                 self._queue.push(item, Lane.LINKS, self._costs(Call.LINKS, payload), job_id)
             case GetStatus(job_id=job_id):
                 self._queue.push(item, Lane.STATUS, self._costs(Call.STATUS, None), job_id)

@@ -320,6 +320,12 @@ class LinkMaker:
         self._by_download[item.download] = item
         return item
 
+    def forget_download(self, download: str) -> None:
+        """Drop a direct URL that stopped working (404/503): the next unrestrict asks RD."""
+        item = self._by_download.pop(download, None)
+        if item is not None and self._by_source.get(item.source) is item:
+            self._by_source.pop(item.source)
+
     def known(self, download: str) -> Unrestricted | None:
         """What we know of a direct URL we handed out (None after a restart)."""
         return self._by_download.get(download)

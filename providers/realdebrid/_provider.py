@@ -396,6 +396,12 @@ class RealDebridProvider(BaseProvider):
         force = known is not None
         return self.links.unrestrict(source, torrent_link=kind == "torrent", force=force).download
 
+    def forget_download_url(self, remote_id: str, file: JobFile, url: str) -> None:
+        """A direct URL that stopped working is unrestricted again from its RD link."""
+        self.links.forget_download(url)
+        if file.link is not None and file.link != url:
+            self.links.forget_download(file.link)
+
     def link_expired(self, remote_id: str, file: JobFile, issued_at: float) -> bool:
         """True when ``file``'s direct URL is older than ``link_ttl``: by what we know
         of it, else (after a restart) by when it was handed out. RD's own links (a

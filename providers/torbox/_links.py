@@ -59,3 +59,7 @@ class DirectLinks:
             url = self.api.request_link(*target)
             self._kept.put(target, url)
         return url
+
+    def forget(self, target: Target) -> None:
+        """Drop the URL kept for ``target`` (it stopped working before its ttl)."""
+        self._kept.pop(target)

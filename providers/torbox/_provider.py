@@ -413,6 +413,12 @@ class TorBoxProvider(BaseProvider):
             raise ProviderError(f"{remote_id} has no file {file.id} yet", self.name, code="NO_LINK")
         return self.links.resolve(target)
 
+    def forget_download_url(self, remote_id: str, file: JobFile, url: str) -> None:
+        """A CDN URL that answered 403 ("Invalid Presigned Token") is not reused."""
+        target = link_target(parse_remote_id(remote_id), file)
+        if target is not None:
+            self.links.forget(target)
+
     def test_connection(self) -> TestConnectionResponse:
         """user/me: plan, expiry and slots; ``ok=False`` (never an exception) on failure."""
         try:
