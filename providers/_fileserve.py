@@ -35,6 +35,8 @@ __all__ = [
     "FileServer",
     "ServedFile",
     "ServedRequest",
+    "content_md5",
+    "deterministic_bytes",
     "pattern_bytes",
     "send_file",
 ]
@@ -64,6 +66,11 @@ def _block(seed: str, index: int) -> bytes:
     shift = int.from_bytes(hashlib.sha256(f"{seed}/{index}".encode()).digest()[:4], "big")
     shift %= _BLOCK
     return base[shift:] + base[:shift]
+
+
+def deterministic_bytes(seed: str, offset: int, length: int) -> bytes:
+    """The bytes a fake serves for a file of ``seed`` (its first version)."""
+    return pattern_bytes(f"{seed}#0", offset, length)
 
 
 def pattern_bytes(seed: str, offset: int, length: int) -> bytes:
@@ -107,10 +114,15 @@ class ServedFile:
         """The HTTP date of this version."""
         return email.utils.formatdate(self.modified_at + self.version * 60, usegmt=True)
 
-    def content(self, offset: int, length: int) -> bytes:
-        """The bytes at ``offset`` (cut at the end of the file)."""
+    def content(self, offset: int = 0, length: int | None = None) -> bytes:
+        """The bytes at ``offset`` (to the end of the file unless ``length`` says less)."""
+        length = self.size - offset if length is None else length
         length = max(0, min(length, self.size - offset))
         return pattern_bytes(f"{self.seed}#{self.version}", offset, length)
+
+    def bump(self) -> None:
+        """The file changes on the server: other bytes, another ETag and date."""
+        self.version += 1
 
     def chunks(self, start: int, end: int, size: int = _CHUNK) -> Iterator[bytes]:
         """The bytes ``[start, end)`` in pieces of at most ``size``."""
@@ -127,6 +139,12 @@ class ServedFile:
                 digest.update(chunk)
             cached = self._md5[self.version] = digest.hexdigest()
         return cached
+
+
+@functools.lru_cache(maxsize=1024)
+def content_md5(seed: str, size: int) -> str:
+    """The md5 of ``ServedFile(..., size, seed)``'s first version (computed once)."""
+    return ServedFile("", size, seed).md5
 
 
 @attrs.define
@@ -162,6 +180,7 @@ class _Entry:
     file: ServedFile
     expired: bool = False
     served: int = 0
+    requests: int = 0
 
 
 def _wanted_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
@@ -182,9 +201,9 @@ def _wanted_range(header: str | None, size: int) -> tuple[int, int] | bool | Non
     start = int(first)
     if start >= size:
         return False
+    if last and int(last) < start:
+        return None  # an invalid range is ignored (RFC 9110 14.2): the whole file
     end = min(size, int(last) + 1) if last else size
-    if end <= start:
-        return False
     return start, end
 
 
@@ -196,11 +215,13 @@ def send_file(
     on_bytes: Any = None,
     stalls: threading.Condition | None = None,
     stall_generation: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> int:
     """Answer ``handler``'s GET or HEAD with ``file``; returns the status sent.
 
     ``on_bytes(n)`` counts the body bytes written. A stalled response waits on
     ``stalls`` until ``stall_generation()`` changes, then cuts the connection.
+    ``headers`` are sent as well (a ``Content-Disposition``).
     """
     size = file.size
     header = handler.headers.get("Range")
@@ -219,6 +240,7 @@ def send_file(
         "Last-Modified": file.last_modified,
         "Content-Type": "application/octet-stream",
         "Accept-Ranges": "none" if knobs.ignore_range else "bytes",
+        **(headers or {}),
     }
     if wanted is False:
         handler.send_response(416)
@@ -256,6 +278,9 @@ def _stream(
     stalls: threading.Condition | None,
     stall_generation: Any,
 ) -> None:
+    # Taken before a byte goes out: a release that comes once the client has the
+    # bytes (and may come before this answer has reached its wait) still counts.
+    generation = stall_generation() if stall_generation is not None else None
     cut, rate = knobs.cut_after, knobs.throttle_bps
     stall = None if knobs.stall_after is None else max(0, knobs.stall_after - start)
     limit = min(x for x in (cut, stall, end - start) if x is not None)
@@ -263,17 +288,16 @@ def _stream(
     began = time.monotonic()
     try:
         for chunk in file.chunks(start, start + limit):
-            handler.wfile.write(chunk)
-            sent += len(chunk)
-            if on_bytes is not None:
-                on_bytes(len(chunk))
-            if rate:
-                ahead = sent / rate - (time.monotonic() - began)
+            if rate:  # a chunk goes out when the pace allows all of it
+                ahead = (sent + len(chunk)) / rate - (time.monotonic() - began)
                 if ahead > 0:
                     time.sleep(ahead)
+            if on_bytes is not None:  # counted first: a client that has it sees it counted
+                on_bytes(len(chunk))
+            handler.wfile.write(chunk)
+            sent += len(chunk)
         handler.wfile.flush()
         if sent < end - start and stall is not None and sent >= stall and stalls is not None:
-            generation = stall_generation()
             deadline = time.monotonic() + _STALL_BOUND
             with stalls:
                 while stall_generation() == generation and time.monotonic() < deadline:
@@ -294,6 +318,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """No access log on stderr."""
 
+    def setup(self) -> None:
+        """Remember the connection, so that ``stop`` can close it (keep-alive)."""
+        super().setup()
+        self.server.owner.opened(self.connection)
+
+    def finish(self) -> None:
+        """Forget the connection."""
+        self.server.owner.closed(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
     def _answer(self) -> None:
         owner = self.server.owner
         path = urlsplit(self.path).path
@@ -303,9 +338,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._plain(404, b"not found")
             status = 404
         elif entry.expired:
+            owner.answered(entry)
             self._plain(403, _EXPIRED_BODY)
             status = 403
         else:
+            owner.answered(entry)
             status = send_file(self, entry.file, owner.knobs,
                                on_bytes=functools.partial(owner.count, entry),
                                stalls=owner.stalls, stall_generation=owner.stall_generation)
@@ -344,6 +381,7 @@ class FileServer:
         self._entries: dict[str, _Entry] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
 
     # -- life ----------------------------------------------------------------
     def start(self) -> FileServer:
@@ -368,8 +406,31 @@ class FileServer:
         if server is not None:
             server.shutdown()
             server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:  # kept-alive ones would go on being served
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         if thread is not None:
             thread.join(5)
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>`` (the server starts if it has not yet)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def request_count(self, what: str | ServedFile) -> int:
+        """Requests answered for a URL, or for a file over all its URLs."""
+        with self._lock:
+            if isinstance(what, ServedFile):
+                return sum(e.requests for e in self._entries.values() if e.file is what)
+            entry = self._entries.get(_token(what))
+            return entry.requests if entry is not None else 0
+
+    @property
+    def running(self) -> bool:
+        """True while it listens."""
+        return self._server is not None
 
     def __enter__(self) -> FileServer:
         return self.start()
@@ -435,6 +496,18 @@ class FileServer:
             self.requests.append(request)
             if len(self.requests) > 10_000:
                 del self.requests[:5_000]
+
+    def answered(self, entry: _Entry) -> None:
+        with self._lock:
+            entry.requests += 1
+
+    def opened(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(connection)
+
+    def closed(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(connection)
 
     def stall_generation(self) -> int:
         return self._generation

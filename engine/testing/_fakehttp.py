@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
-import hashlib
 import json
 import random
 import re
@@ -30,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 import attrs
 
 from providers import Clock, RealClock
+from providers._fileserve import FileKnobs, ServedFile, deterministic_bytes, send_file
 
 __all__ = [
     "FakeFault",
@@ -106,6 +106,8 @@ class FakeResponse:
     body: Any = None
     headers: dict[str, str] = attrs.field(factory=dict)
     raw: bool = False  # body is bytes to send as they are
+    #: A file to stream instead of ``body`` (Range, If-Range, ETag: ``send_file``).
+    stream: ServedFile | None = None
 
     @classmethod
     def json(cls, body: Any, status: int = 200, **headers: str) -> FakeResponse:
@@ -154,20 +156,6 @@ class RateWindow:
             return None
 
 
-def deterministic_bytes(seed: str, offset: int, length: int) -> bytes:
-    """``length`` bytes of a reproducible stream named ``seed``, starting at ``offset``.
-
-    The stream is made of 32-byte SHA-256 blocks, so any range can be produced
-    without generating what comes before it.
-    """
-    out = bytearray()
-    block, skip = divmod(offset, 32)
-    while len(out) < length + skip:
-        out += hashlib.sha256(f"{seed}:{block}".encode()).digest()
-        block += 1
-    return bytes(out[skip : skip + length])
-
-
 Handler = Callable[[FakeRequest], FakeResponse]
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -193,6 +181,12 @@ class FakeServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
+        #: How the fake's file downloads misbehave (ignore Range, cut, stall, throttle).
+        self.file_knobs = FileKnobs()
+        self._file_versions: Counter[str] = Counter()
+        self._served: Counter[str] = Counter()
+        self._stalls = threading.Condition()
+        self._stall_generation = 0
         self.route("GET", "/__fake__/stats", "fake_stats", self._control_stats)
         self.route("POST", "/__fake__/faults", "fake_faults", self._control_faults)
 
@@ -255,6 +249,7 @@ class FakeServer:
     def stop(self) -> None:
         """Stop serving and close the socket."""
         self._closing.set()
+        self.release_stalls()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -337,28 +332,33 @@ class FakeServer:
         return FakeResponse.json({"ok": True})
 
     # -- helpers for subclasses ---------------------------------------------
-    @staticmethod
-    def serve_bytes(request: FakeRequest, seed: str, size: int, **headers: str) -> FakeResponse:
-        """Deterministic content of ``size`` bytes, honouring a single Range."""
-        spec = request.header("range")
-        base = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream", **headers}
-        if spec:
-            match = _RANGE.match(spec.strip())
-            start = end = None
-            if match and (match.group(1) or match.group(2)):
-                if match.group(1):
-                    start = int(match.group(1))
-                    end = int(match.group(2)) if match.group(2) else size - 1
-                else:
-                    start, end = max(0, size - int(match.group(2))), size - 1
-            if start is None or end is None or start >= size or start > end:
-                return FakeResponse(416, b"", {**base, "Content-Range": f"bytes */{size}"}, True)
-            end = min(end, size - 1)
-            body = deterministic_bytes(seed, start, end - start + 1)
-            return FakeResponse(
-                206, body, {**base, "Content-Range": f"bytes {start}-{end}/{size}"}, raw=True
-            )
-        return FakeResponse(200, deterministic_bytes(seed, 0, size), base, raw=True)
+    def serve_bytes(self, request: FakeRequest, seed: str, size: int, **headers: str
+                    ) -> FakeResponse:
+        """The file of ``seed`` (``size`` bytes), streamed as download servers do:
+        Range, If-Range, ETag and Last-Modified, under ``file_knobs``."""
+        del request  # read by the handler, which streams the answer
+        file = ServedFile(seed, size, seed, version=self._file_versions[seed])
+        return FakeResponse(200, None, dict(headers), raw=True, stream=file)
+
+    def change_file(self, seed: str) -> None:
+        """The file of ``seed`` changes on the server: other bytes, ETag and date."""
+        with self._lock:
+            self._file_versions[seed] += 1
+
+    def served_bytes(self, seed: str | None = None) -> int:
+        """Body bytes of files sent so far (of one seed, or of all)."""
+        with self._lock:
+            return self._served[seed] if seed is not None else sum(self._served.values())
+
+    def release_stalls(self) -> None:
+        """End every download held by ``file_knobs.stall_after`` (the connection is cut)."""
+        with self._stalls:
+            self._stall_generation += 1
+            self._stalls.notify_all()
+
+    def _count_served(self, seed: str, n: int) -> None:
+        with self._lock:
+            self._served[seed] += n
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -421,6 +421,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._send(FakeResponse.json({"error": "internal server error"}, fault.status or 503))
 
     def _send(self, response: FakeResponse) -> None:
+        if response.stream is not None:
+            fake, file = self.fake, response.stream
+            send_file(
+                self, file, fake.file_knobs,
+                on_bytes=lambda n: fake._count_served(file.seed, n),
+                stalls=fake._stalls,
+                stall_generation=lambda: fake._stall_generation,
+                headers=response.headers,
+            )
+            return
         if response.raw:
             data = response.body if isinstance(response.body, bytes) else b""
         else:

@@ -361,14 +361,10 @@ class RealDebridRoutes:
         record = self.account.downloads.get(request.params["id"])
         if record is None or self.fake.download_expired(record):
             return FakeResponse(404, b"Not Found", {"Content-Type": "text/plain"}, raw=True)
-        if request.method == "HEAD" and not request.header("range"):
-            # The size without generating the body (files can be gigabytes).
-            headers = {
-                "Accept-Ranges": "bytes",
-                "Content-Type": "application/octet-stream",
-                "Content-Length": str(record.filesize),
-            }
-            return FakeResponse(200, b"", headers, raw=True)
+        if record.id in self.fake.dead_downloads:
+            # A dead direct link: RD's hosts answer 503 (docs/realdebrid.md).
+            return FakeResponse(503, b"Service Unavailable", {"Content-Type": "text/plain"},
+                                raw=True)
         return self.fake.serve_bytes(request, record.seed, record.filesize)
 
     # -- oauth ---------------------------------------------------------------

@@ -93,6 +93,8 @@ class FakeRealDebrid(FakeServer):
         self.premium_seconds = premium_seconds
         self.username = "fakeuser"
         self.download_ttl = download_ttl
+        #: Direct links that answer 503 (``kill_download``).
+        self.dead_downloads: set[str] = set()
         #: Every API request answers 503 with an HTML maintenance page.
         self.maintenance = False
         self.account_locked = False
@@ -388,6 +390,14 @@ class FakeRealDebrid(FakeServer):
         if method_not_allowed:
             return rd_error(405, "method_not_allowed", 4)
         return rd_error(404, "unknown_method", 3)
+
+    def kill_download(self, url: str) -> None:
+        """The direct URL ``url`` (an unrestrict answer's ``download``) stops working:
+        it answers 503 from now on, as RD's hosts do for a dead link."""
+        with self._lock:
+            for record in self.account.downloads.values():
+                if record.download == url:
+                    self.dead_downloads.add(record.id)
 
     def download_expired(self, record: DownloadRecord) -> bool:
         """Direct links are assumed to live ``download_ttl`` seconds (decypharr: 48 h)."""

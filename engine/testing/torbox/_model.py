@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import attrs
 
-from engine.testing._fakehttp import deterministic_bytes
+from providers._fileserve import ServedFile
 
 __all__ = [
     "SCENARIOS",
@@ -109,9 +109,10 @@ SCENARIOS: dict[str, tuple[Phase, ...]] = {
 
 
 @functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=4096)
 def file_md5(seed: str, size: int) -> str:
     """The md5 of the bytes the fake CDN serves for ``seed`` (so downloads can be checked)."""
-    return hashlib.md5(deterministic_bytes(seed, 0, size), usedforsecurity=False).hexdigest()
+    return ServedFile(seed, size, seed).md5
 
 
 def iso_date(epoch: float, style: str = "offset") -> str:
@@ -124,7 +125,7 @@ def iso_date(epoch: float, style: str = "offset") -> str:
 
 @attrs.define
 class FakeFile:
-    """A file of a fake item; its bytes are ``deterministic_bytes(seed, ...)``."""
+    """A file of a fake item; its bytes are ``ServedFile(seed, size, seed)``'s."""
 
     id: int
     name: str

@@ -105,6 +105,13 @@ class FakeTorBox(FakeServer):
         with self.account.lock:
             self.account.cached[_key(key)] = CachedEntry(name or f"Cached {key[-8:]}", files, slow)
 
+    def expire_links(self) -> None:
+        """Every CDN link handed out so far answers 403 "Invalid Presigned Token" from
+        now on (as TorBox's do some hours in, decypharr#183)."""
+        with self.account.lock:
+            for link in self.account.links.values():
+                link.expires = float("-inf")
+
     def set_scenario(self, key: str, scenario: str) -> None:
         """Give the item made for an info-hash or link a scenario from ``SCENARIOS``."""
         if scenario not in SCENARIOS:
