@@ -11,6 +11,12 @@ Options: ``step_seconds`` (default 2), ``files_per_torrent``, ``max_active``
 ``requests_per_second`` and ``burst`` (a token bucket), ``state_file`` and
 ``retention_seconds``.
 
+Its files download for real: each is small (a few KB to ~2 MB, sizes from the
+item) with its md5 in ``JobFile.md5``, and ``resolve_download_url`` gives a
+URL on the mock's own ``FileServer`` (127.0.0.1, started on the first resolve,
+stopped by ``close``) that serves exactly those bytes, with Range and If-Range;
+``file_server.knobs`` make it misbehave (cut, stall, throttle, expire).
+
 The "remote" side (the items the mock made) is a SQLite table (see
 ``providers._mock_remote``): in the file ``state_file`` when given, so that it
 outlives the process as a real service's items do (each change is committed
@@ -33,7 +39,7 @@ import os
 import threading
 import uuid
 import zlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Collection, Mapping, Sequence, Set
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -42,6 +48,7 @@ import attrs
 
 from providers._bounded import BoundedDict
 from providers._errors import ProviderError
+from providers._fileserve import FileServer, ServedFile, content_md5
 from providers._job import JobFile
 from providers._mock_remote import MemoryRemote, MockItem, MockRemote, end_time
 from providers._payload import StartJobPayload
@@ -67,6 +74,7 @@ Operation = Literal[
     "find_existing",
     "cancel",
     "get_file_links",
+    "resolve_download_url",
     "test_connection",
 ]
 
@@ -147,6 +155,9 @@ class MockProvider(BaseProvider):
         # Clock time of the next item to outlive the retention (-inf: look now).
         self._next_prune = -math.inf
         self._file_cache: BoundedDict[str, tuple[JobFile, ...]] = BoundedDict(_FILE_CACHE_SIZE)
+        # Started on the first resolve_download_url, stopped by close().
+        self._server: FileServer | None = None
+        self._urls: OrderedDict[tuple[str, int], str] = OrderedDict()
         # Unique across processes sharing a state file, cheap within one.
         self._id_prefix = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
@@ -308,6 +319,48 @@ class MockProvider(BaseProvider):
                 files = select_files(payload.select, files)
             return FileLinksResponse(remote_id, files, ready=True)
 
+    def resolve_download_url(self, remote_id: str, file: JobFile) -> str:
+        """A URL on the mock's own file server (127.0.0.1) serving ``file``'s bytes.
+
+        The server starts on the first call; the same file gets the same URL until
+        ``close`` (which stops the server) or until it falls out of the bounded map.
+        """
+        self._enter("resolve_download_url")
+        with self._lock:
+            item = self._remote.get(remote_id)
+            if item is None or item.cancelled:
+                raise ProviderError(f"no remote job {remote_id}", self.name, code="NOT_FOUND")
+            status = self._state(item, self._now())[0]
+            if status is not JobStatus.COMPLETED:
+                raise ProviderError(
+                    f"remote job {remote_id} is {status.value}, not completed",
+                    self.name,
+                    code="NOT_READY",
+                    retryable=True,
+                )
+            made = next((f for f in self._files(item) if f.id == file.id), None)
+            if made is None:
+                raise ProviderError(
+                    f"remote job {remote_id} has no file {file.id}", self.name, code="NO_LINK"
+                )
+            key = (remote_id, made.id)
+            url = self._urls.get(key)
+            if url is None:
+                served = ServedFile(made.name.rsplit("/", 1)[-1], made.size, _seed(made.size),
+                                    modified_at=_MODIFIED)
+                url = self._urls[key] = self.file_server.add(served)
+                if len(self._urls) > _FILE_CACHE_SIZE:
+                    self.file_server.remove(self._urls.popitem(last=False)[1])
+            return url
+
+    @property
+    def file_server(self) -> FileServer:
+        """The server behind ``resolve_download_url``'s URLs (its ``knobs`` make it misbehave)."""
+        with self._lock:
+            if self._server is None:
+                self._server = FileServer()
+            return self._server
+
     def test_connection(self) -> TestConnectionResponse:
         """Always fine (unless a fault says otherwise)."""
         self._enter("test_connection")
@@ -320,9 +373,14 @@ class MockProvider(BaseProvider):
         )
 
     def close(self) -> None:
-        """Close the state file (reopened if the mock is used again); memory stays as it is."""
+        """Close the state file (reopened if the mock is used again) and stop the file server
+        (its URLs die; a later ``resolve_download_url`` starts a new one); memory stays."""
         with self._lock:
             self._remote.close()
+            server, self._server = self._server, None
+            self._urls.clear()
+        if server is not None:
+            server.stop()
 
     # -- internals -----------------------------------------------------------
     def _now(self) -> float:
@@ -449,18 +507,35 @@ class MockProvider(BaseProvider):
         return cached
 
     def _make_files(self, item: MockItem) -> tuple[JobFile, ...]:
+        # Small real files (at most ~2 MB each) that resolve_download_url serves:
+        # sizes from the item, bytes from the size (see _seed).
         name = item.name
-        seed = zlib.crc32(item.key.encode())
+        bucket = zlib.crc32(item.key.encode()) % _SIZE_BUCKETS
         link = f"https://mock.debrid.invalid/d/{item.id}"
         if item.kind == "url":
-            return (JobFile(0, name, 1_000_000 + seed % 1_000_000, link=f"{link}/0"),)
-        files = [JobFile(0, f"{name}/{name}.mkv", 700_000_000 + seed % 100_000_000, f"{link}/0")]
+            return (_file(0, name, 64 * 1024 + bucket * 30_011, f"{link}/0"),)
+        files = [_file(0, f"{name}/{name}.mkv", 128 * 1024 + bucket * 28_001 + 7, f"{link}/0")]
         extras = ("sample.mkv", "readme.nfo", "subs.srt", "cover.jpg")
         for index in range(1, self.files_per_torrent):
             extra = extras[(index - 1) % len(extras)]
-            size = (30_000_000 if extra.endswith(".mkv") else 4_000) + index
-            files.append(JobFile(index, f"{name}/{extra}", size, f"{link}/{index}"))
+            size = (96_000 if extra.endswith(".mkv") else 4_000) + index
+            files.append(_file(index, f"{name}/{extra}", size, f"{link}/{index}"))
         return tuple(files)
+
+
+#: Distinct main-file sizes: files of one size share their bytes, so only this
+#: many md5s are ever worked out (cached), however many jobs a mock makes.
+_SIZE_BUCKETS = 64
+#: Last-Modified of every mock file: fixed, so If-Range by date holds across resolves.
+_MODIFIED = 1_700_000_000.0
+
+
+def _seed(size: int) -> str:
+    return f"mock:{size}"
+
+
+def _file(index: int, name: str, size: int, link: str) -> JobFile:
+    return JobFile(index, name, size, link, md5=content_md5(_seed(size), size))
 
 
 _FILE_CACHE_SIZE = 4096
