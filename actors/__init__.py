@@ -5,6 +5,7 @@ Nothing here blocks on another actor: actors exchange the typed messages of
 """
 
 from actors._admission import Admission
+from actors._download import DownloadSettings
 from actors._events import EventBus, JobEvent, Publish, Subscribers
 from actors._handle import ProviderHandle
 from actors._job import JobActor, JobSettings
@@ -38,6 +39,7 @@ __all__ = [
     "CreateJob",
     "Describe",
     "DescribeProvider",
+    "DownloadSettings",
     "EventBacklog",
     "EventBus",
     "InjectCrash",

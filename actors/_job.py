@@ -12,6 +12,14 @@ import pykka
 
 from actors._base import ActorThreads
 from actors._child import SupervisedActor
+from actors._download import DownloadActor, DownloadCrashed, DownloadSettings
+from actors._download_messages import (
+    CancelDownload,
+    DownloadFailed,
+    DownloadFinished,
+    DownloadProgress,
+    WindUpDownload,
+)
 from actors._handle import ProviderDown, ProviderHandle
 from actors._messages import (
     REFUSED,
@@ -51,6 +59,7 @@ from providers import (
     FileLinksResponse,
     Job,
     JobErrorInfo,
+    JobFile,
     JobStatus,
     JobStatusResponse,
     ProviderError,
@@ -60,12 +69,19 @@ from providers import (
 )
 from providers._log import get_logger
 
-__all__ = ["WAITING_FOR", "InFlight", "JobActor", "JobSettings"]
+__all__ = ["DOWNLOAD", "WAITING_FOR", "InFlight", "JobActor", "JobSettings", "for_new_attempt"]
 
 log = get_logger("debrid.actors.job")
 
 #: The metadata key under which a job says which provider budget it waits for.
 WAITING_FOR = "waiting_for"
+#: The metadata key of a job's local download figures (bytes, speed, ETA); its
+#: presence says the job is in its local phase (the provider's part is done).
+DOWNLOAD = "download"
+#: Of a downloading job's progress, the provider's share (the rest is local).
+_REMOTE_SHARE = 50.0
+#: How long a stopping job waits for its download to hand back its files.
+_WIND_UP_TIMEOUT = 8.0
 
 
 @attrs.frozen
@@ -81,6 +97,9 @@ class JobSettings:
     #: deleting it (it holds a slot there, often a paid one).
     keep_failed_items: bool = False
     rng: random.Random = attrs.field(factory=random.Random, eq=False)
+    #: How local downloads run (None: a ``download_dir`` is not acted on, as in
+    #: a bench that tests a provider alone).
+    downloads: DownloadSettings | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen
@@ -156,6 +175,11 @@ class JobActor(SupervisedActor):
         self.deferred = False
         #: The provider's account refuses every call: we wait for it, no stall timer.
         self.account_held = False
+        #: The local download, while it runs; its replies name ``download_token``.
+        self.download: Ref | None = None
+        self.download_token = 0
+        #: In the local phase: the provider's part is done, the files land on disk.
+        self.local = self._downloads() and DOWNLOAD in job.metadata and job.remote_id is not None
 
     # -- lifecycle ---------------------------------------------------------------
     def child_id(self) -> tuple[ChildKind, str]:
@@ -165,7 +189,11 @@ class JobActor(SupervisedActor):
     def begin(self) -> None:
         """Kick off from the stored state."""
         self._schedule_stall_check()
-        if self.job.remote_id is not None:
+        if self.local and self.job.remote_id is not None:
+            # The provider's part was done: the files go on from where they are.
+            self.links_requested = True
+            self._spawn_download()
+        elif self.job.remote_id is not None:
             self._track()
         elif self.fresh:
             self._send(Op.SUBMIT)
@@ -190,13 +218,7 @@ class JobActor(SupervisedActor):
                 self.prefetched = links
                 self._attach(response)
             case Found(request_id, response) if self._answers(Op.FIND, request_id):
-                if response is not None:
-                    self._answered()
-                    self._attach(response)
-                else:
-                    # Nothing landed: submit again, still counting the tries that failed.
-                    self.request = None
-                    self._send(Op.SUBMIT)
+                self._found(response)
             case StatusUpdate(response, None):
                 self._apply(response)
             case StatusUpdate(response, request_id) if self._answers_status(request_id):
@@ -225,8 +247,10 @@ class JobActor(SupervisedActor):
                 self._sync(reply)
             case ProviderRestarted(generation):
                 self._resend(generation)
+            case DownloadProgress() | DownloadFinished() | DownloadFailed() | DownloadCrashed():
+                self._from_download(message)
             case InjectCrash():
-                raise RuntimeError(f"injected crash in job actor {self.job.id}")
+                self._crash()
             case (
                 Submitted() | Found() | StatusUpdate() | Links() | CallFailed() | RetryOp()
             ):
@@ -238,6 +262,18 @@ class JobActor(SupervisedActor):
                     provider=self.job.provider,
                     message=type(message).__name__,
                 )
+
+    def _found(self, response: JobStatusResponse | None) -> None:
+        if response is not None:
+            self._answered()
+            self._attach(response)
+        else:
+            # Nothing landed: submit again, still counting the tries that failed.
+            self.request = None
+            self._send(Op.SUBMIT)
+
+    def _crash(self) -> None:
+        raise RuntimeError(f"injected crash in job actor {self.job.id}")
 
     def _stale(self, message: Any) -> None:
         log.info(
@@ -294,7 +330,9 @@ class JobActor(SupervisedActor):
             self.request = flight
 
     def _resend(self, generation: int) -> None:
-        """The provider actor that had our requests is gone: send again what it took."""
+        """The provider actor that had our requests is gone: send again what it took
+        (and so does the download, for the links it waits for)."""
+        self._tell_download(ProviderRestarted(generation))
         # A new actor knows nothing of the account's refusal: it tells us again.
         self._account_resumed()
         tracked_at = self.tracked_at
@@ -334,7 +372,9 @@ class JobActor(SupervisedActor):
     # -- applying what the provider says ------------------------------------------
     def _apply(self, response: JobStatusResponse, *, force_save: bool = False) -> None:
         job = self.job
-        if job.terminal:
+        if job.terminal or self.local:
+            # In the local phase the provider's part is done: what it says now
+            # (a poll, a sync) changes nothing; the files on disk count.
             return
         changes = self._reported_changes(response)
         target = response.status
@@ -354,6 +394,8 @@ class JobActor(SupervisedActor):
         if remote_done:
             target = JobStatus.DOWNLOADING
         progress = 100.0 if remote_done else max(0.0, min(100.0, response.progress))
+        if self._downloads():
+            progress *= _REMOTE_SHARE / 100.0
         transitions: list[Transition] = []
         if target.rank > job.status.rank:
             if abs(progress - job.progress) >= 0.05:
@@ -401,7 +443,7 @@ class JobActor(SupervisedActor):
         if response.remote_id != job.remote_id:
             changes["remote_id"] = response.remote_id
         if response.files and response.files != job.files and not self.links_requested:
-            changes["files"] = response.files
+            changes["files"] = _keep_local_state(response.files, job.files)
         if response.metadata:
             merged = {**job.metadata, **response.metadata}
             if merged != job.metadata:
@@ -415,7 +457,7 @@ class JobActor(SupervisedActor):
         path makes two of each. False when the links are not here (or not ready).
         """
         ready = self.prefetched
-        if ready is None or not ready.ready or self.links_requested:
+        if ready is None or not ready.ready or self.links_requested or self._downloads():
             return False
         self.prefetched = None
         self.links_requested = True
@@ -435,7 +477,132 @@ class JobActor(SupervisedActor):
             self._save_deferred()
             self._schedule_retry(Op.LINKS, self.settings.links_retry_interval)
             return
+        if self._downloads():
+            self._start_download(response.files)
+            return
         self._finish(JobStatus.COMPLETED, progress=100.0, files=response.files)
+
+    # -- the local download ----------------------------------------------------------
+    def _downloads(self) -> bool:
+        """True when this job's files are to land on disk."""
+        return self.settings.downloads is not None and self.job.payload.download_dir is not None
+
+    def _start_download(self, files: tuple[JobFile, ...]) -> None:
+        """The links are here: the job stays DOWNLOADING while its files land on disk.
+
+        The local phase is recorded (``metadata["download"]``) with the files
+        before the DownloadActor starts, so a restart goes on with it.
+        """
+        self.local = True
+        files = _keep_local_state(files, self.job.files)
+        done = sum(f.bytes_done for f in files if f.selected)
+        total = sum(f.size for f in files if f.selected)
+        stats = {"bytes_done": done, "bytes_total": total, "speed_bps": 0, "eta_seconds": None,
+                 "files_done": sum(1 for f in files if f.selected and f.verified),
+                 "files_total": sum(1 for f in files if f.selected), "current": None}
+        job = self.job.evolve(files=files, progress=_local_progress(done, total),
+                              metadata=self._download_metadata(stats),
+                              updated_at=self.clock.time_ms())
+        self.last_progress_at = self.clock.monotonic()
+        self._save(job, [])
+        self._spawn_download()
+
+    def _spawn_download(self) -> None:
+        settings = self.settings.downloads
+        job = self.job
+        assert settings is not None and job.remote_id is not None
+        self.download_token += 1
+        self.download = DownloadActor.start(
+            job_id=job.id,
+            provider_name=job.provider,
+            remote_id=job.remote_id,
+            payload=job.payload,
+            files=job.files,
+            provider=self.provider,
+            owner=self.actor_ref,
+            scheduler=self.scheduler,
+            settings=settings,
+            token=self.download_token,
+        )
+
+    def _from_download(
+        self, message: DownloadProgress | DownloadFinished | DownloadFailed | DownloadCrashed
+    ) -> None:
+        if message.token != self.download_token or self.download is None:
+            self._stale(message)
+            return
+        match message:
+            case DownloadProgress(_, files, stats):
+                self._download_progress(files, stats)
+            case DownloadFinished(_, files):
+                self.download = None
+                self._finish(JobStatus.COMPLETED, progress=100.0, files=files,
+                             metadata=self._download_metadata(None))
+            case DownloadFailed(_, code, text, files):
+                self.download = None
+                self._fail(code, text, files=files, metadata=self._download_metadata(None))
+            case DownloadCrashed(_, error):
+                self.download = None
+                raise RuntimeError(f"the download of job {self.job.id} crashed: {error}")
+
+    def _download_progress(self, files: tuple[JobFile, ...], stats: Any) -> None:
+        job = self.job
+        before = sum(f.bytes_done for f in job.files)
+        done = int(stats.get("bytes_done", 0))
+        if sum(f.bytes_done for f in files) > before or done > job.metadata.get(
+            DOWNLOAD, {}
+        ).get("bytes_done", 0):
+            self.last_progress_at = self.clock.monotonic()
+        progress = _local_progress(done, int(stats.get("bytes_total", 0)))
+        self._save(job.evolve(files=files, progress=progress,
+                              metadata=self._download_metadata(dict(stats)),
+                              updated_at=self.clock.time_ms()), [])
+
+    def _download_metadata(self, stats: dict[str, Any] | None) -> dict[str, Any]:
+        """The job's metadata with the local figures; ``None``: the download is over
+        (the totals stay, the live figures go)."""
+        metadata = dict(self.job.metadata)
+        if stats is None:
+            last = metadata.get(DOWNLOAD)
+            if isinstance(last, dict):
+                metadata[DOWNLOAD] = {k: v for k, v in last.items()
+                                      if k not in ("speed_bps", "eta_seconds", "current")}
+            return metadata
+        metadata[DOWNLOAD] = stats
+        return metadata
+
+    def _tell_download(self, message: Any) -> None:
+        if self.download is not None:
+            self._tell(self.download, message)
+
+    def _end_download(self, status: JobStatus) -> None:
+        """The job ends while its files download: a cancel removes the ``.part`` files,
+        anything else keeps them for a retry."""
+        download, self.download = self.download, None
+        if download is not None:
+            cancel = status is JobStatus.CANCELLED
+            self._tell(download, CancelDownload() if cancel else WindUpDownload())
+
+    def on_stop(self) -> None:
+        """The engine stops: the download hands back what it synced, which is saved."""
+        download, self.download = self.download, None
+        if download is None or self.done:
+            return
+        try:
+            files = download.ask(WindUpDownload(), timeout=_WIND_UP_TIMEOUT)
+        except (pykka.Timeout, pykka.ActorDeadError):
+            log.warning("download_wind_up_failed", job_id=self.job.id, provider=self.job.provider)
+            return
+        if files and tuple(files) != self.job.files:
+            self._save(self.job.evolve(files=tuple(files), updated_at=self.clock.time_ms()), [])
+
+    def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """A crash: the download stops with it (keeping its files); the supervisor
+        restarts the job from the stored state, which holds every synced range."""
+        download, self.download = self.download, None
+        if download is not None:
+            self._tell(download, WindUpDownload())
+        super().on_failure(exc_type, exc, tb)
 
     def _waiting_for(self, op: Op, budget: str, until: float) -> None:
         self._note_wait({"budget": budget, "until_ms": int(until * 1000), "op": op.value})
@@ -585,6 +752,7 @@ class JobActor(SupervisedActor):
         replies = (*((reply,) if reply is not None else ()), *self.pending_syncs)
         self.pending_syncs.clear()
         cleanup = self._cleanup_of(job)
+        self._end_download(status)
         self._save(job, transitions, replies, finished=True, cleanup=cleanup)
         if self.stall_timer is not None:
             self.stall_timer.cancel()
@@ -683,3 +851,37 @@ class JobActor(SupervisedActor):
                 provider=self.job.provider,
                 message=type(message).__name__,
             )
+
+
+def _local_progress(done: int, total: int) -> float:
+    """A downloading job's progress: the provider's share, then the bytes on disk."""
+    local = 1.0 if total <= 0 else min(1.0, done / total)
+    return round(_REMOTE_SHARE + (100.0 - _REMOTE_SHARE) * local, 2)
+
+
+def _keep_local_state(
+    files: tuple[JobFile, ...], known: tuple[JobFile, ...]
+) -> tuple[JobFile, ...]:
+    """``files`` from the provider, with what is on disk for each (matched by name and
+    size: a new attempt's item may number its files otherwise)."""
+    local = {(f.name, f.size): f for f in known if f.local_path is not None}
+    if not local:
+        return files
+    kept = []
+    for file in files:
+        mine = local.get((file.name, file.size))
+        kept.append(file if mine is None else attrs.evolve(
+            file, local_path=mine.local_path, bytes_done=mine.bytes_done,
+            transfer=mine.transfer, verified=mine.verified,
+        ))
+    return tuple(kept)
+
+
+def for_new_attempt(last: Job, again: Job) -> Job:
+    """A retried job keeps what its last attempt put on disk (files verified, ranges
+    synced) so that only the rest is fetched; its local phase starts over."""
+    metadata = {k: v for k, v in again.metadata.items() if k != DOWNLOAD}
+    kept = tuple(f for f in last.files if f.local_path is not None)
+    if metadata == again.metadata and not kept:
+        return again
+    return again.evolve(metadata=metadata, files=kept)

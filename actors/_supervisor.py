@@ -30,7 +30,7 @@ from actors._admission import Admission
 from actors._base import ActorThreads, EngineActor, replies_of
 from actors._handle import ProviderDown, ProviderHandle
 from actors._handoff import Handoff
-from actors._job import JobActor, JobSettings
+from actors._job import JobActor, JobSettings, for_new_attempt
 from actors._messages import (
     AdmitTick,
     Adopt,
@@ -246,12 +246,33 @@ class SupervisorActor(EngineActor):
         """Stop every child, then write what is still pending."""
         self._stop_children(wait=True)
         self.to_spawn.clear()  # stopping: write what is pending, start nothing new
+        self._drain_last_changes()
         try:
             self.writer.flush()
         except Exception:
             log.exception("final_flush_failed")
         self.handoff.save_owed()
         self._fail_everything(EngineNotRunning("the engine stopped"))
+
+    def _drain_last_changes(self) -> None:
+        """Write the changes children sent as they stopped (a download's last synced
+        ranges); anything else still in the inbox is answered as not done."""
+        stopped = EngineNotRunning("the engine stopped")
+        inbox = self.actor_inbox
+        while not inbox.empty():  # (this thread is the only one that takes from it)
+            envelope = inbox.get()
+            message = getattr(envelope, "message", None)
+            if isinstance(message, JobChanged):
+                # (Written, not acted on: nothing new starts while the engine stops.)
+                if message.cleanup is not None:
+                    self._record_cleanup(message.job.provider, message.cleanup)
+                self.writer.add(message.job, tuple(message.transitions), tuple(message.replies))
+                continue
+            for reply in replies_of(message):
+                fail(reply, stopped)
+            reply_to = getattr(envelope, "reply_to", None)
+            if reply_to is not None:
+                reply_to.set_exception(exc_info=(EngineNotRunning, stopped, None))
 
     def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
         """A crash of the supervisor itself: answer what waits, stop the children, tell the root."""
@@ -652,6 +673,7 @@ class SupervisorActor(EngineActor):
         except InvalidTransition as error:
             fail(reply, error)
             return
+        again = for_new_attempt(job, again)
         self.restarts.forget(job_id)
         if job.remote_id is not None and not shared:
             # The new attempt forgets the last one's item and submits afresh. That

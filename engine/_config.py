@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import attrs
 import platformdirs
 
+from actors import DownloadSettings
 from providers import (
     Clock,
     JobStatus,
@@ -17,6 +19,7 @@ from providers import (
     ProviderRegistry,
     RetryPolicy,
     SecretStore,
+    ValidationError,
 )
 
 __all__ = ["DEFAULT_STALL_TIMEOUTS", "EngineConfig", "default_database_path"]
@@ -39,6 +42,21 @@ def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> Non
         raise ValueError(
             f"EngineConfig.{attribute.name} must be a finite number of seconds above 0, "
             f"got {value!r}"
+        )
+
+
+def _cap(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValidationError(
+            f"EngineConfig.{attribute.name}", "not a usable cap", value=value,
+            expected="None or a finite number of bytes per second above 0",
         )
 
 
@@ -69,6 +87,11 @@ class EngineConfig:
     - ``account_fail_after``: how long jobs wait for a provider whose account refuses
       every call (a revoked key, a locked account) before they fail with its code.
     - ``seed``: seeds the retry jitter, for reproducible runs.
+    - ``bandwidth_bps``: a cap in bytes per second shared by every local download
+      (None: none); per-job caps and changes while running go through
+      ``Engine.set_bandwidth``.
+    - ``downloads``: how local downloads run (segment size, checkpoints, the speed
+      floor below which a transfer is stalled, tries); see ``DownloadSettings``.
 
     Logging is not configured here: the engine logs through ``logging`` under
     ``debrid.*`` and follows the embedding application's setup (the command line
@@ -97,6 +120,8 @@ class EngineConfig:
     keep_failed_items: bool = False
     links_retry_interval: float = 5.0
     seed: int | None = None
+    bandwidth_bps: float | None = attrs.field(default=None, validator=_cap)
+    downloads: DownloadSettings = attrs.field(factory=DownloadSettings)
 
     def database_target(self) -> str | os.PathLike[str]:
         """The database path or URL to open."""

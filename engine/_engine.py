@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import threading
@@ -10,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import attrs
 import pykka
 
 from actors import (
@@ -39,6 +41,7 @@ from actors import (
     SyncJob,
     TestConnection,
 )
+from actors.transfer import Bandwidth
 from engine._config import EngineConfig
 from engine._health import HealthReport, ProviderHealth, ProviderState, SupervisorState
 from engine._secrets import FileSecretStore
@@ -71,6 +74,16 @@ __all__ = ["Engine"]
 log = get_logger("debrid.engine")
 
 
+class _Keep:
+    """The value of an argument that was not given (None has a meaning: no cap)."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP = _Keep()
+
+
 class Engine:
     """Submit jobs, follow them, cancel and retry them; safe to call from any thread.
 
@@ -95,6 +108,8 @@ class Engine:
         self._scheduler: Scheduler | None = None
         self._providers: dict[str, Provider] = {}
         self._limiters: dict[str, dict[str, RateLimiter]] = {}
+        #: The download caps, shared by every job (and kept across supervisor restarts).
+        self._bandwidth = Bandwidth(self.clock, self.config.bandwidth_bps)
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> Engine:
@@ -140,6 +155,7 @@ class Engine:
                 links_retry_interval=self.config.links_retry_interval,
                 keep_failed_items=self.config.keep_failed_items,
                 rng=random.Random(self.config.seed),
+                downloads=attrs.evolve(self.config.downloads, bandwidth=self._bandwidth),
             ),
             max_restarts=self.config.max_restarts,
             restart_window=self.config.restart_window,
@@ -330,6 +346,42 @@ class Engine:
         """Start a new attempt of a FAILED or CANCELLED job, from QUEUED."""
         result: Job = self._ask(lambda r: RetryJob(job_id, r), timeout)
         return result
+
+    def set_bandwidth(
+        self,
+        *,
+        global_bps: float | _Keep | None = KEEP,
+        job_id: str | None = None,
+        bps: float | _Keep | None = KEEP,
+    ) -> dict[str, Any]:
+        """Change the download caps while running, in bytes per second (None: no cap).
+
+        ``global_bps`` caps every download together; ``job_id`` with ``bps`` caps one
+        job (within the global cap). Either can be given alone; what is not given
+        stays. Returns the caps now in force. Per-job caps last while the engine runs.
+        """
+        if isinstance(global_bps, _Keep) and job_id is None:
+            raise ValidationError("global_bps", "nothing to change",
+                                  expected="global_bps, or job_id with bps")
+        if job_id is not None and isinstance(bps, _Keep):
+            raise ValidationError("bps", f"no cap given for job {job_id}",
+                                  expected="bytes per second, or None to lift the cap")
+        if job_id is None and not isinstance(bps, _Keep):
+            raise ValidationError("job_id", "bps caps one job: say which",
+                                  expected="the id of a job")
+        if not isinstance(global_bps, _Keep):
+            _check_cap("global_bps", global_bps)
+        if not isinstance(bps, _Keep):
+            _check_cap("bps", bps)
+        if job_id is not None:
+            self.get_job(job_id)  # JobNotFound for an id the store does not have
+        if not isinstance(global_bps, _Keep):
+            self._bandwidth.set_global(global_bps)
+        if job_id is not None and not isinstance(bps, _Keep):
+            self._bandwidth.set_job(job_id, bps)
+        log.info("bandwidth_changed", global_bps=self._bandwidth.limits().get("global_bps"),
+                 job_id=job_id)
+        return self._bandwidth.limits()
 
     def wait(
         self,
@@ -590,3 +642,13 @@ def _parse(payload: Any, index: int, count: int) -> StartJobPayload:
             value=error.value,
             expected=error.expected,
         ) from None
+
+
+def _check_cap(field: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
+        value
+    ) or value <= 0:
+        raise ValidationError(field, "not a usable cap", value=value,
+                              expected="None or a finite number of bytes per second above 0")
