@@ -28,6 +28,7 @@ import errno
 import hashlib
 import itertools
 import os
+import sys
 import threading
 import time as _time
 from collections import deque
@@ -81,7 +82,7 @@ from actors.transfer import (
 from providers import FileTransfer, JobFile, ProviderError, RetryPolicy, StartJobPayload
 from providers._log import get_logger
 
-__all__ = ["DownloadActor", "DownloadCrashed", "DownloadSettings"]
+__all__ = ["DownloadActor", "DownloadCrashed", "DownloadSettings", "place_job_files"]
 
 log = get_logger("debrid.actors.download")
 
@@ -280,8 +281,12 @@ class DownloadActor(EngineActor):
         scheduler: Scheduler,
         settings: DownloadSettings,
         token: int,
+        halt: threading.Event | None = None,
     ) -> None:
         super().__init__()
+        #: Set by the job actor when it dies: this download ends before it handles
+        #: anything else (its successor may already be starting on the same files).
+        self.halt = halt or threading.Event()
         assert payload.download_dir is not None
         self.job_id = job_id
         self.provider_name = provider_name
@@ -316,11 +321,21 @@ class DownloadActor(EngineActor):
             self._schedule_tick()
             self._next_file()
         except Exception as exc:  # noqa: BLE001 - reported, the job actor decides
-            self._crashed(exc)
+            try:
+                self._crashed(exc)
+            except Exception:
+                # Pykka does not call on_failure for a failed on_start.
+                self.on_failure(*sys.exc_info())
+                raise
 
     def on_receive(self, message: Any) -> Any:
         """Dispatch one message; anything unexpected is a crash of this download."""
         if self.stopped:
+            return None
+        if self.halt.is_set():
+            self._release(AbortReason.STOP)
+            self.stopped = True
+            self.stop()
             return None
         try:
             return self._dispatch(message)
@@ -331,6 +346,14 @@ class DownloadActor(EngineActor):
     def on_stop(self) -> None:
         """Whatever way it ends: no worker left writing, no file left open."""
         self._release(AbortReason.STOP)
+
+    def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Killed by an exception that escaped every handler: the job still hears of it."""
+        with contextlib.suppress(Exception):
+            self._release(AbortReason.STOP)
+        if not self.stopped:
+            self.stopped = True
+            _tell(self.owner, DownloadCrashed(self.token, repr(exc)))
 
     def _dispatch(self, message: Any) -> Any:
         run = self.run
@@ -379,17 +402,8 @@ class DownloadActor(EngineActor):
 
     # -- placing the files ----------------------------------------------------------
     def _place(self) -> None:
-        """Give every selected file its path in the job's directory, once: a path
-        recorded before (a restart, a retry) is kept, so the numbering never moves."""
-        selected = [(f.id, f.name) for f in self.files if f.selected]
-        placed = place_files(selected, self.root)
-        taken = {Path(f.local_path) for f in self.files if f.selected and f.local_path}
-        for index, file in enumerate(self.files):
-            if not file.selected or file.local_path:
-                continue
-            path = _unused(placed[file.id], taken)
-            taken.add(path)
-            self.files[index] = attrs.evolve(file, local_path=str(path))
+        """Paths for files that have none yet (the JobActor placed them already)."""
+        self.files = list(place_job_files(tuple(self.files), self.root))
 
     def _next_file(self) -> None:
         for index, file in enumerate(self.files):
@@ -577,6 +591,11 @@ class DownloadActor(EngineActor):
         def checkpoint(upto: int) -> None:
             _tell(me, _Checkpoint(token, segment_id, start, upto))
 
+        # Uncapped, a worker takes what the socket gives (no re-chunking, nothing held
+        # back); under a cap, pieces of a tenth of a second's worth.
+        capped = bandwidth.chunk_for(job_id, settings.chunk_size)
+        read_size = capped if capped < settings.chunk_size else None
+
         def work() -> None:
             durable, result, error = start, None, None
             try:
@@ -586,11 +605,16 @@ class DownloadActor(EngineActor):
                     client, url, start, end, fd=fd, validator=validator, ranged=ranged,
                     on_data=on_data, bandwidth_take=take, checkpoint=checkpoint,
                     checkpoint_bytes=settings.checkpoint_bytes, abort=segment.abort,
-                    chunk_size=bandwidth.chunk_for(job_id, settings.chunk_size), hasher=hasher,
+                    chunk_size=read_size, hasher=hasher,
                 )
                 if result.offset > start:
-                    os.fdatasync(fd)
-                    durable = result.offset
+                    try:
+                        os.fdatasync(fd)
+                    except OSError as exc:  # the disk failed us: not a cut
+                        result = FetchResult(FetchOutcome.WRITE_ERROR, result.offset,
+                                             exc.strerror or str(exc), errno=exc.errno)
+                    else:
+                        durable = result.offset
             except Exception as exc:  # noqa: BLE001 - reported to the actor
                 error = repr(exc)
             finally:
@@ -825,6 +849,7 @@ class DownloadActor(EngineActor):
     # -- the end -------------------------------------------------------------------
     def _finish(self) -> None:
         self._stop_tick()
+        self.bandwidth.forget(self.job_id)  # done: its cap goes (a failed job's stays)
         self.stopped = True
         _tell(self.owner, DownloadFinished(self.token, tuple(self.files)))
         self.stop()
@@ -855,6 +880,7 @@ class DownloadActor(EngineActor):
             if file.selected and file.local_path and file.verified is None:
                 with contextlib.suppress(OSError):
                     _part_path(Path(file.local_path)).unlink()
+        self.bandwidth.forget(self.job_id)
         self.stopped = True
         self.stop()
 
@@ -1028,6 +1054,24 @@ def _unused(path: Path, taken: set[Path]) -> Path:
         ).exists():
             return candidate
     raise AssertionError("unreachable")
+
+
+def place_job_files(files: tuple[JobFile, ...], root: Path) -> tuple[JobFile, ...]:
+    """Give every selected file its path under ``root``, once: a path recorded
+    before (a restart, a retry) is kept, so the numbering never moves; a path that
+    another file (or another job's) holds already gets a number."""
+    selected = [(f.id, f.name) for f in files if f.selected]
+    placed = place_files(selected, root)
+    taken = {Path(f.local_path) for f in files if f.selected and f.local_path}
+    result = []
+    for file in files:
+        if not file.selected or file.local_path:
+            result.append(file)
+            continue
+        path = _unused(placed[file.id], taken)
+        taken.add(path)
+        result.append(attrs.evolve(file, local_path=str(path)))
+    return tuple(result)
 
 
 def _allocated(path: Path) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import logging
 import random
+import threading
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -12,7 +14,7 @@ import pykka
 
 from actors._base import ActorThreads
 from actors._child import SupervisedActor
-from actors._download import DownloadActor, DownloadCrashed, DownloadSettings
+from actors._download import DownloadActor, DownloadCrashed, DownloadSettings, place_job_files
 from actors._download_messages import (
     CancelDownload,
     DownloadFailed,
@@ -53,6 +55,7 @@ from actors._messages import (
     Sync,
     SyncFailed,
     Track,
+    WindUp,
 )
 from actors._scheduler import Scheduler, TimerHandle
 from providers import (
@@ -178,6 +181,7 @@ class JobActor(SupervisedActor):
         #: The local download, while it runs; its replies name ``download_token``.
         self.download: Ref | None = None
         self.download_token = 0
+        self.download_halt = threading.Event()
         #: In the local phase: the provider's part is done, the files land on disk.
         self.local = self._downloads() and DOWNLOAD in job.metadata and job.remote_id is not None
 
@@ -200,8 +204,10 @@ class JobActor(SupervisedActor):
         else:
             self._send(Op.FIND)
 
-    def on_receive(self, message: Any) -> None:
+    def on_receive(self, message: Any) -> Any:
         """Dispatch one message."""
+        if isinstance(message, WindUp):
+            return self._wind_up()
         if self.done:
             # A Cancel or Sync that reaches a finished actor is answered by the
             # supervisor, which keeps every request it forwards until answered.
@@ -495,6 +501,9 @@ class JobActor(SupervisedActor):
         """
         self.local = True
         files = _keep_local_state(files, self.job.files)
+        assert self.job.payload.download_dir is not None
+        # Placed here, stored before the download starts: a restart uses the same paths.
+        files = place_job_files(files, Path(self.job.payload.download_dir).expanduser())
         done = sum(f.bytes_done for f in files if f.selected)
         total = sum(f.size for f in files if f.selected)
         stats = {"bytes_done": done, "bytes_total": total, "speed_bps": 0, "eta_seconds": None,
@@ -512,6 +521,7 @@ class JobActor(SupervisedActor):
         job = self.job
         assert settings is not None and job.remote_id is not None
         self.download_token += 1
+        self.download_halt = threading.Event()
         self.download = DownloadActor.start(
             job_id=job.id,
             provider_name=job.provider,
@@ -523,6 +533,7 @@ class JobActor(SupervisedActor):
             scheduler=self.scheduler,
             settings=settings,
             token=self.download_token,
+            halt=self.download_halt,
         )
 
     def _from_download(
@@ -583,23 +594,34 @@ class JobActor(SupervisedActor):
             cancel = status is JobStatus.CANCELLED
             self._tell(download, CancelDownload() if cancel else WindUpDownload())
 
-    def on_stop(self) -> None:
-        """The engine stops: the download hands back what it synced, which is saved."""
+    def _wind_up(self) -> Job | None:
+        """The engine stops: the download hands back what it synced (asked: the
+        stopping supervisor writes the job it gets back; it takes no more tells)."""
         download, self.download = self.download, None
         if download is None or self.done:
-            return
+            return None
         try:
             files = download.ask(WindUpDownload(), timeout=_WIND_UP_TIMEOUT)
         except (pykka.Timeout, pykka.ActorDeadError):
             log.warning("download_wind_up_failed", job_id=self.job.id, provider=self.job.provider)
-            return
-        if files and tuple(files) != self.job.files:
-            self._save(self.job.evolve(files=tuple(files), updated_at=self.clock.time_ms()), [])
+            return None
+        if not files or tuple(files) == self.job.files:
+            return None
+        self.job = self.job.evolve(files=tuple(files), updated_at=self.clock.time_ms())
+        return self.job
+
+    def on_stop(self) -> None:
+        """Stopped without a wind-up (the supervisor is going down): the download
+        stops too, keeping its files; the store has its last checkpoint."""
+        download, self.download = self.download, None
+        if download is not None and not self.done:
+            self._tell(download, WindUpDownload())
 
     def on_failure(self, exc_type: Any, exc: Any, tb: Any) -> None:
         """A crash: the download stops with it (keeping its files); the supervisor
         restarts the job from the stored state, which holds every synced range."""
         download, self.download = self.download, None
+        self.download_halt.set()  # before anything else it has queued
         if download is not None:
             self._tell(download, WindUpDownload())
         super().on_failure(exc_type, exc, tb)
@@ -727,7 +749,8 @@ class JobActor(SupervisedActor):
         self._finish(JobStatus.CANCELLED, reply=reply)
 
     def _sync(self, reply: Reply) -> None:
-        if self.job.remote_id is None:
+        if self.job.remote_id is None or self.local:
+            # (In the local phase the provider has nothing more to say: the files do.)
             self._save(self.job, [], (reply,))
             return
         self.pending_syncs.append(reply)

@@ -630,5 +630,11 @@ class ProviderRestarted:
 
 
 @attrs.frozen
+class WindUp:
+    """The engine stops (asked, of a job actor): a local download hands back what
+    it synced; the answer is the job as it is on disk now, or None."""
+
+
+@attrs.frozen
 class InjectCrash:
     """Testing aid: make the actor raise, as a bug in it would."""

@@ -63,6 +63,7 @@ from actors._messages import (
     Sync,
     SyncFailed,
     SyncJob,
+    WindUp,
     owed_by,
     usable_hint,
 )
@@ -254,9 +255,31 @@ class SupervisorActor(EngineActor):
         self.handoff.save_owed()
         self._fail_everything(EngineNotRunning("the engine stopped"))
 
+    def _wind_up_jobs(self) -> None:
+        """A clean stop: every job actor with a local download hands back what its
+        workers synced since the last checkpoint, which goes in with the final flush."""
+        deadline = time.monotonic() + 10.0
+        futures = []
+        for ref in self.actors.values():
+            if ref is _PLACEHOLDER:
+                continue
+            with contextlib.suppress(pykka.ActorDeadError):
+                futures.append(ref.ask(WindUp(), block=False))
+        for future in futures:
+            try:
+                job = future.get(timeout=max(0.0, deadline - time.monotonic()))
+            except (pykka.Timeout, pykka.ActorDeadError):
+                continue
+            except Exception:
+                log.exception("job_wind_up_failed")
+                continue
+            if isinstance(job, Job):
+                self.writer.add(job, ())
+
     def _drain_last_changes(self) -> None:
-        """Write the changes children sent as they stopped (a download's last synced
-        ranges); anything else still in the inbox is answered as not done."""
+        """Write the changes that reached the inbox behind the stop message (before
+        Pykka refused further tells); anything else there is answered as not done.
+        (A download's last synced ranges come by ``_wind_up_jobs``, asked.)"""
         stopped = EngineNotRunning("the engine stopped")
         inbox = self.actor_inbox
         while not inbox.empty():  # (this thread is the only one that takes from it)
@@ -311,6 +334,8 @@ class SupervisorActor(EngineActor):
         refs += [h.ref for h in self.provider_refs.values() if h.ref is not None]
         for handle in self.provider_refs.values():
             handle.point_at(None)
+        if wait:
+            self._wind_up_jobs()
         futures = []
         for ref in refs:
             try:

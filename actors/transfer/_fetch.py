@@ -224,7 +224,7 @@ def fetch_range(
     checkpoint: Callable[[int], None],
     checkpoint_bytes: int,
     abort: Abort,
-    chunk_size: int,
+    chunk_size: int | None,
     hasher: HashFeed | None = None,
 ) -> FetchResult:
     """Stream bytes ``[start, end)`` of ``url`` into ``fd`` at their offsets.

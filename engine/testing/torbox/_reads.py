@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -123,7 +124,8 @@ class TorBoxReads:
         item, file = found
         if file is None:
             return self.fake.serve_bytes(request, f"{item.hash}:zip", item.size)
-        short = file.name.rsplit("/", 1)[-1]
+        # A header cannot carry control characters or bare quotes (a hostile name may).
+        short = re.sub(r'[\x00-\x1f\x7f"\\]', "_", file.name.rsplit("/", 1)[-1])
         return self.fake.serve_bytes(
             request,
             file.seed,

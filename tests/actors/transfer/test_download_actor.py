@@ -14,13 +14,15 @@ import attrs
 import pytest
 from download_harness import Bench, Download
 
-from actors._download import DownloadSettings
+from actors._download import DownloadActor, DownloadCrashed, DownloadSettings
 from actors._download_messages import (
     CancelDownload,
     DownloadFailed,
     DownloadFinished,
     WindUpDownload,
 )
+from actors.transfer import Bandwidth
+from engine.testing import ClockDriver
 from providers import FakeClock, FileTransfer, JobFile
 from providers._fileserve import FileServer, ServedFile
 
@@ -183,7 +185,7 @@ def test_an_expired_link_is_asked_again_and_the_file_goes_on(
     download = bench.start([job_file(file)], lambda f, count: first if count == 1 else second,
                            settings=settings())
     download.wait_for(lambda m: type(m).__name__ == "DownloadProgress"
-                      and m.stats["bytes_done"] >= 256 * KiB)
+                      and m.stats["bytes_done"] >= 160 * KiB)
     server.expire(first)  # the CDN's token runs out mid-file...
     server.knobs.stall_after = None
     server.release_stalls()  # ...and the connection drops: the next request gets 403
@@ -277,7 +279,7 @@ def test_a_write_error_mid_way_fails_with_its_cause_and_keeps_the_part(
     assert isinstance(ended, DownloadFailed) and ended.code == "NO_SPACE", ended
     assert "No space left" in ended.message
     [kept] = ended.files
-    assert kept.transfer is not None and kept.bytes_done >= 320 * KiB
+    assert kept.transfer is not None and kept.bytes_done >= 272 * KiB
     part = (download.root / "f.bin.part").read_bytes()
     assert part[: kept.bytes_done] == file.content(0, kept.bytes_done)
 
@@ -307,10 +309,10 @@ def test_a_wind_up_keeps_the_part_and_answers_with_what_is_synced(
     server.knobs.stall_after = 300 * KiB
     download = bench.start([job_file(file)], one_url(url), settings=settings())
     download.wait_for(lambda m: type(m).__name__ == "DownloadProgress"
-                      and m.stats["bytes_done"] >= 256 * KiB)
+                      and m.stats["bytes_done"] >= 160 * KiB)
     files = download.ref.ask(WindUpDownload(), timeout=10)
     [kept] = files
-    assert kept.transfer is not None and kept.bytes_done >= 256 * KiB
+    assert kept.transfer is not None and kept.bytes_done >= 160 * KiB
     part = (download.root / "f.bin.part").read_bytes()
     assert part[: kept.bytes_done] == file.content(0, kept.bytes_done)
 
@@ -364,3 +366,57 @@ def test_md5_is_fed_while_streaming_not_read_back(
     assert isinstance(download.end(), DownloadFinished)
     assert sum(reads) == 0
     assert hashlib.md5(landed(download, file)).hexdigest() == file.md5
+
+
+def test_a_finished_download_forgets_its_jobs_cap(
+    bench: Bench, server: FileServer, clock: FakeClock
+) -> None:
+    bandwidth = Bandwidth(clock)
+    bandwidth.set_job("job-1", 50_000_000)
+    file = served(100 * KiB)
+    download = bench.start([job_file(file)], one_url(server.add(file)),
+                           settings=settings(bandwidth=bandwidth))
+    with ClockDriver(clock, step=0.05):  # the cap's waits are on the fake clock
+        assert isinstance(download.end(), DownloadFinished)
+    download.ref.actor_stopped.wait(5)
+    assert bandwidth.limits()["jobs"] == {}
+
+
+def test_a_failed_sync_after_a_cut_fails_the_file_at_once(
+    bench: Bench, server: FileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: a sync error after a cut was taken for the cut alone, and the
+    file went on, cut after cut, with nothing of it recorded."""
+    file = served(1 * MiB)
+    url = server.add(file)
+    server.knobs.cut_after = 30 * KiB
+
+    def broken(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", broken)
+    download = bench.start([job_file(file)], one_url(url), settings=settings())
+    ended = download.end()
+    assert isinstance(ended, DownloadFailed) and ended.code == "WRITE_ERROR", ended
+    assert "Input/output error" in ended.message
+    assert server.served_bytes(url) <= 30 * KiB + 1
+
+
+def test_a_download_that_dies_anyway_tells_its_job(
+    bench: Bench, server: FileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: an exception that escaped the crash handler killed the actor
+    without a word, and the job waited for it until its stall timeout."""
+    file = served(100 * KiB)
+
+    def broken(self: DownloadActor, exc: BaseException) -> None:
+        raise RuntimeError("the crash handler itself failed")
+
+    def failing(self: DownloadActor, message: object) -> None:
+        raise RuntimeError("a bug while handling a message")
+
+    monkeypatch.setattr(DownloadActor, "_crashed", broken)
+    monkeypatch.setattr(DownloadActor, "_dispatch", failing)
+    download = bench.start([job_file(file)], one_url(server.add(file)), settings=settings())
+    crashed = download.wait_for(lambda m: isinstance(m, DownloadCrashed))
+    assert "crash handler" in crashed.error or "bug" in crashed.error
