@@ -242,6 +242,7 @@ def fetch_range(
         if validator is not None and (value := validator.if_range_value()):
             headers["If-Range"] = value
     position = start
+    syncer = _Syncer(fd, checkpoint)
     try:
         with client.stream("GET", url, headers=headers) as response:
             abort.attach(response)
@@ -251,7 +252,7 @@ def fetch_range(
                     return refused
                 if abort.reason is not None:
                     return _aborted(abort, position)
-                synced = start
+                asked = start
                 for chunk in response.iter_raw(chunk_size):
                     data = chunk[: end - position]
                     if data:
@@ -260,24 +261,83 @@ def fetch_range(
                             hasher.feed(position, data)
                         on_data(position, len(data))
                         position += len(data)
-                    if position - synced >= checkpoint_bytes or (
-                        position >= end and position > synced
-                    ):
-                        os.fdatasync(fd)
-                        synced = position
-                        checkpoint(position)
+                    if position - asked >= checkpoint_bytes:
+                        # Synced and reported by the syncer while we read on.
+                        syncer.sync_upto(position)
+                        asked = position
                     if position >= end:
+                        syncer.finish()
+                        os.fdatasync(fd)
+                        checkpoint(position)
                         return FetchResult(FetchOutcome.DONE, position)
                     if abort.reason is not None or not bandwidth_take(len(data)):
                         return _aborted(abort, position)
             finally:
                 abort.detach()
+                syncer.finish()  # (again is a no-op) nothing reports after we return
     except OSError as exc:  # the local file (httpx's own errors are not OSError)
         return FetchResult(FetchOutcome.WRITE_ERROR, position, exc.strerror or str(exc),
                            errno=exc.errno)
     except httpx.HTTPError as exc:
         return _short(abort, position, _describe(exc))
     return _short(abort, position, "the body ended early")
+
+
+class _Syncer:
+    """Syncs a fetch's file and reports checkpoints on a thread of its own, so the
+    reader goes on while the disk catches up; requests coalesce (the latest
+    offset wins). ``finish`` waits for the last one and raises its write error."""
+
+    def __init__(self, fd: int, checkpoint: Callable[[int], None]) -> None:
+        self._fd = fd
+        self._checkpoint = checkpoint
+        self._cond = threading.Condition()
+        self._wanted: int | None = None
+        self._closing = False
+        self._error: OSError | None = None
+        self._thread: threading.Thread | None = None
+
+    def sync_upto(self, offset: int) -> None:
+        """Sync, then report, everything written before ``offset``."""
+        with self._cond:
+            if self._error is not None:
+                raise self._error
+            self._wanted = offset
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sync", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def finish(self) -> None:
+        """Wait for the pending sync; raise the error one of them met."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+        with self._cond:
+            error, self._error = self._error, None
+            self._thread = None
+            self._closing = False
+        if error is not None:
+            raise error
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._wanted is None and not self._closing:
+                    self._cond.wait()
+                wanted, self._wanted = self._wanted, None
+                if wanted is None:
+                    return
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                with self._cond:
+                    self._error = exc
+                return
+            self._checkpoint(wanted)
 
 
 def _refusal(

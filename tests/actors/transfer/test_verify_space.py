@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.transfer import Md5Progress, NoSpace, _space, check_space, open_part, verify
+from actors.transfer import Md5Progress, NoSpace, _space, _verify, check_space, open_part, verify
 
 
 def _data(n: int) -> bytes:
@@ -126,3 +126,17 @@ def test_check_space_names_what_is_needed_and_what_is_free(
         check_space(tmp_path, 901, 100)
     text = str(caught.value)
     assert "901 bytes" in text and "1000 bytes are free" in text and str(tmp_path) in text
+
+
+def test_the_hashing_thread_ends_when_idle_and_comes_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_verify, "_IDLE", 0.05)
+    progress = Md5Progress()
+    progress.feed(0, b"abc")
+    thread = progress._thread
+    assert thread is not None
+    thread.join(5)
+    assert not thread.is_alive() and progress._thread is None
+    progress.feed(3, b"def")  # a new thread takes over
+    assert progress.hexdigest() == hashlib.md5(b"abcdef").hexdigest()
