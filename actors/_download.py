@@ -311,6 +311,7 @@ class DownloadActor(EngineActor):
         self.samples: deque[tuple[float, int]] = deque()
         self.stopped = False
         self.last_stats: dict[str, Any] = {}
+        self.last_files: tuple[JobFile, ...] = ()
 
     # -- lifecycle ---------------------------------------------------------------
     def on_start(self) -> None:
@@ -975,11 +976,13 @@ class DownloadActor(EngineActor):
         }
 
     def _report(self, *, force: bool = False) -> None:
-        stats = self._stats()
-        if not force and stats == self.last_stats:
+        """Tell the job what is on disk; skipped only when neither the figures nor
+        the recorded files changed (a checkpoint behind the live figure counts)."""
+        stats, files = self._stats(), tuple(self.files)
+        if not force and stats == self.last_stats and files == self.last_files:
             return
-        self.last_stats = stats
-        _tell(self.owner, DownloadProgress(self.token, tuple(self.files), stats))
+        self.last_stats, self.last_files = stats, files
+        _tell(self.owner, DownloadProgress(self.token, files, stats))
 
     def _schedule_tick(self) -> None:
         if not self.stopped and self.tick is None:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import engine._engine as engine_module
 from engine import Engine, EngineConfig, Job, JobStatus
@@ -251,3 +257,36 @@ def cancel_while_its_delete_fails(
     cancelled = engine.get_job(job.id)
     assert cancelled.status is JobStatus.CANCELLED and cancelled.remote_id is not None
     return cancelled
+
+
+def kill_when_ready(args: list[str], stderr_path: Path, *, timeout: float = 60) -> tuple[str, int]:
+    """Run ``python args...`` from the checkout, SIGKILL it once it prints its first
+    line (or after ``timeout``), and return that line and the exit code. A child
+    that was not ready has failed: its stderr (in ``stderr_path``) says why."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *sys.path])}
+    with stderr_path.open("w") as stderr:
+        child = subprocess.Popen([sys.executable, *args], cwd=root, env=env,
+                                 stdout=subprocess.PIPE, stderr=stderr, text=True)
+        try:
+            assert child.stdout is not None
+            line = _first_line(child.stdout, timeout)
+            os.kill(child.pid, signal.SIGKILL)
+            returncode = child.wait(timeout=30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(10)
+            if child.stdout is not None:
+                child.stdout.close()
+    return line, returncode
+
+
+def _first_line(stream: IO[str], timeout: float) -> str:
+    """The first line ``stream`` gives within ``timeout`` seconds ('' at EOF)."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        return "(no line within the timeout)"

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import queue
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+import attrs
 import pytest
+from engine_helpers import kill_when_ready
 
 from actors import DownloadSettings
 from engine import Engine, EngineConfig, Job, JobEvent, JobStatus, ValidationError
@@ -26,7 +24,10 @@ from providers import FakeClock, JobNotFound
 
 KiB = 1024
 MiB = 1 << 20
-SMALL = DownloadSettings(min_split=64 * KiB, checkpoint_bytes=64 * KiB, chunk_size=16 * KiB)
+# The fakes hold bodies (stall_after) while the fake clock runs fast: a speed floor
+# of an hour keeps the stall ladder (tested in the actor's tests) out of these.
+SMALL = DownloadSettings(min_split=64 * KiB, checkpoint_bytes=64 * KiB, chunk_size=16 * KiB,
+                         low_speed_seconds=3600.0)
 
 
 def info_hash(i: int) -> str:
@@ -198,8 +199,7 @@ def test_a_retry_keeps_the_verified_files_and_fetches_only_the_rest(
         starts.append(1)
         return 0 if full.is_set() or len(starts) == 3 else 1 << 40  # the third file: full
 
-    settings = DownloadSettings(min_split=64 * KiB, checkpoint_bytes=64 * KiB,
-                                chunk_size=16 * KiB, free_bytes=free)
+    settings = attrs.evolve(SMALL, free_bytes=free)
     with engine_on("torbox", torbox.provider_options(), clock, tmp_path / "jobs.db",
                    downloads=settings) as engine:
         job = engine.create_job("torbox", {"magnet": magnet(4),
@@ -308,30 +308,16 @@ CHILD = Path(__file__).resolve().parents[2] / "tests" / "fakes" / "download_kill
 def test_a_sigkill_mid_file_then_a_restart_fetches_no_recorded_byte_again(
     tmp_path: Path,
 ) -> None:
-    root = Path(__file__).resolve().parents[2]
     size = 2 * MiB
     with FakeTorBox(step_seconds=0.1) as fake:  # real time: the child runs on its own clock
         fake.add_cached(info_hash(8), name="Kill", files=[("Kill/k.bin", size)])
         fake.file_knobs.stall_after = 900 * KiB  # the child gets this far, then waits
         db, target = tmp_path / "jobs.db", tmp_path / "dl"
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *sys.path])}
-        with (tmp_path / "child.stderr").open("w") as stderr:
-            child = subprocess.Popen(
-                [sys.executable, str(CHILD), str(db), json.dumps(fake.provider_options()),
-                 magnet(8), str(target), str(832 * KiB)],
-                cwd=root, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
-            )
-            try:
-                assert child.stdout is not None
-                line = first_line(child.stdout, timeout=60)
-                os.kill(child.pid, signal.SIGKILL)
-                returncode = child.wait(timeout=30)
-            finally:
-                if child.poll() is None:
-                    child.kill()
-                    child.wait(10)
-                if child.stdout is not None:
-                    child.stdout.close()
+        line, returncode = kill_when_ready(
+            [str(CHILD), str(db), json.dumps(fake.provider_options()), magnet(8), str(target),
+             str(832 * KiB)],
+            tmp_path / "child.stderr",
+        )
         assert line.startswith("ready "), (line, (tmp_path / "child.stderr").read_text())
         assert returncode == -signal.SIGKILL
         fake.file_knobs.stall_after = None
@@ -351,15 +337,6 @@ def test_a_sigkill_mid_file_then_a_restart_fetches_no_recorded_byte_again(
     assert recorded >= 832 * KiB  # what was synced before the kill was recorded...
     assert served_after == size - recorded + 1  # ...and not one of those bytes came again
 
-
-def first_line(stream: IO[str], timeout: float) -> str:
-    """The first line ``stream`` gives within ``timeout`` seconds."""
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        return "(no line within the timeout)"
 
 
 def test_hostile_names_from_a_provider_stay_inside_the_folder(

@@ -7,17 +7,12 @@ steps every 2 s of the real clock, and is polled at the default interval.
 
 from __future__ import annotations
 
-import os
-import queue
 import signal
-import subprocess
-import sys
-import threading
 from collections import Counter
 from pathlib import Path
-from typing import IO
 
 import pytest
+from engine_helpers import kill_when_ready
 
 from engine import Engine, EngineConfig, JobStatus
 from providers import MockProvider
@@ -25,16 +20,6 @@ from providers import MockProvider
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = ROOT / "tests" / "fakes" / "kill_child.py"
 JOBS = 100
-
-
-def first_line(stream: IO[str], timeout: float) -> str:
-    """The first line ``stream`` gives within ``timeout`` seconds ('' at EOF)."""
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        return "(no line within the timeout)"
 
 
 def submissions(state_file: Path) -> Counter[str]:
@@ -51,28 +36,8 @@ def test_sigkill_on_the_defaults_then_a_new_engine_completes_every_job_once(
     tmp_path: Path,
 ) -> None:
     database = tmp_path / "jobs.db"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
-    with (tmp_path / "child.stderr").open("w") as stderr:
-        child = subprocess.Popen(
-            [sys.executable, str(CHILD), str(database), str(JOBS)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-        try:
-            assert child.stdout is not None
-            line = first_line(child.stdout, timeout=60)
-            # Ready or not (a child that is not has failed: its stderr says why).
-            os.kill(child.pid, signal.SIGKILL)
-            returncode = child.wait(timeout=30)
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait(10)
-            if child.stdout is not None:
-                child.stdout.close()
+    line, returncode = kill_when_ready([str(CHILD), str(database), str(JOBS)],
+                                       tmp_path / "child.stderr")
     assert line.startswith(f"ready {JOBS} "), (line, (tmp_path / "child.stderr").read_text())
     assert returncode == -signal.SIGKILL
 
