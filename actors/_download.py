@@ -79,7 +79,14 @@ from actors.transfer import (
     probe,
     verify,
 )
-from providers import FileTransfer, JobFile, ProviderError, RetryPolicy, StartJobPayload
+from providers import (
+    FileTransfer,
+    JobFile,
+    ProviderError,
+    RetryPolicy,
+    StartJobPayload,
+    Telemetry,
+)
 from providers._log import get_logger
 
 __all__ = ["DownloadActor", "DownloadCrashed", "DownloadSettings", "place_job_files"]
@@ -101,10 +108,11 @@ class DownloadSettings:
     report every ``checkpoint_bytes``. A file whose transfer stays below
     ``low_speed_bps`` for ``low_speed_seconds`` is stalled (``stall_tries``
     strikes: reconnect, new link, fail). ``space_margin`` is kept free on the disk
-    beyond what a file still needs.
+    beyond what a file still needs. ``telemetry`` counts the bytes written.
     """
 
     bandwidth: Bandwidth | None = attrs.field(default=None, eq=False)
+    telemetry: Telemetry | None = attrs.field(default=None, eq=False)
     min_split: int = 8 * MiB
     checkpoint_bytes: int = 8 * MiB
     chunk_size: int = 256 * 1024
@@ -582,9 +590,12 @@ class DownloadActor(EngineActor):
             else None
         part, settings, me, job_id = run.part, self.settings, self.actor_ref, self.job_id
         bandwidth = self.bandwidth
+        telemetry, provider_name = settings.telemetry, self.provider_name
 
         def on_data(offset: int, length: int) -> None:
             segment.written[0] = offset + length - start
+            if telemetry is not None:
+                telemetry.downloaded(provider_name, length)
 
         def take(n: int) -> bool:
             return bandwidth.take(job_id, n, segment.cancelled)

@@ -175,6 +175,19 @@ class ClearCompleted:
 
 
 @attrs.frozen
+class DeleteJobs:
+    """Delete these finished jobs (from the Engine).
+
+    Replies with ``{job_id: None}`` for each job deleted and ``{job_id: error}``
+    for each one kept: ``JobNotFound``, or ``InvalidTransition`` for a job that
+    is not finished (or still has an actor or an unwritten change).
+    """
+
+    job_ids: tuple[str, ...]
+    reply: Reply
+
+
+@attrs.frozen
 class Ready:
     """Answered once the supervisor has started its children and recovered jobs."""
 

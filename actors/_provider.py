@@ -80,6 +80,7 @@ from providers import (
     ProviderError,
     RateLimiter,
     StartJobPayload,
+    Telemetry,
 )
 from providers._log import get_logger
 from providers._ratelimit import GrowingWait
@@ -248,9 +249,11 @@ class ProviderActor(SupervisedActor):
         budget_notice_after: float = 1.0,
         account_fail_after: float = 24 * 3600.0,
         slot_retry_delay: float = 30.0,
+        telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__()
         self.name = name
+        self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.provider = provider
         self.supervisor = supervisor
         self.scheduler = scheduler
@@ -548,6 +551,7 @@ class ProviderActor(SupervisedActor):
         if call.notified or not isinstance(message, _Request):
             return
         call.notified = True
+        self.telemetry.budget_wait(self.name, budget)
         until = self.scheduler.clock.time() + delay
         log.info(
             "budget_wait",

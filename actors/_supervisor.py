@@ -42,6 +42,7 @@ from actors._messages import (
     CleanupsChanged,
     ClearCompleted,
     CreateJob,
+    DeleteJobs,
     Describe,
     Flush,
     InjectCrash,
@@ -81,10 +82,12 @@ from providers import (
     Job,
     JobErrorInfo,
     JobFile,
+    JobNotFound,
     JobStatus,
     Provider,
     RateLimiter,
     StoreError,
+    Telemetry,
     Transition,
     UnknownProvider,
 )
@@ -116,6 +119,8 @@ class SupervisorSettings:
     page_size: int = 256
     #: COMPLETED jobs deleted per turn of the mailbox by ``clear_completed``.
     clear_chunk: int = 5000
+    #: Counters for the metrics (commit latency, budget waits).
+    telemetry: Telemetry = attrs.field(factory=Telemetry, eq=False)
 
 
 #: Completed jobs' items handed to each provider actor at start (the most recent):
@@ -174,7 +179,7 @@ class SupervisorActor(EngineActor):
         self.initial = initial
         #: Shared with the Engine, which asks provider actors directly (test_connection).
         self.provider_refs = handles
-        self.writer = Writer(store, bus, backlog)
+        self.writer = Writer(store, bus, backlog, telemetry=settings.telemetry)
         self.admission = Admission(
             store,
             self.providers,
@@ -413,6 +418,8 @@ class SupervisorActor(EngineActor):
                 self._links_refreshed(job_id, remote_id, files, replies)
             case ClearCompleted(reply):
                 self._clear(reply)
+            case DeleteJobs(job_ids, reply):
+                self._delete(job_ids, reply)
             case CleanupsChanged(provider, owed, settled):
                 self.writer.note_cleanups(provider, owed, settled)
                 self._request_flush()
@@ -757,6 +764,40 @@ class SupervisorActor(EngineActor):
         self.clearing = _Clearing(reply)
         self._request_flush()
 
+    def _delete(self, job_ids: Sequence[str], reply: Reply) -> None:
+        """Delete the finished jobs among ``job_ids`` in one transaction; say why others stay.
+
+        A job goes only when it is finished, has no actor and no unwritten change:
+        one being retried (QUEUED again, its row not yet written) is kept. Its
+        remote item was settled when it finished; its local files are the user's.
+        """
+        if not self._flush_pending_of(job_ids):
+            fail(reply, StoreError("cannot delete jobs: their last changes are not written"))
+            return
+        kept: dict[str, EngineError | None] = {}
+        doomed: list[str] = []
+        for job_id in dict.fromkeys(job_ids):
+            try:
+                job = self.store.get(job_id)
+            except JobNotFound as error:
+                kept[job_id] = error
+                continue
+            if not job.terminal or job_id in self.actors or self.writer.has_pending(job_id):
+                kept[job_id] = InvalidTransition(job.status, "deleted", job_id)
+                continue
+            doomed.append(job_id)
+        self.store.delete(doomed)  # a StoreError fails the message: nothing was deleted
+        for job_id in doomed:
+            self.restarts.forget(job_id)
+            kept[job_id] = None
+        answer(reply, kept)
+
+    def _flush_pending_of(self, job_ids: Sequence[str]) -> bool:
+        """Write what is pending when any of ``job_ids`` has an unwritten change."""
+        if any(self.writer.has_pending(job_id) for job_id in job_ids):
+            return self._flush()
+        return True
+
     def _clear_chunk(self) -> None:
         """Delete one chunk of COMPLETED jobs; the rest wait for the next turn."""
         clearing = self.clearing
@@ -914,6 +955,7 @@ class SupervisorActor(EngineActor):
                 max_pause=self.settings.job.retry_policy.max_retry_after,
                 account_fail_after=self.settings.account_fail_after,
                 slot_retry_delay=self.settings.slot_retry_delay,
+                telemetry=self.settings.telemetry,
             )
         except Exception as error:  # noqa: BLE001 - no thread to be had: try again later
             log.error("provider_start_failed", provider=name, error=repr(error))

@@ -13,6 +13,7 @@ store that is merely failing (down, locked, full) never costs a change.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,7 +23,14 @@ from actors._events import JobEvent, Publish
 from actors._messages import CleanupKey, Ref, Reply
 from actors._replies import answer, fail
 from persistence import JobStore
-from providers import Job, StoreError, Transition, UnstorableValue, ValidationError
+from providers import (
+    Job,
+    StoreError,
+    Telemetry,
+    Transition,
+    UnstorableValue,
+    ValidationError,
+)
 from providers._log import get_logger
 
 __all__ = ["EventBacklog", "FlushOutcome", "Writer"]
@@ -91,8 +99,16 @@ class EventBacklog:
 class Writer:
     """Pending changes and the replies that wait for their commit."""
 
-    def __init__(self, store: JobStore, bus: Ref, backlog: EventBacklog | None = None) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        bus: Ref,
+        backlog: EventBacklog | None = None,
+        *,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self.store = store
+        self.telemetry = telemetry
         self.bus = bus
         self.backlog = backlog or EventBacklog()
         self.pending: list[_Pending] = []
@@ -160,8 +176,11 @@ class Writer:
             return FlushOutcome(True)
         self._dropped = {}
         batch = self.pending
+        began = time.perf_counter()
         try:
             self.store.save_batch([(p.job, p.transitions) for p in batch], self._cleanup_rows())
+            if self.telemetry is not None:
+                self.telemetry.commit(time.perf_counter() - began)
         except (StoreError, ValidationError) as error:
             self.failures += 1
             log.error(

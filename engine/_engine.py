@@ -18,6 +18,7 @@ from actors import (
     CancelJob,
     ClearCompleted,
     CreateJob,
+    DeleteJobs,
     Describe,
     DescribeProvider,
     EventBacklog,
@@ -60,6 +61,8 @@ from providers import (
     SecretStore,
     StartJobPayload,
     StoreError,
+    Telemetry,
+    TelemetrySnapshot,
     TestConnectionResponse,
     UnknownProvider,
     ValidationError,
@@ -110,6 +113,8 @@ class Engine:
         self._limiters: dict[str, dict[str, RateLimiter]] = {}
         #: The download caps, shared by every job (and kept across supervisor restarts).
         self._bandwidth = Bandwidth(self.clock, self.config.bandwidth_bps)
+        #: Counters for the daemon's metrics; they live as long as this Engine.
+        self._telemetry = Telemetry()
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> Engine:
@@ -155,7 +160,9 @@ class Engine:
                 links_retry_interval=self.config.links_retry_interval,
                 keep_failed_items=self.config.keep_failed_items,
                 rng=random.Random(self.config.seed),
-                downloads=attrs.evolve(self.config.downloads, bandwidth=self._bandwidth),
+                downloads=attrs.evolve(
+                    self.config.downloads, bandwidth=self._bandwidth, telemetry=self._telemetry
+                ),
             ),
             max_restarts=self.config.max_restarts,
             restart_window=self.config.restart_window,
@@ -164,6 +171,7 @@ class Engine:
             max_job_actors=self.config.max_job_actors,
             slot_retry_delay=self.config.slot_retry_delay,
             account_fail_after=self.config.account_fail_after,
+            telemetry=self._telemetry,
         )
         secrets = self._secret_store()
         # Buckets and books outlive a supervisor restart: a spent budget stays spent.
@@ -185,6 +193,7 @@ class Engine:
                 ProviderContext(
                     clock=self.clock, limiters=limiters, secrets=secrets, blocking=False,
                     keep_failed_items=self.config.keep_failed_items,
+                    telemetry=self._telemetry,
                 )
             )
             books[name] = ProviderBook(name=name)
@@ -423,11 +432,70 @@ class Engine:
         provider: str | None = None,
         limit: int | None = 100,
         offset: int = 0,
+        *,
+        text: str | None = None,
+        order: str = "created_at",
+        descending: bool = False,
     ) -> list[Job]:
-        """Jobs, oldest first, filtered by status and provider."""
+        """Jobs filtered by status, provider and ``text``, oldest first by default.
+
+        ``text`` matches a part of the id, the payload (URL, magnet, download dir)
+        or a file name, ignoring case. ``order`` is a column (``created_at``,
+        ``updated_at``, ``status``, ``progress``, ``provider``, ``priority``,
+        ``attempt``, ``id``); ties are broken by id so pages never overlap.
+        """
         return self._running_store().list(
-            status=status, provider=provider, limit=limit, offset=offset
+            status=status, provider=provider, limit=limit, offset=offset,
+            order=order, descending=descending, text=text,
         )
+
+    def count_jobs(
+        self,
+        status: JobStatus | Iterable[JobStatus] | None = None,
+        provider: str | None = None,
+        *,
+        text: str | None = None,
+    ) -> int:
+        """How many jobs ``list_jobs`` with the same filters and no limit would give."""
+        return self._running_store().count(status=status, provider=provider, text=text)
+
+    def job_counts(self) -> dict[tuple[str, str], int]:
+        """Jobs per (provider, status value), from the store; pairs with none are left out."""
+        counts = self._running_store().counts_by_provider()
+        return {(provider, status.value): n for (provider, status), n in counts.items()}
+
+    def delete_job(self, job_id: str, *, timeout: float = 30.0) -> None:
+        """Delete a finished job and its history (``InvalidTransition`` for one not finished).
+
+        Its remote item was settled when it finished; files it downloaded stay.
+        """
+        error = self.delete_jobs([job_id], timeout=timeout)[job_id]
+        if error is not None:
+            raise error
+
+    def delete_jobs(
+        self, job_ids: Iterable[str], *, timeout: float = 30.0
+    ) -> dict[str, EngineError | None]:
+        """Delete the finished jobs among ``job_ids`` in one transaction.
+
+        Answers each id: None when it was deleted, else why it was kept
+        (``JobNotFound``, ``InvalidTransition`` for a job still being worked on).
+        """
+        ids = tuple(dict.fromkeys(job_ids))
+        for job_id in ids:
+            if not isinstance(job_id, str):
+                raise ValidationError("job_ids", "not a job id", value=job_id, expected="a string")
+        if not ids:
+            return {}
+        result: dict[str, EngineError | None] = self._ask(
+            lambda reply: DeleteJobs(ids, reply), timeout
+        )
+        return result
+
+    def telemetry(self) -> TelemetrySnapshot:
+        """Counters since this Engine was made: provider requests by answer, rate
+        limits, budget waits, bytes downloaded, store commits and their latency."""
+        return self._telemetry.snapshot()
 
     def get_active_jobs(self) -> list[Job]:
         """Every job that is not COMPLETED, FAILED or CANCELLED."""

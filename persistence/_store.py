@@ -401,11 +401,14 @@ class JobStore:
         offset: int = 0,
         order: str = "created_at",
         descending: bool = False,
+        text: str | None = None,
     ) -> builtins.list[Job]:
-        """Jobs matching ``status`` (one or several) and ``provider``, ordered and paged.
+        """Jobs matching ``status`` (one or several), ``provider`` and ``text``, ordered and paged.
 
         ``order`` is one of ``ORDER_COLUMNS``; ties are broken by id, so that
-        pages never overlap or skip. ``ValidationError`` for a bad argument.
+        pages never overlap or skip. ``text`` matches, case-insensitively, a part
+        of the id, the payload (URL, magnet, download dir) or the file names.
+        ``ValidationError`` for a bad argument.
         """
         if order not in ORDER_COLUMNS:
             raise ValidationError(
@@ -423,7 +426,7 @@ class JobStore:
         column = getattr(jobs, order)
         tiebreak = jobs.id
         keys = (column.desc(), tiebreak.desc()) if descending else (column, tiebreak)
-        query = self._filtered(status, provider)
+        query = self._filtered(status, provider, text)
         if query is None or limit == 0:
             return []
         query = query.order_by(*keys)
@@ -436,10 +439,13 @@ class JobStore:
         return [job_from_row(row) for row in rows]
 
     def count(
-        self, status: JobStatus | Iterable[JobStatus] | None = None, provider: str | None = None
+        self,
+        status: JobStatus | Iterable[JobStatus] | None = None,
+        provider: str | None = None,
+        text: str | None = None,
     ) -> int:
-        """How many jobs match ``status`` (one or several) and ``provider``."""
-        query = self._filtered(status, provider)
+        """How many jobs match ``status`` (one or several), ``provider`` and ``text``."""
+        query = self._filtered(status, provider, text)
         if query is None:
             return 0
         with self._reading("count jobs"):
@@ -587,6 +593,22 @@ class JobStore:
                 continue
         return counts
 
+    def counts_by_provider(self) -> dict[tuple[str, JobStatus], int]:
+        """How many jobs each (provider, status) pair has; pairs with none are left out."""
+        jobs = self._tables.jobs
+        query = jobs.select(
+            jobs.provider, jobs.status, peewee.fn.COUNT(peewee.SQL("*"))
+        ).group_by(jobs.provider, jobs.status)
+        with self._reading("count jobs by provider and status"):
+            rows = _tuples(query)
+        counts: dict[tuple[str, JobStatus], int] = {}
+        for provider, value, counted in rows:
+            try:
+                counts[(str(provider), JobStatus(value))] = int(counted)
+            except ValueError:
+                continue
+        return counts
+
     def replace_pending_cleanups(
         self, provider: str, deletes: Iterable[str], lookups: Iterable[str]
     ) -> None:
@@ -635,11 +657,30 @@ class JobStore:
     # -- internals ---------------------------------------------------------
 
     def _filtered(
-        self, status: JobStatus | Iterable[JobStatus] | None, provider: str | None
+        self,
+        status: JobStatus | Iterable[JobStatus] | None,
+        provider: str | None,
+        text: str | None = None,
     ) -> peewee.ModelSelect[Any] | None:
         """A select of jobs with the filters applied; None when nothing can match."""
         jobs = self._tables.jobs
         query = jobs.select()
+        if text is not None:
+            if not isinstance(text, str) or len(text) > 500:
+                raise ValidationError(
+                    "text", "not a search text", value=text, expected="a string of 500 or fewer"
+                )
+            if text:
+                # A plain substring test (no LIKE: "%" and "_" in the text mean themselves).
+                find = peewee.fn.strpos if isinstance(self._db, peewee.PostgresqlDatabase) else (
+                    peewee.fn.instr
+                )
+                needle = text.lower()
+                query = query.where(
+                    (find(peewee.fn.lower(jobs.id), needle) > 0)
+                    | (find(peewee.fn.lower(jobs.payload), needle) > 0)
+                    | (find(peewee.fn.lower(jobs.files), needle) > 0)
+                )
         if status is not None:
             wanted = _statuses(status, "status")
             if not wanted:

@@ -40,6 +40,7 @@ from providers._retry import RetryPolicy, is_retryable, next_delay
 from providers._secrets import MemorySecretStore, SecretStore
 from providers._selection import select_files
 from providers._status import TERMINAL, TRANSITIONS, JobStatus, check_transition, forward_path
+from providers._telemetry import Telemetry, TelemetrySnapshot
 from providers._validation import parse_start_job_payload
 from providers.mock import MockProvider
 
@@ -79,6 +80,8 @@ __all__ = [
     "StartJobPayload",
     "StartJobResponse",
     "StoreError",
+    "Telemetry",
+    "TelemetrySnapshot",
     "TestConnectionResponse",
     "Transition",
     "UnknownProvider",

@@ -265,6 +265,7 @@ class ProviderHttp:
         try:
             response = self._exchange(method, path, headers, kwargs)
         except httpx.TimeoutException:
+            ctx.telemetry.request(self.provider, "TIMEOUT")
             raise ProviderError(
                 f"timed out on {method} {_path_only(path)}",
                 self.provider,
@@ -272,6 +273,7 @@ class ProviderHttp:
                 retryable=True,
             ) from None
         except httpx.HTTPError as exc:
+            ctx.telemetry.request(self.provider, "PROVIDER_UNAVAILABLE")
             raise ProviderError(
                 f"{type(exc).__name__} on {method} {_path_only(path)}",
                 self.provider,
@@ -280,6 +282,7 @@ class ProviderHttp:
             ) from None
         finally:
             _DEADLINE.at = outer
+        ctx.telemetry.request(self.provider, str(response.status_code))
         if response.status_code == 429:
             # ``refused_by`` names the buckets the service's limit stands for when it
             # is not all of them: a 429 on TorBox's createtorrent holds back creations,

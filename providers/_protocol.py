@@ -20,6 +20,7 @@ from providers._responses import (
     TestConnectionResponse,
 )
 from providers._secrets import MemorySecretStore, SecretStore
+from providers._telemetry import Telemetry
 
 __all__ = ["BaseProvider", "Call", "Provider", "ProviderContext"]
 
@@ -48,7 +49,8 @@ class ProviderContext:
     buckets named by ``budgets`` before each call) it takes them at once, into
     debt if the estimate was short. ``keep_failed_items``: the engine leaves a
     failed job's remote item on the account, so a provider that gives up on one
-    (a stuck torrent) reports it failed without deleting it.
+    (a stuck torrent) reports it failed without deleting it. ``telemetry`` counts
+    the requests and their answers for the engine's metrics.
     """
 
     clock: Clock = attrs.field(factory=RealClock)
@@ -56,6 +58,7 @@ class ProviderContext:
     secrets: SecretStore = attrs.field(factory=MemorySecretStore)
     blocking: bool = True
     keep_failed_items: bool = False
+    telemetry: Telemetry = attrs.field(factory=Telemetry, eq=False)
 
 
 @runtime_checkable
