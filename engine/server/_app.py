@@ -1,0 +1,218 @@
+"""``create_app``: the daemon's Starlette app (routes, security layers, error answers)."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from engine.server._errors import CatchAll, error_response, exception_handlers
+from engine.server._events import EventHub
+from engine.server._jobs_api import invalid, job_routes
+from engine.server._metrics import make_registry, scrape
+from engine.server._openapi import openapi_routes
+from engine.server._providers_api import provider_routes
+from engine.server._security import (
+    CSRF_HEADER,
+    Authenticate,
+    BodyLimit,
+    FailedLogins,
+    HostCheck,
+    Sessions,
+    session_cookie_header,
+    too_many_attempts,
+)
+
+__all__ = ["STATIC_DIR", "ServerOptions", "create_app"]
+
+#: The page and its assets, shipped with the package.
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+PAGE = "provider-test.html"
+
+
+def _paths(value: Any) -> tuple[Path, ...]:
+    return tuple(Path(v) for v in value)
+
+
+@attrs.frozen
+class ServerOptions:
+    """How the control API is served.
+
+    ``token`` None turns authentication off (for loopback only). ``allowed_hosts``
+    are extra Host header names (a reverse proxy's); ``cors_origins`` the only
+    origins that get CORS headers (none by default). ``download_roots``: a
+    ``download_dir`` that arrives over HTTP must resolve inside one of them.
+    """
+
+    token: str | None
+    host: str = "127.0.0.1"
+    port: int = 8686
+    allowed_hosts: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    cors_origins: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    max_body_bytes: int = 10 * 1024 * 1024
+    download_roots: tuple[Path, ...] = attrs.field(default=(), converter=_paths)
+    static_dir: Path = attrs.field(default=STATIC_DIR, converter=Path)
+
+    def __repr__(self) -> str:
+        # The token is a secret: it never reaches a log line or an error text.
+        shown = "***" if self.token is not None else None
+        return (
+            f"ServerOptions(token={shown!r}, host={self.host!r}, port={self.port!r}, "
+            f"allowed_hosts={self.allowed_hosts!r}, cors_origins={self.cors_origins!r}, "
+            f"max_body_bytes={self.max_body_bytes!r}, download_roots={self.download_roots!r}, "
+            f"static_dir={self.static_dir!r})"
+        )
+
+
+async def login(request: Request) -> Response:
+    """``GET /login?code=C``: the session cookie, then 303 to the page."""
+    sessions: Sessions = request.app.state.sessions
+    failures: FailedLogins = request.app.state.failures
+    address = request.client.host if request.client else "unknown"
+    wait = failures.blocked_for(address)
+    if wait > 0:
+        refusal: Response = too_many_attempts(wait)
+        return refusal
+    session = sessions.redeem(request.query_params.get("code", ""))
+    if session is None:
+        failures.failed(address)
+        return error_response(401, "unauthorized", "a wrong, used or expired login code")
+    response = RedirectResponse("/provider-test", status_code=303)
+    response.headers.append("set-cookie", session_cookie_header(session))
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+async def session_info(request: Request) -> JSONResponse:
+    """``GET /api/session``: the CSRF token of the cookie's session."""
+    session = request.scope.get("state", {}).get("session")
+    auth = request.scope.get("state", {}).get("auth", "none")
+    token = session.csrf_token if session is not None else request.app.state.csrf_token
+    return JSONResponse({"csrf_token": token, "auth": auth},
+                        headers={"cache-control": "no-store"})
+
+
+async def events(request: Request) -> Response:
+    """``GET /api/events``: the event stream (see ``EventHub``)."""
+    raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+    last: int | None = None
+    if raw:
+        try:
+            last = int(raw.strip())
+        except ValueError:
+            raise invalid("last_event_id", "must be an event id (an integer)") from None
+    hub: EventHub = request.app.state.events
+    return StreamingResponse(
+        hub.stream(last),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+    )
+
+
+async def metrics(request: Request) -> Response:
+    """``GET /metrics``: Prometheus text."""
+    body = await run_in_threadpool(scrape, request.app.state.metrics)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+async def page(request: Request) -> Response:
+    """``GET /provider-test``: the page."""
+    path = Path(request.app.state.options.static_dir) / PAGE
+    if not path.is_file():
+        return error_response(404, "not_found", "the page is not installed")
+    return FileResponse(path, media_type="text/html", headers={"cache-control": "no-store"})
+
+
+async def home(_: Request) -> Response:
+    """``GET /``: to the page."""
+    return RedirectResponse("/provider-test", status_code=307)
+
+
+def _routes(options: ServerOptions) -> list[BaseRoute]:
+    return [
+        Route("/", home, methods=["GET"]),
+        Route("/login", login, methods=["GET"]),
+        Route("/provider-test", page, methods=["GET"]),
+        Route("/api/session", session_info, methods=["GET"]),
+        Route("/api/events", events, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        *job_routes(),
+        *provider_routes(),
+        *openapi_routes(),
+        Mount("/static", StaticFiles(directory=options.static_dir, check_dir=False),
+              name="static"),
+    ]
+
+
+def create_app(engine: Any, options: ServerOptions) -> Starlette:
+    """The control API of ``engine`` (an ``engine.Engine``), served as ``options`` say.
+
+    ``app.state`` holds ``engine``, ``options``, ``sessions`` (``new_login_code()``),
+    ``events`` (the ``EventHub``) and the metrics registry. The app follows the
+    engine's events from its startup to its shutdown.
+    """
+    clock = getattr(engine, "clock", None)
+    now = clock.monotonic if clock is not None else None
+    sessions = Sessions(now) if now is not None else Sessions()
+    failures = FailedLogins()
+    hub = EventHub()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        hub.attach(engine.subscribe)
+        try:
+            yield
+        finally:
+            hub.close()
+            hub.detach()
+
+    middleware = [Middleware(HostCheck, bound_host=options.host,
+                             allowed_hosts=options.allowed_hosts)]
+    if options.cors_origins:
+        middleware.append(Middleware(
+            CORSMiddleware,
+            allow_origins=list(options.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", CSRF_HEADER, "Last-Event-ID"],
+            max_age=600,
+        ))
+    middleware += [
+        Middleware(BodyLimit, limit=options.max_body_bytes),
+        Middleware(Authenticate, token=options.token, sessions=sessions, failures=failures,
+                   cors_origins=options.cors_origins),
+        Middleware(CatchAll),
+    ]
+    app = Starlette(
+        routes=_routes(options),
+        middleware=middleware,
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.options = options
+    app.state.sessions = sessions
+    app.state.failures = failures
+    app.state.events = hub
+    app.state.metrics = make_registry(engine)
+    # The CSRF token of requests that have no session (bearer clients, auth off).
+    app.state.csrf_token = secrets.token_urlsafe(32)
+    return app

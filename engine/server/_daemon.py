@@ -1,0 +1,240 @@
+"""``Daemon``: uvicorn serving the app on a thread of its own; ``run_daemon``: ``debrid serve``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from engine.server._app import ServerOptions, create_app
+from providers._log import get_logger
+
+__all__ = ["Daemon", "run_daemon"]
+
+log = get_logger("debrid.server")
+
+#: Seconds uvicorn gives open requests once asked to stop, before it cancels them.
+GRACEFUL_SECONDS = 5.0
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that says when it is listening (or gave up trying)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.settled = threading.Event()
+
+    async def startup(self, sockets: Any = None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        finally:
+            self.settled.set()
+
+
+class Daemon:
+    """The control API of ``engine`` served by uvicorn on a background thread.
+
+    ``start()`` returns the base URL once the server accepts connections (port 0
+    picks a free port); ``stop()`` ends the event streams first, so open
+    browsers never hold the shutdown, then stops uvicorn. The engine is the
+    caller's: start it before and stop it after.
+    """
+
+    def __init__(self, engine: Any, options: ServerOptions) -> None:
+        self.engine = engine
+        self.options = options
+        self.app: Starlette = create_app(engine, options)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 30.0) -> str:
+        """Serve; returns the base URL (``http://127.0.0.1:PORT``) once it listens."""
+        if self._thread is not None:
+            return self.url
+        config = uvicorn.Config(
+            self.app,
+            host=self.options.host,
+            port=self.options.port,
+            loop="asyncio",
+            http="h11",
+            ws="none",
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=int(GRACEFUL_SECONDS),
+        )
+        server = _Server(config)
+        thread = threading.Thread(target=server.run, name="debrid-daemon", daemon=True)
+        self._server, self._thread = server, thread
+        thread.start()
+        if not server.settled.wait(timeout) or not server.started:
+            self.stop(timeout=5)
+            raise RuntimeError(
+                f"the daemon did not start on {self.options.host}:{self.options.port}"
+            )
+        port = server.servers[0].sockets[0].getsockname()[1]
+        host = self.options.host
+        if host in ("0.0.0.0", ""):  # noqa: S104 - what to print for "every address"
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        self.url = f"http://{host}:{port}"
+        log.info("daemon_started", url=self.url)
+        return self.url
+
+    def login_url(self) -> str:
+        """A one-time login link (a new code each call, good for 10 minutes)."""
+        return f"{self.url}/login?code={self.app.state.sessions.new_login_code()}"
+
+    @property
+    def page_url(self) -> str:
+        """Where the provider test page is."""
+        return f"{self.url}/provider-test"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the event streams, stop uvicorn and wait for its thread (``timeout`` s)."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        self.app.state.events.close()
+        server.should_exit = True
+        thread.join(timeout)
+        if thread.is_alive():
+            log.warning("daemon_stop_forced")
+            server.force_exit = True
+            thread.join(timeout)
+        self._server = self._thread = None
+        log.info("daemon_stopped", url=self.url)
+
+    def __enter__(self) -> Daemon:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# -- debrid serve ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _demo_servers() -> Iterator[dict[str, dict[str, Any]]]:
+    """FakeRealDebrid and FakeTorBox on 127.0.0.1:0, as provider options by name."""
+    from engine.testing import FakeRealDebrid, FakeTorBox  # noqa: PLC0415
+
+    rd = FakeRealDebrid(port=0)
+    tb = FakeTorBox(port=0)
+    rd_server = rd.start()
+    try:
+        tb_server = tb.start()
+        try:
+            yield {"realdebrid": rd.provider_options(), "torbox": tb.provider_options()}
+        finally:
+            tb_server.stop()
+    finally:
+        rd_server.stop()
+
+
+def _api(settings: Any, name: str, default: Any) -> Any:
+    api = getattr(settings, "api", None)
+    return getattr(api, name, default) if api is not None else default
+
+
+def _options(settings: Any) -> ServerOptions:
+    token: str | None = None
+    if _api(settings, "auth", True):
+        from engine.settings import api_token  # noqa: PLC0415
+
+        token = api_token(settings)
+    roots = tuple(Path(r) for r in getattr(settings, "download_roots", ()) or ())
+    return ServerOptions(
+        token=token,
+        host=str(_api(settings, "host", "127.0.0.1")),
+        port=int(_api(settings, "port", 8686)),
+        allowed_hosts=tuple(_api(settings, "allowed_hosts", ()) or ()),
+        cors_origins=tuple(_api(settings, "cors_origins", ()) or ()),
+        max_body_bytes=int(_api(settings, "max_body_bytes", 10 * 1024 * 1024)),
+        download_roots=roots,
+    )
+
+
+def _demo_config(config: Any, servers: dict[str, dict[str, Any]], tmp: str) -> Any:
+    import attrs  # noqa: PLC0415
+
+    from providers import MemorySecretStore  # noqa: PLC0415
+
+    providers = {name: dict(options) for name, options in config.providers.items()}
+    providers.setdefault("mock", {"step_seconds": 2.0})
+    for name, options in servers.items():
+        providers[name] = {**providers.get(name, {}), **options}
+    changes: dict[str, Any] = {"providers": providers, "secrets": MemorySecretStore()}
+    if config.database is None:
+        changes["database"] = str(Path(tmp) / "jobs.db")
+    return attrs.evolve(config, **changes)
+
+
+def run_daemon(settings: Any, *, demo: bool, out: IO[str], err: IO[str]) -> int:
+    """``debrid serve``: the engine and the daemon until SIGTERM or SIGINT; exit 0.
+
+    Prints the page URL and a one-time login link on ``err``, and one JSON line
+    ``{"url", "login_url", "page_url"}`` on ``out`` for scripts. ``demo`` runs the
+    fake Real-Debrid and TorBox in this process and configures them beside the
+    mock, keys in memory, the database in a temporary directory unless the
+    settings name one.
+    """
+    from engine import Engine  # noqa: PLC0415
+
+    options = _options(settings)
+    config = settings.engine_config()
+    stop = threading.Event()
+    with contextlib.ExitStack() as stack:
+        if demo:
+            servers = stack.enter_context(_demo_servers())
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="debrid-demo-"))
+            config = _demo_config(config, servers, tmp)
+        engine = Engine(config)
+        engine.start()
+        stack.callback(engine.stop)
+        daemon = Daemon(engine, options)
+        daemon.start()
+        stack.callback(daemon.stop)
+        previous = _on_signals(stop)
+        stack.callback(_restore_signals, previous)
+        login_url = daemon.login_url()
+        print(json.dumps({"url": daemon.url, "login_url": login_url,
+                          "page_url": daemon.page_url}), file=out, flush=True)
+        print(f"debrid daemon on {daemon.url}; page: {daemon.page_url}", file=err)
+        print(f"log in (one time, 10 minutes): {login_url}", file=err, flush=True)
+        try:
+            while not stop.wait(3600):
+                pass
+        except KeyboardInterrupt:
+            pass
+        log.info("daemon_stopping")
+    return 0
+
+
+def _on_signals(stop: threading.Event) -> dict[int, Any]:
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    for number in (signal.SIGTERM, signal.SIGINT):
+        previous[number] = signal.signal(number, lambda *_: stop.set())
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for number, handler in previous.items():
+        signal.signal(number, handler)
