@@ -18,6 +18,10 @@ Versions:
    (``jobs_resume_remote``, ``jobs_resume_local``): ``JobStore.non_terminal_page``
    and ``live_remote_ids`` read them.
 3. ``provider_state``: what each provider taught about its slot limit.
+4. An index of completed jobs' remote items.
+5. ``pending_cleanups``: remote deletes and lookups owed.
+6. ``jobs.search``: the folded text a search finds a job by, filled for the jobs
+   already stored.
 
 To add version N: append ``Migration(N, "what it does", _vN)`` where ``_vN``
 alters tables with plain DDL (or ``playhouse.migrate``), update the models in
@@ -26,6 +30,7 @@ alters tables with plain DDL (or ``playhouse.migrate``), update the models in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -39,6 +44,7 @@ from persistence._database import (
     write_transaction,
 )
 from persistence._models import TABLE_NAMES, SchemaVersionRow
+from persistence._search import fold, search_text
 from providers._errors import StoreError
 
 __all__ = [
@@ -190,6 +196,35 @@ def _v5_create_pending_cleanups(ctx: MigrationContext) -> None:
     ctx.database.create_tables([PendingCleanup], safe=False)
 
 
+def _v6_add_search_text(ctx: MigrationContext) -> None:
+    jobs = ctx.table("jobs")
+    execute(ctx.database, f'ALTER TABLE "{jobs}" ADD COLUMN search TEXT NOT NULL DEFAULT \'\'')
+    mark = ctx.database.param
+    # The table name is ours (a prefix and a fixed name); the values are bound.
+    rows = execute(ctx.database, f'SELECT id, payload, files FROM "{jobs}"').fetchall()  # noqa: S608
+    update = f'UPDATE "{jobs}" SET search = {mark} WHERE id = {mark}'  # noqa: S608
+    for job_id, payload, files in rows:
+        execute(ctx.database, update, (_v6_text(job_id, payload, files), job_id))
+
+
+def _v6_text(job_id: str, payload_json: str, files_json: str) -> str:
+    """The search text of a stored row, read from its JSON as version 5 wrote it."""
+    try:
+        payload = json.loads(payload_json)
+        files = json.loads(files_json)
+    except ValueError:
+        return fold(job_id)
+    payload = payload if isinstance(payload, dict) else {}
+    names = [f["name"] for f in files if isinstance(f, dict) and isinstance(f.get("name"), str)] \
+        if isinstance(files, list) else []
+
+    def text(key: str) -> str | None:
+        value = payload.get(key)
+        return value if isinstance(value, str) else None
+
+    return search_text(job_id, text("url"), text("magnet"), text("download_dir"), names)
+
+
 #: Every schema version, oldest first. Append only; never edit a released step.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create jobs and job_transitions", _v1_create_tables),
@@ -197,6 +232,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "create provider_state", _v3_create_provider_state),
     Migration(4, "index completed jobs' remote items", _v4_index_completed_items),
     Migration(5, "create pending_cleanups", _v5_create_pending_cleanups),
+    Migration(6, "add jobs.search, filled for stored jobs", _v6_add_search_text),
 )
 
 #: The schema version this code reads and writes.

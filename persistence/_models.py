@@ -46,6 +46,8 @@ class JobRow(peewee.Model):
     submitted = peewee.BooleanField(default=False)
     created_at = peewee.BigIntegerField(index=True)
     updated_at = peewee.BigIntegerField(index=True)
+    #: What a search finds the job by (see ``persistence._search``).
+    search = peewee.TextField(default="")
     # Also indexed, by migration 2 alone (tables are only ever made by the
     # migrations): ``jobs_resume_remote`` and ``jobs_resume_local``, partial
     # indexes of the unfinished jobs in resume order (see ``_resume``).

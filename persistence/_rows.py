@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from persistence._search import search_text
 from providers._convert import converter
 from providers._errors import StoreError, ValidationError
 from providers._job import Job, JobErrorInfo, JobFile, Transition
@@ -51,6 +52,7 @@ JOB_COLUMNS = (
     "submitted",
     "created_at",
     "updated_at",
+    "search",
 )
 
 #: What a job is, fixed when it is first stored: an update never rewrites these.
@@ -180,6 +182,14 @@ def job_to_row(job: Job) -> tuple[Any, ...]:
         bool(job.submitted),
         job.created_at,
         job.updated_at,
+        _search_of(job),
+    )
+
+
+def _search_of(job: Job) -> str:
+    payload = job.payload
+    return search_text(
+        job.id, payload.url, payload.magnet, payload.download_dir, (f.name for f in job.files)
     )
 
 

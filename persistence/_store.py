@@ -68,6 +68,7 @@ from persistence._rows import (
     transition_from_row,
     transition_to_row,
 )
+from persistence._search import fold
 from providers._errors import JobNotFound, StoreError, UnstorableValue, ValidationError
 from providers._job import Job, Transition
 from providers._status import TERMINAL, JobStatus
@@ -297,6 +298,31 @@ class JobStore:
             for chunk in _chunks(ids):
                 steps.delete().where(steps.job_id.in_(chunk)).execute()
                 deleted += jobs.delete().where(jobs.id.in_(chunk)).execute()
+        return deleted
+
+    def delete_finished(self, job_ids: Iterable[str]) -> set[str]:
+        """Delete those of ``job_ids`` that are finished (COMPLETED, FAILED, CANCELLED)
+        when the transaction runs, with their transitions; return the ids deleted.
+
+        The pick and the delete are one transaction, the rows locked between them
+        on PostgreSQL: a job another process retried in the meantime is kept.
+        """
+        ids = _unique(job_ids)
+        if not ids:
+            return set()
+        jobs, steps = self._tables.jobs, self._tables.transitions
+        finished = sorted(s.value for s in JobStatus if s.terminal)
+        deleted: set[str] = set()
+        with self._writing("delete finished jobs"):
+            for chunk in _chunks(ids):
+                chosen = jobs.select(jobs.id).where(jobs.id.in_(chunk) & jobs.status.in_(finished))
+                if isinstance(self._db, peewee.PostgresqlDatabase):
+                    chosen = chosen.for_update()
+                picked = [str(job_id) for (job_id,) in _tuples(chosen)]
+                if picked:
+                    steps.delete().where(steps.job_id.in_(picked)).execute()
+                    jobs.delete().where(jobs.id.in_(picked)).execute()
+                deleted.update(picked)
         return deleted
 
     def delete_terminal(
@@ -670,17 +696,14 @@ class JobStore:
                 raise ValidationError(
                     "text", "not a search text", value=text, expected="a string of 500 or fewer"
                 )
-            if text:
-                # A plain substring test (no LIKE: "%" and "_" in the text mean themselves).
+            needle = fold(text)
+            if needle:
+                # A plain substring of the folded search text (no LIKE: "%" and "_"
+                # in the text mean themselves; no lower(): both sides fold in Python).
                 find = peewee.fn.strpos if isinstance(self._db, peewee.PostgresqlDatabase) else (
                     peewee.fn.instr
                 )
-                needle = text.lower()
-                query = query.where(
-                    (find(peewee.fn.lower(jobs.id), needle) > 0)
-                    | (find(peewee.fn.lower(jobs.payload), needle) > 0)
-                    | (find(peewee.fn.lower(jobs.files), needle) > 0)
-                )
+                query = query.where(find(jobs.search, needle) > 0)
         if status is not None:
             wanted = _statuses(status, "status")
             if not wanted:

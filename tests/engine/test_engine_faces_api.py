@@ -31,9 +31,26 @@ def test_text_search_finds_jobs_by_url_magnet_name_and_id(make_engine: MakeEngin
     assert engine.list_jobs(text="x_zip") == []  # LIKE would match "x.zip"
     assert engine.count_jobs(text=".example/") == 2
     assert engine.count_jobs(text="sintel", status=JobStatus.COMPLETED) == 0
+    # Only what a person would type finds a job: not the JSON around it.
+    assert engine.count_jobs(text="priority") == 0
+    assert engine.count_jobs(text='"url"') == 0
     with pytest.raises(ValidationError) as error:
         engine.list_jobs(text="x" * 501)
     assert error.value.field == "text"
+
+
+def test_search_folds_case_beyond_ascii_and_finds_escaped_text(
+    make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    engine = make_engine(MockProvider(3600.0))
+    cafe = engine.create_job("mock", {"url": "https://h.example/CAFÉ.mkv"})
+    odd = tmp_path / 'say"hi\\films'
+    quoted = engine.create_job("mock", {"url": "https://h.example/q", "download_dir": str(odd)})
+    assert [j.id for j in engine.list_jobs(text="café")] == [cafe.id]
+    assert [j.id for j in engine.list_jobs(text="CAFÉ")] == [cafe.id]
+    assert [j.id for j in engine.list_jobs(text='say"hi\\fil')] == [quoted.id]
+    # A lone surrogate (possible in a JSON body) folds to nothing: no filter, no error.
+    assert len(engine.list_jobs(text="\ud800")) == 2
 
 
 def test_list_sorts_newest_first_and_pages_without_overlap(

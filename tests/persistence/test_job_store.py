@@ -477,3 +477,12 @@ def test_payload_texts_are_kept_while_their_payloads_live() -> None:
     gc.collect()
     assert len(texts) == 2  # gone with their payloads
     assert texts(StartJobPayload(url="https://example.com/0")) == first[0]
+
+
+def test_delete_finished_keeps_a_row_that_is_live_again(store: JobStore) -> None:
+    """Review finding: on a shared store another engine may retry a job between the
+    supervisor's read and the delete; the delete itself must keep a live row."""
+    store.save(make_job("live", status=JobStatus.QUEUED))
+    store.save(make_job("done", status=JobStatus.COMPLETED))
+    assert store.delete_finished(["live", "done", "gone"]) == {"done"}
+    assert [j.id for j in store.list()] == ["live"]

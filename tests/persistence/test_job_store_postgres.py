@@ -123,7 +123,7 @@ def test_a_version_1_store_is_migrated_on_postgresql(postgres_prefix: str) -> No
     finally:
         close_database(database)
     with JobStore(POSTGRES_URL, table_prefix=postgres_prefix) as store:
-        assert store.schema_version == SCHEMA_VERSION == 5
+        assert store.schema_version == SCHEMA_VERSION == 6
         store.save_batch([(make_job("a", remote_id="R"), ()), (make_job("b"), ())])
         assert store.live_remote_ids("mock") == [("a", "R")]
         store.save_provider_state("mock", 2)
@@ -147,3 +147,15 @@ def test_pending_cleanups_and_completed_items_on_postgresql(postgres_prefix: str
         store.save_batch([], [("mock", "delete", "r3", False), ("mock", "lookup", "j2", False)])
         assert store.pending_cleanups("mock") == ([], [])
         assert store.completed_remote_ids("mock", limit=10) == []
+
+
+@needs_postgres
+def test_search_folds_and_matches_plain_substrings_on_postgresql(pg_store: JobStore) -> None:
+    from providers import StartJobPayload  # noqa: PLC0415
+
+    pg_store.save(make_job("cafe", payload=StartJobPayload(url="https://example.com/CAFÉ_1.zip")))
+    pg_store.save(make_job("other"))
+    assert [job.id for job in pg_store.list(text="café_1")] == ["cafe"]
+    assert pg_store.count(text="%") == 0  # not a LIKE wildcard
+    assert pg_store.count(text="example.com") == 2
+    assert pg_store.count(text="priority") == 0

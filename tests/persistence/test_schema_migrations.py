@@ -43,7 +43,7 @@ def index_names(path: Path) -> set[str]:
 
 def test_a_new_database_is_at_the_current_version(db_path: Path) -> None:
     with JobStore(db_path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 5
+        assert store.schema_version == SCHEMA_VERSION == 6
     assert stored_version(db_path) == [SCHEMA_VERSION]
 
 
@@ -195,7 +195,7 @@ def test_version_1_store_gains_the_resume_indexes_and_provider_state(db_path: Pa
     }
 
     with JobStore(db_path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 5
+        assert store.schema_version == SCHEMA_VERSION == 6
         assert [job.id for job in store.non_terminal_page("mock", after=None, limit=9)] == [
             "j1",
             "j3",
@@ -232,3 +232,35 @@ def test_prefixed_stores_get_their_own_indexes_and_provider_state(db_path: Path)
         assert f"{prefix}provider_state" in {
             row[0] for row in sqlite3.connect(db_path).execute("SELECT name FROM sqlite_master")
         }
+
+
+def test_version_5_jobs_become_searchable_by_what_they_hold(db_path: Path) -> None:
+    database = open_database(db_path)
+    try:
+        assert migrate(database, "", migrations=MIGRATIONS[:5]) == 5
+    finally:
+        close_database(database)
+    files = '[{"id": 0, "name": "Sintel/Sintel.MKV", "size": 1}]'
+    rows = [
+        ("a", '{"url": "https://example.com/CAFÉ.zip", "download_dir": "C:\\\\Films"}', "[]"),
+        ("b", '{"magnet": "magnet:?xt=urn:btih:' + "ab" * 20 + '&dn=Big+Buck"}', files),
+        ("c", "not json", "[]"),
+    ]
+    with sqlite3.connect(db_path) as conn:
+        for job_id, payload, job_files in rows:
+            conn.execute(
+                "INSERT INTO jobs (id, provider, status, priority, progress, payload, files, "
+                "metadata, attempt, remote_id, submitted, created_at, updated_at) "
+                "VALUES (?, 'mock', 'queued', 0, 0, ?, ?, '{}', 1, NULL, 0, 1, 1)",
+                (job_id, payload, job_files),
+            )
+    database = open_database(db_path)
+    try:
+        assert migrate(database, "") == SCHEMA_VERSION
+        found = dict(execute(database, "SELECT id, search FROM jobs").fetchall())
+    finally:
+        close_database(database)
+    assert "café.zip" in found["a"] and "c:\\films" in found["a"]
+    assert "big buck" in found["b"] and "sintel/sintel.mkv" in found["b"]
+    assert found["c"] == "c"
+    assert "url" not in found["a"].replace("https://", "")
