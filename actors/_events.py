@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 log = get_logger("debrid.actors.events")
 
-EventKind = Literal["created", "transition", "updated"]
+EventKind = Literal["created", "transition", "updated", "deleted"]
 
 
 @attrs.frozen
@@ -27,7 +27,8 @@ class JobEvent:
     """Something durable happened to a job (published only after it is committed).
 
     ``kind`` is ``created`` (a new job or a new attempt), ``transition`` (a state
-    change from ``previous``) or ``updated`` (progress, files, remote id).
+    change from ``previous``), ``updated`` (progress, files, remote id) or
+    ``deleted`` (the finished job, as it was, is gone from the store).
     """
 
     kind: EventKind

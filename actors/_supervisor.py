@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -28,6 +28,7 @@ import pykka
 
 from actors._admission import Admission
 from actors._base import ActorThreads, EngineActor, replies_of
+from actors._events import JobEvent, Publish
 from actors._handle import ProviderDown, ProviderHandle
 from actors._handoff import Handoff
 from actors._job import JobActor, JobSettings, for_new_attempt
@@ -39,6 +40,7 @@ from actors._messages import (
     ChildFailed,
     ChildKind,
     Cleanup,
+    CleanupKind,
     CleanupsChanged,
     ClearCompleted,
     CreateJob,
@@ -90,6 +92,7 @@ from providers import (
     Telemetry,
     Transition,
     UnknownProvider,
+    UnstorableValue,
 )
 from providers._log import get_logger
 
@@ -768,29 +771,67 @@ class SupervisorActor(EngineActor):
         """Delete the finished jobs among ``job_ids`` in one transaction; say why others stay.
 
         A job goes only when it is finished, has no actor and no unwritten change:
-        one being retried (QUEUED again, its row not yet written) is kept. Its
-        remote item was settled when it finished; its local files are the user's.
+        one being retried (QUEUED again, its row not yet written) is kept. So is
+        one whose remote cleanup still owes a lookup (the answer to its submission
+        was lost): the next start needs its row to look for that item. The delete
+        itself removes only rows that are still finished (another engine on a
+        shared store may have retried one since it was read). Local files stay.
         """
         if not self._flush_pending_of(job_ids):
             fail(reply, StoreError("cannot delete jobs: their last changes are not written"))
             return
         kept: dict[str, EngineError | None] = {}
-        doomed: list[str] = []
+        candidates: dict[str, Job] = {}
         for job_id in dict.fromkeys(job_ids):
             try:
                 job = self.store.get(job_id)
-            except JobNotFound as error:
-                kept[job_id] = error
+            except (JobNotFound, UnstorableValue):  # an id no job can have
+                kept[job_id] = JobNotFound(job_id)
                 continue
             if not job.terminal or job_id in self.actors or self.writer.has_pending(job_id):
                 kept[job_id] = InvalidTransition(job.status, "deleted", job_id)
                 continue
-            doomed.append(job_id)
-        self.store.delete(doomed)  # a StoreError fails the message: nothing was deleted
+            candidates[job_id] = job
+        owed = self._owed_lookups(candidates.values())
+        for job_id in owed:
+            kept[job_id] = EngineError(
+                f"job {job_id} is kept until its remote item has been looked for and deleted"
+            )
+        doomed = [job_id for job_id in candidates if job_id not in owed]
+        # A StoreError fails the message: one transaction, nothing was deleted.
+        deleted = self.store.delete_finished(doomed)
+        downloads = self.settings.job.downloads
+        bandwidth = downloads.bandwidth if downloads is not None else None
+        gone: list[JobEvent] = []
         for job_id in doomed:
+            if job_id not in deleted:
+                kept[job_id] = InvalidTransition("a retried job", "deleted", job_id)
+                continue
             self.restarts.forget(job_id)
+            if bandwidth is not None:
+                bandwidth.forget(job_id)  # a failed job's cap, kept for its retry
             kept[job_id] = None
+            job = candidates[job_id]
+            gone.append(JobEvent("deleted", job, job.status))
+        events = self.writer.backlog.admit(gone)
+        if events:
+            self.bus.tell(Publish(events))
         answer(reply, kept)
+
+    def _owed_lookups(self, jobs: Iterable[Job]) -> set[str]:
+        """The ids among ``jobs`` whose remote cleanup still owes a lookup by job id."""
+        by_provider: dict[str, list[str]] = {}
+        for job in jobs:
+            by_provider.setdefault(job.provider, []).append(job.id)
+        owed: set[str] = set()
+        for provider, ids in by_provider.items():
+            book = self.books.get(provider)
+            recorded = set(self.store.pending_cleanups(provider)[1])
+            for job_id in ids:
+                noted = self.writer.cleanups.get((provider, CleanupKind.LOOKUP.value, job_id))
+                if job_id in recorded or noted or (book is not None and job_id in book.lookups):
+                    owed.add(job_id)
+        return owed
 
     def _flush_pending_of(self, job_ids: Sequence[str]) -> bool:
         """Write what is pending when any of ``job_ids`` has an unwritten change."""

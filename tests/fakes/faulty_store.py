@@ -16,6 +16,7 @@ WRITES = frozenset(
         "save_batch",
         "delete",
         "delete_terminal",
+        "delete_finished",
         "save_provider_state",
         "replace_pending_cleanups",
     }
