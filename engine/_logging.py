@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any, TextIO
+from typing import IO, Any
 
 __all__ = ["JsonFormatter", "configure_logging"]
 
@@ -34,7 +34,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(
-    fmt: str = "console", level: str | int = "INFO", stream: TextIO | None = None
+    fmt: str = "console", level: str | int = "INFO", stream: IO[str] | None = None
 ) -> logging.Handler:
     """Send ``debrid.*`` (and pykka's) log lines to ``stream`` (stderr by default).
 

@@ -47,6 +47,19 @@ __all__ = ["STATIC_DIR", "ServerOptions", "create_app"]
 #: The page and its assets, shipped with the package.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PAGE = "provider-test.html"
+#: The page runs only its own script and style and talks only to this daemon; the
+#: browser test proves it works under exactly this policy.
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = {
+    "cache-control": "no-store",
+    "content-security-policy": PAGE_POLICY,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
 
 
 def _paths(value: Any) -> tuple[Path, ...]:
@@ -139,7 +152,7 @@ async def page(request: Request) -> Response:
     path = Path(request.app.state.options.static_dir) / PAGE
     if not path.is_file():
         return error_response(404, "not_found", "the page is not installed")
-    return FileResponse(path, media_type="text/html", headers={"cache-control": "no-store"})
+    return FileResponse(path, media_type="text/html", headers=PAGE_HEADERS)
 
 
 async def home(_: Request) -> Response:

@@ -195,9 +195,15 @@ def run_daemon(settings: Any, *, demo: bool, out: IO[str], err: IO[str]) -> int:
     settings name one.
     """
     from engine import Engine  # noqa: PLC0415
+    from engine._logging import configure_logging  # noqa: PLC0415
+    from engine._notify import Notifier  # noqa: PLC0415
 
+    configure_logging(settings.log_format, settings.log_level, err)
+    token_path = getattr(settings, "api_token_path", None)
+    new_token = token_path is not None and not Path(token_path).exists()
     options = _options(settings)
     config = settings.engine_config()
+    notifier = Notifier.from_settings(settings.notify)
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
         if demo:
@@ -205,6 +211,11 @@ def run_daemon(settings: Any, *, demo: bool, out: IO[str], err: IO[str]) -> int:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="debrid-demo-"))
             config = _demo_config(config, servers, tmp)
         engine = Engine(config)
+        if notifier.enabled:
+            # Closed after the engine stops, so that what its last changes announce
+            # is still delivered (within the notifier's own timeout).
+            stack.callback(notifier.close, settings.notify.timeout)
+            notifier.attach(engine)
         engine.start()
         stack.callback(engine.stop)
         daemon = Daemon(engine, options)
@@ -216,6 +227,10 @@ def run_daemon(settings: Any, *, demo: bool, out: IO[str], err: IO[str]) -> int:
         print(json.dumps({"url": daemon.url, "login_url": login_url,
                           "page_url": daemon.page_url}), file=out, flush=True)
         print(f"debrid daemon on {daemon.url}; page: {daemon.page_url}", file=err)
+        if new_token and options.token is not None:
+            # Shown this once, when it was made; it stays in the config directory.
+            print(f"API token (made now, kept in {settings.api_token_path}): {options.token}",
+                  file=err)
         print(f"log in (one time, 10 minutes): {login_url}", file=err, flush=True)
         try:
             while not stop.wait(3600):

@@ -644,6 +644,11 @@
       return;
     }
     const current = state.jobs.get(job.id);
+    if (event.kind === "deleted") {
+      // Gone from the store (bulk delete or clear, perhaps from another tab).
+      if (current) scheduleReload();
+      return;
+    }
     if (current) {
       const newer = (job.attempt || 0) > (current.attempt || 0) ||
         ((job.attempt || 0) === (current.attempt || 0) &&
