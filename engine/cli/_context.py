@@ -71,9 +71,13 @@ class Context:
         if url is not None:
             url = url.rstrip("/")
             if daemon_answers(url):
+                from engine.cli._http import check_proof  # noqa: PLC0415
                 from engine.settings import api_token  # noqa: PLC0415
 
-                return HttpBackend(url, api_token(settings) if settings.api.auth else None)
+                token = api_token(settings) if settings.api.auth else None
+                if token is not None:
+                    check_proof(url, token)  # before the token is ever sent there
+                return HttpBackend(url, token)
         if asked:
             raise CliError(UNREACHABLE, "unreachable", f"no daemon answers at {asked}")
         return LocalBackend(settings.engine_config())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import builtins
+import hmac
 import json
 import math
+import secrets
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -20,8 +22,9 @@ from engine.cli._errors import (
     UNREACHABLE,
     CliError,
 )
+from engine.settings import token_proof
 
-__all__ = ["HttpBackend", "daemon_answers"]
+__all__ = ["HttpBackend", "check_proof", "daemon_answers"]
 
 #: The daemon's error statuses, as exit codes (anything else is a failure, 1).
 _EXIT_BY_STATUS = {
@@ -48,6 +51,26 @@ def daemon_answers(url: str, timeout: float = 1.0) -> bool:
     except (httpx.HTTPError, ValueError):
         return False
     return True
+
+
+def check_proof(url: str, token: str, timeout: float = 5.0) -> None:
+    """Make sure the daemon at ``url`` holds ``token`` before sending it there.
+
+    Review finding: the command line sent its bearer token to whatever answered on
+    the daemon's port; another user's process listening there while the daemon was
+    down received a token that never changes. The daemon answers a fresh nonce with
+    an HMAC only the token's holder can make; anything else is refused (exit 3).
+    """
+    nonce = secrets.token_urlsafe(24)
+    try:
+        answer = httpx.get(f"{url}/api/proof", params={"nonce": nonce}, timeout=timeout)
+        proof = answer.json().get("proof") if answer.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        proof = None
+    if not isinstance(proof, str) or not hmac.compare_digest(proof, token_proof(token, nonce)):
+        raise CliError(UNREACHABLE, "not_the_daemon",
+                       f"{url} answers but cannot prove it holds this daemon's API token; "
+                       "the token was not sent (another process on that port?)")
 
 
 class HttpBackend:

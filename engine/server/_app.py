@@ -41,6 +41,7 @@ from engine.server._security import (
     session_cookie_header,
     too_many_attempts,
 )
+from engine.settings import token_proof
 
 __all__ = ["STATIC_DIR", "ServerOptions", "create_app"]
 
@@ -96,11 +97,31 @@ class ServerOptions:
         )
 
 
+async def proof(request: Request) -> Response:
+    """``GET /api/proof?nonce=N``: ``{"proof": HMAC(token, N)}``, or null with auth off.
+
+    Public: it tells nothing without the token, and lets a client check that this is
+    the daemon holding its token before it sends it (see ``token_proof``).
+    """
+    nonce = request.query_params.get("nonce", "")
+    if not 16 <= len(nonce) <= 128:
+        return error_response(422, "validation", "a nonce of 16 to 128 characters is needed",
+                              field="nonce")
+    token = request.app.state.options.token
+    answer = None if token is None else token_proof(token, nonce)
+    return JSONResponse({"proof": answer}, headers={"cache-control": "no-store"})
+
+
 async def login(request: Request) -> Response:
     """``GET /login?code=C``: the session cookie, then 303 to the page."""
     sessions: Sessions = request.app.state.sessions
     failures: FailedLogins = request.app.state.failures
     address = request.client.host if request.client else "unknown"
+    if request.headers.get("sec-fetch-site", "none").lower() in ("cross-site", "same-site"):
+        # A login link is opened by the user (typed, or clicked in a terminal), never
+        # fetched by another site; such tries are refused without being counted, so
+        # a page cannot lock this address out with wrong codes.
+        return error_response(403, "forbidden", "a login link opened from another site")
     wait = failures.blocked_for(address)
     if wait > 0:
         refusal: Response = too_many_attempts(wait)
@@ -164,6 +185,7 @@ def _routes(options: ServerOptions) -> list[BaseRoute]:
     return [
         Route("/", home, methods=["GET"]),
         Route("/login", login, methods=["GET"]),
+        Route("/api/proof", proof, methods=["GET"]),
         Route("/provider-test", page, methods=["GET"]),
         Route("/api/session", session_info, methods=["GET"]),
         Route("/api/events", events, methods=["GET"]),

@@ -113,7 +113,9 @@ class EventHub:
             if after > self._last:
                 return [], True  # an id this daemon never gave
             if not self._ring:
-                return [], False
+                # Nothing to replay; an id from before this daemon's first (an earlier
+                # run's stream) is still a gap the client must reload across.
+                return [], after < self._last
             oldest = self._ring[0].id
             if after < oldest - 1:
                 return list(self._ring), True

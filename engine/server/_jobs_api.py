@@ -90,6 +90,8 @@ async def _json_body(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise invalid("body", "not valid JSON") from None
+    except RecursionError:
+        raise invalid("body", "JSON nested too deeply") from None
 
 
 async def _creation_request(request: Request) -> tuple[Any, Any]:

@@ -65,6 +65,17 @@ def _paths() -> dict[str, Any]:
             "responses": {"303": {"description": "cookie set; redirect to /provider-test"},
                           **_errors(401)},
         }},
+        "/api/proof": {"get": {
+            "summary": "HMAC-SHA256 of the nonce under the API token, to check the daemon "
+                       "before sending it the token (null with authentication off)",
+            "security": [],
+            "parameters": [{**_query("nonce", {"type": "string", "minLength": 16,
+                                               "maxLength": 128}, "a fresh random text"),
+                            "required": True}],
+            "responses": {"200": _json({"type": "object", "properties": {
+                "proof": {"type": ["string", "null"]}}, "required": ["proof"]}, "the proof"),
+                **_errors(422)},
+        }},
         "/api/session": {"get": {
             "summary": "The CSRF token of this session",
             "responses": {"200": _json({"type": "object", "properties": {

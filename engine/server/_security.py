@@ -61,7 +61,8 @@ MAX_ADDRESSES = 10_000
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 #: Paths served without credentials.
-PUBLIC_PATHS = frozenset({"/login"})
+PUBLIC_PATHS = frozenset({"/login", "/api/proof"})
+
 
 
 @attrs.frozen
@@ -128,15 +129,20 @@ class FailedLogins:
         self.window = window
         self._now = now
         self._lock = threading.Lock()
-        self._failures: dict[str, collections.deque[float]] = {}
+        #: Least recently failed first: past ``MAX_ADDRESSES`` the oldest is forgotten
+        #: (O(1)), so many source addresses cost bounded memory and no scans.
+        self._failures: collections.OrderedDict[str, collections.deque[float]] = (
+            collections.OrderedDict()
+        )
 
     def _recent(self, address: str, now: float) -> collections.deque[float]:
-        if address not in self._failures and len(self._failures) >= MAX_ADDRESSES:
-            # Many addresses at once: forget those whose failures are all old.
-            stale = [a for a, f in self._failures.items() if not f or f[-1] <= now - self.window]
-            for known in stale:
-                del self._failures[known]
-        failures = self._failures.setdefault(address, collections.deque())
+        failures = self._failures.get(address)
+        if failures is None:
+            failures = self._failures[address] = collections.deque(maxlen=self.limit)
+            while len(self._failures) > MAX_ADDRESSES:
+                self._failures.popitem(last=False)
+        else:
+            self._failures.move_to_end(address)
         while failures and failures[0] <= now - self.window:
             failures.popleft()
         return failures
@@ -310,15 +316,18 @@ class Authenticate:
             return None
         address = _client(scope)
         if authorization is not None:
-            wait = self.failures.blocked_for(address)
-            if wait > 0:
-                return too_many_attempts(wait)
             scheme, _, value = authorization.partition(" ")
             if scheme.lower() == "bearer" and hmac.compare_digest(
                 value.strip().encode(), self.token.encode()
             ):
+                # The right token is never held back: failed logins someone else
+                # provoked from this address (a web page's <img src=/login?code=x>)
+                # must not lock the command line out. The token is 256 random bits.
                 scope.setdefault("state", {})["auth"] = "bearer"
                 return None
+            wait = self.failures.blocked_for(address)
+            if wait > 0:
+                return too_many_attempts(wait)
             self.failures.failed(address)
             return error_response(
                 401, "unauthorized", "wrong token", headers={"WWW-Authenticate": "Bearer"}

@@ -14,7 +14,7 @@ user's config directory; its schema, variables and errors are those of
 """
 
 from engine.settings._errors import ConfigError
-from engine.settings._files import api_token, ensure_config_dir, store_key
+from engine.settings._files import api_token, ensure_config_dir, store_key, token_proof
 from engine.settings._load import load_settings
 from engine.settings._model import (
     ApiSettings,
@@ -35,4 +35,5 @@ __all__ = [
     "ensure_config_dir",
     "load_settings",
     "store_key",
+    "token_proof",
 ]

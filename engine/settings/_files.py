@@ -9,6 +9,7 @@ but a reader never sees a half-written token); the other reads the winner's.
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
 import stat
@@ -37,10 +38,22 @@ _WRITE_WAIT = 2.0
 
 
 def _private_dir(path: Path) -> Path:
-    path.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-    # mkdir's mode passes through the umask, and the directory may already exist.
-    if stat.S_IMODE(path.stat().st_mode) != _DIR_MODE:
-        os.chmod(path, _DIR_MODE)
+    """Make ``path`` (0700) when it is missing; a directory that exists keeps its mode.
+
+    A config named with ``--config ./debrid.toml`` or ``/etc/debrid.toml`` lives in a
+    directory that is not ours to lock (the files in it are 0600 themselves).
+    """
+    try:
+        if path.is_dir():
+            return path
+        path.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+        # mkdir's mode passes through the umask.
+        if stat.S_IMODE(path.stat().st_mode) != _DIR_MODE:
+            os.chmod(path, _DIR_MODE)
+    except OSError as error:
+        raise ConfigError(str(path), "config_dir", f"cannot make the directory: "
+                          f"{error.strerror or error}", expected="a directory this user can "
+                          "write (set --config or DEBRID_CONFIG elsewhere)") from None
     return path
 
 
@@ -153,3 +166,11 @@ def _create_in_place(path: Path, token: str) -> bool:
         handle.flush()
         os.fsync(handle.fileno())
     return True
+
+
+def token_proof(token: str, nonce: str) -> str:
+    """What only a holder of ``token`` can answer to ``nonce``: the command line asks a
+    daemon for it before it sends the token, so that whatever else listens on the
+    port (another user's process while the daemon is down) never receives it."""
+    return hmac.new(token.encode(), b"debrid-daemon-proof:" + nonce.encode(),
+                    "sha256").hexdigest()

@@ -175,6 +175,14 @@ def test_the_ring_keeps_the_newest_events_and_reports_gaps() -> None:
     assert hub.since(999)[1]  # an id from another daemon
 
 
+def test_an_earlier_daemons_id_is_a_reset_before_any_new_event() -> None:
+    """Review finding: while the new daemon's ring was empty, an id from the run before
+    got no reset, and the page kept a stale list until something else happened."""
+    hub = EventHub(size=3, first_id=1000)
+    assert hub.since(500) == ([], True)
+    assert hub.since(1000) == ([], False)
+
+
 def test_a_keepalive_comment_while_nothing_happens(served: Served, streams: list[Stream]) -> None:
     served.daemon.app.state.events.keepalive = 0.05
     stream = Stream(served.url)

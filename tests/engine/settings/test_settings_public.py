@@ -17,6 +17,7 @@ def test_the_public_names_are_pinned() -> None:
         "ensure_config_dir",
         "load_settings",
         "store_key",
+        "token_proof",
     ]
     for name in engine.settings.__all__:
         assert getattr(engine.settings, name).__doc__
