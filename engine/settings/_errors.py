@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -106,3 +106,20 @@ def _rebuild_config_error(
     cls: type[ConfigError], source: str, key: str, message: str, value: Any, expected: str
 ) -> ConfigError:
     return cls(source, key, message, value=value, expected=expected)
+
+
+def mask_webhook(url: str) -> str:
+    """A webhook as shown: its scheme, host and port; the path and query (where
+    services put their tokens, ``/services/T000/B000/XXXX``) masked."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    hidden = parts.path not in ("", "/") or parts.query or parts.fragment
+    return f"{parts.scheme}://{host}/{'***' if hidden else ''}"
+
+
+def mask_command(argv: Sequence[str]) -> list[str]:
+    """A command as shown: the program, its arguments masked (they may carry a
+    token: ``--header "Authorization: Bearer ..."``)."""
+    return [argv[0], *(["***"] * (len(argv) - 1))] if argv else []

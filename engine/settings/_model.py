@@ -18,7 +18,7 @@ import platformdirs
 from engine._config import EngineConfig
 from engine._secrets import FileSecretStore
 from engine.settings import _files, _show
-from engine.settings._errors import mask
+from engine.settings._errors import mask, mask_command, mask_webhook
 
 if TYPE_CHECKING:
     from providers import ProviderRegistry
@@ -85,6 +85,14 @@ def _masked_repr(value: Any) -> str:
     return repr(mask(value))
 
 
+def _hooks_repr(value: tuple[str, ...]) -> str:
+    return repr(tuple(mask_webhook(url) for url in value))
+
+
+def _command_repr(value: tuple[str, ...]) -> str:
+    return repr(tuple(mask_command(value)))
+
+
 @attrs.frozen
 class ApiSettings:
     """The ``[api]`` table: where the daemon listens and what it accepts."""
@@ -101,10 +109,10 @@ class ApiSettings:
 class NotifySettings:
     """The ``[notify]`` table: a command and webhooks run when a job completes or fails."""
 
-    on_complete_command: tuple[str, ...] = ()
-    on_failure_command: tuple[str, ...] = ()
-    on_complete_webhooks: tuple[str, ...] = attrs.field(default=(), repr=_masked_repr)
-    on_failure_webhooks: tuple[str, ...] = attrs.field(default=(), repr=_masked_repr)
+    on_complete_command: tuple[str, ...] = attrs.field(default=(), repr=_command_repr)
+    on_failure_command: tuple[str, ...] = attrs.field(default=(), repr=_command_repr)
+    on_complete_webhooks: tuple[str, ...] = attrs.field(default=(), repr=_hooks_repr)
+    on_failure_webhooks: tuple[str, ...] = attrs.field(default=(), repr=_hooks_repr)
     timeout: float = 10.0
     retries: int = 3
 

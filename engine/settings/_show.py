@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine._config import default_database_path
-from engine.settings._errors import is_secret_key, mask_url
+from engine.settings._errors import is_secret_key, mask_command, mask_url, mask_webhook
 from engine.settings._schema import KEYS
 
 if TYPE_CHECKING:
@@ -76,7 +76,12 @@ def describe(settings: Settings) -> dict[str, dict[str, Any]]:
         if key.startswith("notify.") and not providers_shown:
             rows.update(_provider_rows(settings))  # between [api] and [notify], as in the file
             providers_shown = True
-        rows[key] = {"value": _plain(_value(settings, key)), "source": sources.get(key, "default")}
+        value = _plain(_value(settings, key))
+        if key.endswith("_webhooks"):
+            value = [mask_webhook(url) for url in value]
+        elif key.endswith("_command"):
+            value = mask_command(value)
+        rows[key] = {"value": value, "source": sources.get(key, "default")}
     return rows
 
 

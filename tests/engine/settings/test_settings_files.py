@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 
 import engine.settings._files
@@ -49,10 +50,25 @@ def test_ensure_config_dir_makes_an_owner_only_directory(default_config_path: Pa
     assert mode(default_config_path.parent) == 0o700
 
 
-def test_ensure_config_dir_tightens_an_existing_directory(config_settings: Settings) -> None:
+def test_ensure_config_dir_leaves_an_existing_directory_alone(config_settings: Settings) -> None:
+    """Review finding: ``--config ./debrid.toml`` made the project directory 0700 (and
+    ``/etc/debrid.toml`` as root would have made /etc so); only a directory this code
+    makes is made private, and the files in it are 0600 whatever the directory."""
     assert mode(config_settings.config_dir) == 0o755
     ensure_config_dir(config_settings)
-    assert mode(config_settings.config_dir) == 0o700
+    assert mode(config_settings.config_dir) == 0o755
+    store_key(config_settings, "torbox.api_key", "SECRET-tb789")
+    assert mode(config_settings.secrets_path) == 0o600
+    assert mode(config_settings.config_dir) == 0o755
+
+
+def test_a_config_dir_that_cannot_be_made_is_a_config_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    settings = attrs.evolve(load_settings(env={}), config_dir=blocker / "sub")
+    with pytest.raises(ConfigError) as error:
+        ensure_config_dir(settings)
+    assert error.value.key == "config_dir"
 
 
 def test_store_key_writes_an_owner_only_keys_file(default_config_path: Path) -> None:
@@ -111,7 +127,6 @@ def test_the_api_token_is_made_once_and_kept(write_config: WriteConfig) -> None:
     assert len(token) >= 43
     assert first.api_token_path == path.parent / "api-token"
     assert mode(first.api_token_path) == 0o600
-    assert mode(first.config_dir) == 0o700
     assert api_token(first, {}) == token
     second = load_settings(env={"DEBRID_CONFIG": str(path)})  # another loader, same file
     assert api_token(second, {"DEBRID_API_TOKEN": ""}) == token

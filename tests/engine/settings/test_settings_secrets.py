@@ -15,7 +15,8 @@ from engine.settings import ConfigError, Settings, load_settings, store_key
 
 WriteConfig = Callable[[str], Path]  # the write_config fixture (conftest.py)
 
-SECRETS = ("SECRET-abc123", "SECRET-tb456", "SECRET-db789", "SECRET-hook0", "SECRET-opt1")
+SECRETS = ("SECRET-abc123", "SECRET-tb456", "SECRET-db789", "SECRET-hook0", "SECRET-opt1",
+           "SECRET-path1", "SECRET-q1", "SECRET-arg1")
 
 
 def every_rendering(settings: Settings) -> str:
@@ -36,7 +37,9 @@ def loaded(write_config: WriteConfig) -> Settings:
         client_secret = "SECRET-opt1"
         nested = {password = "SECRET-opt1"}
         [notify]
-        on_complete_webhooks = ["https://hook:SECRET-hook0@hooks.example/done"]
+        on_complete_webhooks = ["https://hook:SECRET-hook0@hooks.example/done",
+                                "https://hooks.example/services/SECRET-path1?token=SECRET-q1"]
+        on_failure_command = ["/bin/notify", "--header", "Authorization: Bearer SECRET-arg1"]
         """
     )
     return load_settings(env={"DEBRID_CONFIG": str(path), "DEBRID_TORBOX_API_KEY": "SECRET-tb456"})
@@ -55,9 +58,11 @@ def test_secrets_are_used_but_never_shown(loaded: Settings) -> None:
     assert described["providers.mock.client_secret"]["value"] == "***"
     assert described["providers.mock.nested"]["value"] == {"password": "***"}
     assert described["database"]["value"] == "postgresql://engine:***@db.example/jobs"
+    # Review finding: webhook paths and queries, and command arguments, carry tokens.
     assert described["notify.on_complete_webhooks"]["value"] == [
-        "https://hook:***@hooks.example/done"
+        "https://hooks.example/***", "https://hooks.example/***"
     ]
+    assert described["notify.on_failure_command"]["value"] == ["/bin/notify", "***", "***"]
 
 
 def test_the_keys_file_tells_whether_a_provider_key_is_set(write_config: WriteConfig) -> None:
