@@ -22,6 +22,7 @@ there), a command's arguments, its output, or the job's JSON.
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import math
 import os
@@ -329,12 +330,34 @@ class Notifier:
             return
         argv = self._commands[item.reason]
         if argv:
-            self._record(self._run_command(item, argv, body))
+            self._record(self._guarded(item, "command", os.path.basename(argv[0]),
+                                       lambda: self._run_command(item, argv, body)))
         for url in self._webhooks[item.reason]:
             if self._abort.is_set():
                 return
             assert client is not None
-            self._record(self._post(item, url, body, client))
+            self._record(self._guarded(item, "webhook", _host(url),
+                                       functools.partial(self._post, item, url, body, client)))
+
+    @staticmethod
+    def _guarded(
+        item: _Notification,
+        kind: Literal["command", "webhook"],
+        target: str,
+        deliver: Callable[[], DeliveryOutcome],
+    ) -> DeliveryOutcome:
+        """``deliver()``, or a failed outcome for what it raised: the worker goes on.
+
+        Review finding: a webhook URL httpx cannot encode (``http://a..b/``) raised
+        out of the worker, which died with the rest of the queue undelivered.
+        """
+        try:
+            return deliver()
+        except Exception as error:  # noqa: BLE001 - one target's fault, not the worker's
+            log.warning("notify_delivery_raised", job_id=item.job.id, kind=kind, target=target,
+                        error=type(error).__name__)
+            return DeliveryOutcome(item.job.id, item.reason, kind, target, False, 1,
+                                   type(error).__name__)
 
     def _record(self, outcome: DeliveryOutcome) -> None:
         with self._lock:
@@ -373,6 +396,7 @@ class Notifier:
         try:
             process = subprocess.Popen(  # noqa: S603 - the argv is the user's own config
                 argv,
+                env=_child_environment(),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -387,7 +411,11 @@ class Notifier:
             return outcome(False, "timeout")
         except OSError:
             # The command closed its stdin early (a broken pipe): its exit status decides.
-            process.wait(self.timeout)
+            try:
+                process.wait(self.timeout)
+            except subprocess.TimeoutExpired:
+                _kill(process)
+                return outcome(False, "timeout")
         code = process.returncode
         return outcome(code == 0, f"exit {code}")
 
@@ -504,3 +532,19 @@ def _seconds(field: str, value: float) -> float:
     ):
         raise ValidationError(field, "not a duration", value=value, expected="seconds above 0")
     return float(value)
+
+
+#: Variables a notification command does not inherit: the daemon's own secrets.
+_SECRET_VARIABLES = ("DEBRID_API_TOKEN", "DEBRID_REALDEBRID_API_TOKEN", "DEBRID_TORBOX_API_KEY")
+
+
+def _child_environment() -> dict[str, str]:
+    """The daemon's environment without its secrets (the API token, provider keys)."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not (
+            name in _SECRET_VARIABLES
+            or (name.startswith("DEBRID_") and name.endswith(("_API_KEY", "_API_TOKEN")))
+        )
+    }

@@ -456,3 +456,43 @@ def test_bad_settings_are_validation_errors_naming_the_key(
     with pytest.raises(ValidationError) as caught:
         Notifier(**options)
     assert caught.value.field == field
+
+
+def test_a_webhook_httpx_cannot_encode_fails_alone_and_the_worker_goes_on(
+    make_engine: MakeEngine, make_notifier: Any, tmp_path: Path
+) -> None:
+    """Review finding: ``http://a..b/`` raised out of the worker (an encoding error, not
+    a transport error); the thread died and every later notification sat queued."""
+    engine = make_engine(MockProvider(0.0))
+    out = tmp_path / "job.json"
+    notifier, recorder = make_notifier(
+        on_complete_webhooks=["http://a..b/hook"],
+        on_complete_command=[sys.executable, "-c", COPY_STDIN, str(out)],
+    )
+    notifier.attach(engine)
+    engine.wait(engine.create_job("mock", magnet(30)).id, timeout=WAIT)
+    first = [recorder.next(), recorder.next()]
+    assert sorted((o.kind, o.ok) for o in first) == [("command", True), ("webhook", False)]
+    out.unlink()
+    done = engine.wait(engine.create_job("mock", magnet(31)).id, timeout=WAIT)
+    again = [recorder.next(), recorder.next()]
+    assert sorted((o.kind, o.ok) for o in again) == [("command", True), ("webhook", False)]
+    assert json.loads(out.read_bytes()) == as_json(done)
+
+
+def test_a_command_does_not_inherit_the_daemons_secrets(
+    make_engine: MakeEngine, make_notifier: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEBRID_API_TOKEN", "SECRET-api")
+    monkeypatch.setenv("DEBRID_TORBOX_API_KEY", "SECRET-tb")
+    monkeypatch.setenv("DEBRID_LOG_LEVEL", "debug")
+    engine = make_engine(MockProvider(0.0))
+    out = tmp_path / "env.json"
+    dump = "import json, os, sys; open(sys.argv[1], 'w').write(json.dumps(dict(os.environ)))"
+    notifier, recorder = make_notifier(on_complete_command=[sys.executable, "-c", dump, str(out)])
+    notifier.attach(engine)
+    engine.wait(engine.create_job("mock", magnet(32)).id, timeout=WAIT)
+    assert recorder.next().ok
+    seen = json.loads(out.read_text())
+    assert "DEBRID_API_TOKEN" not in seen and "DEBRID_TORBOX_API_KEY" not in seen
+    assert seen["DEBRID_LOG_LEVEL"] == "debug"
