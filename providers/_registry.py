@@ -197,7 +197,17 @@ class ProviderRegistry:
                     expected="no options",
                 )
             return entry
-        provider = entry(**(options or {}))
+        try:
+            provider = entry(**(options or {}))
+        except ValidationError:
+            raise
+        except (TypeError, ValueError) as error:
+            # An unknown option or a value of the wrong kind, named for the user (a
+            # config file's [providers.<name>] table), not a traceback.
+            raise ValidationError(
+                f"providers.{name}", f"the provider refused its options: {error}",
+                expected=f"the options {name} takes",
+            ) from None
         if name in self._plugged and not isinstance(provider, Provider):
             raise ProviderLoadError(
                 name,

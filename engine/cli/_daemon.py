@@ -6,6 +6,7 @@ import sys
 
 from engine.cli._context import Context
 from engine.cli._errors import OK
+from providers import ValidationError
 
 __all__ = ["cmd_config_show", "cmd_serve"]
 
@@ -15,7 +16,12 @@ def cmd_serve(ctx: Context) -> int:
     from engine.server import run_daemon  # noqa: PLC0415
 
     settings = ctx.settings()
-    code: int = run_daemon(settings, demo=bool(ctx.args.demo), out=sys.stdout, err=sys.stderr)
+    step = float(ctx.args.demo_step)
+    if not (step >= 0 and step != float("inf")):
+        raise ValidationError("--demo-step", "not a number of seconds", value=step,
+                              expected="a finite number >= 0")
+    code: int = run_daemon(settings, demo=bool(ctx.args.demo), out=sys.stdout, err=sys.stderr,
+                           demo_step=step)
     return code
 
 

@@ -149,6 +149,8 @@ def _other_commands(commands: Any, parents: list[argparse.ArgumentParser]) -> No
     serve.add_argument("--port", help="TCP port (0: any free one; default: api.port)")
     serve.add_argument("--demo", action="store_true",
                        help="also run fake Real-Debrid and TorBox servers and use them")
+    serve.add_argument("--demo-step", type=float, default=2.0, metavar="SECONDS",
+                       help="with --demo: seconds per lifecycle step of a demo job (default 2)")
     serve.add_argument("--log-format", choices=("console", "json"),
                        help="log lines as console text or JSON")
     serve.set_defaults(run=_daemon.cmd_serve)

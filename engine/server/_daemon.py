@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import attrs
 import uvicorn
 from starlette.applications import Starlette
 
 from engine.server._app import ServerOptions, create_app
+from providers import ValidationError
 from providers._log import get_logger
 
 __all__ = ["Daemon", "run_daemon"]
@@ -79,8 +81,12 @@ class Daemon:
         thread.start()
         if not server.settled.wait(timeout) or not server.started:
             self.stop(timeout=5)
-            raise RuntimeError(
-                f"the daemon did not start on {self.options.host}:{self.options.port}"
+            raise ValidationError(
+                "api.port",
+                f"cannot listen on {self.options.host}:{self.options.port} (in use, or not "
+                "an address of this machine)",
+                value=self.options.port,
+                expected="a free port on an address of this machine (0: any free port)",
             )
         port = server.servers[0].sockets[0].getsockname()[1]
         host = self.options.host
@@ -130,12 +136,12 @@ class Daemon:
 
 
 @contextlib.contextmanager
-def _demo_servers() -> Iterator[dict[str, dict[str, Any]]]:
+def _demo_servers(step: float) -> Iterator[dict[str, dict[str, Any]]]:
     """FakeRealDebrid and FakeTorBox on 127.0.0.1:0, as provider options by name."""
     from engine.testing import FakeRealDebrid, FakeTorBox  # noqa: PLC0415
 
-    rd = FakeRealDebrid(port=0)
-    tb = FakeTorBox(port=0)
+    rd = FakeRealDebrid(port=0, step_seconds=step)
+    tb = FakeTorBox(port=0, step_seconds=step)
     rd_server = rd.start()
     try:
         tb_server = tb.start()
@@ -170,13 +176,32 @@ def _options(settings: Any) -> ServerOptions:
     )
 
 
-def _demo_config(config: Any, servers: dict[str, dict[str, Any]], tmp: str) -> Any:
-    import attrs  # noqa: PLC0415
+#: What a demo starts with, so the page shows jobs at work at once: (provider, payload).
+DEMO_JOBS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("mock", {"url": "https://example.com/demo/Big.Buck.Bunny.1080p.mkv", "download": True}),
+    ("realdebrid", {"magnet": "magnet:?xt=urn:btih:" + "08ada5a7a6183aae1e09d831df6748d566095a10"
+                    + "&dn=Sintel", "select": {"globs": ["*.mkv"]}}),
+    ("torbox", {"magnet": "magnet:?xt=urn:btih:" + "dd8255ecdc7ca55fb0bbf81323d87062db1f6d1c"
+                + "&dn=Tears.of.Steel", "download": True}),
+)
 
+
+def _seed_demo(engine: Any, downloads: Path) -> None:
+    """The demo's first jobs; the ones marked ``download`` land in ``downloads``."""
+    for provider, raw in DEMO_JOBS:
+        payload = {k: v for k, v in raw.items() if k != "download"}
+        if raw.get("download"):
+            payload["download_dir"] = str(downloads)
+        engine.create_job(provider, payload)
+
+
+def _demo_config(
+    config: Any, servers: dict[str, dict[str, Any]], tmp: str, step: float = 2.0
+) -> Any:
     from providers import MemorySecretStore  # noqa: PLC0415
 
     providers = {name: dict(options) for name, options in config.providers.items()}
-    providers.setdefault("mock", {"step_seconds": 2.0})
+    providers.setdefault("mock", {"step_seconds": step})
     for name, options in servers.items():
         providers[name] = {**providers.get(name, {}), **options}
     changes: dict[str, Any] = {"providers": providers, "secrets": MemorySecretStore()}
@@ -185,14 +210,18 @@ def _demo_config(config: Any, servers: dict[str, dict[str, Any]], tmp: str) -> A
     return attrs.evolve(config, **changes)
 
 
-def run_daemon(settings: Any, *, demo: bool, out: IO[str], err: IO[str]) -> int:
+def run_daemon(
+    settings: Any, *, demo: bool, out: IO[str], err: IO[str], demo_step: float = 2.0
+) -> int:
     """``debrid serve``: the engine and the daemon until SIGTERM or SIGINT; exit 0.
 
     Prints the page URL and a one-time login link on ``err``, and one JSON line
     ``{"url", "login_url", "page_url"}`` on ``out`` for scripts. ``demo`` runs the
     fake Real-Debrid and TorBox in this process and configures them beside the
     mock, keys in memory, the database in a temporary directory unless the
-    settings name one.
+    settings name one; a demo on its own temporary database starts with a job for
+    each provider (``DEMO_JOBS``), downloads into that directory, and
+    ``demo_step`` seconds per step of the fakes' (and the mock's) jobs.
     """
     from engine import Engine  # noqa: PLC0415
     from engine._logging import configure_logging  # noqa: PLC0415
@@ -206,10 +235,14 @@ def run_daemon(settings: Any, *, demo: bool, out: IO[str], err: IO[str]) -> int:
     notifier = Notifier.from_settings(settings.notify)
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
+        seed: Path | None = None
         if demo:
-            servers = stack.enter_context(_demo_servers())
+            servers = stack.enter_context(_demo_servers(demo_step))
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="debrid-demo-"))
-            config = _demo_config(config, servers, tmp)
+            if config.database is None:
+                seed = Path(tmp) / "downloads"
+                options = attrs.evolve(options, download_roots=(*options.download_roots, seed))
+            config = _demo_config(config, servers, tmp, demo_step)
         engine = Engine(config)
         if notifier.enabled:
             # Closed after the engine stops, so that what its last changes announce
@@ -218,6 +251,8 @@ def run_daemon(settings: Any, *, demo: bool, out: IO[str], err: IO[str]) -> int:
             notifier.attach(engine)
         engine.start()
         stack.callback(engine.stop)
+        if seed is not None:
+            _seed_demo(engine, seed)
         daemon = Daemon(engine, options)
         daemon.start()
         stack.callback(daemon.stop)

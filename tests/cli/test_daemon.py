@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import socket
+import threading
 
+import httpx
 from cli_helpers import Cli, closed_port
 
 URL = "https://example.com/files/a.zip"
@@ -44,3 +48,81 @@ def test_commands_go_to_a_running_daemon_over_http(cli: Cli) -> None:
 def test_a_daemon_asked_for_that_does_not_answer_is_exit_3(cli: Cli) -> None:
     error = cli.error("--daemon", f"http://127.0.0.1:{closed_port()}", "list", expect=3)
     assert error["code"] == "unreachable"
+
+
+def test_the_readme_command_serves_a_demo_whose_jobs_complete(cli: Cli) -> None:
+    """``debrid serve --demo`` (the README's first command): a job per provider is
+    there at once and each reaches COMPLETED against the in-process fakes."""
+    cli.config.write_text(f'download_dir = "{cli.downloads}"\n')  # no database: the demo's own
+    daemon = cli.start("serve", "--demo", "--port", "0", "--demo-step", "0.05")
+    try:
+        url = json.loads(daemon.line())["url"]
+        token = (cli.config.parent / "api-token").read_text().strip()
+        auth = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=url, headers=auth, timeout=30) as client:
+            with client.stream("GET", "/api/events", params={"last_event_id": "0"}) as events:
+                jobs = client.get("/api/jobs").json()["jobs"]
+                assert sorted(j["provider"] for j in jobs) == ["mock", "realdebrid", "torbox"]
+                waiting = {j["id"] for j in jobs if j["status"] != "completed"}
+                for raw in events.iter_lines():
+                    if waiting and raw.startswith("data:"):
+                        job = json.loads(raw[5:]).get("job") or {}  # a reset has none
+                        if job.get("status") == "completed":
+                            waiting.discard(job["id"])
+                    if not waiting:
+                        break
+            done = client.get("/api/jobs").json()["jobs"]
+        assert {j["status"] for j in done} == {"completed"}, done
+        downloaded = [j for j in done if j["payload"]["download_dir"]]
+        assert sorted(j["provider"] for j in downloaded) == ["mock", "torbox"]
+        for job in downloaded:
+            assert all(f["verified"] for f in job["files"] if f["selected"])
+    finally:
+        assert daemon.stop() == 0, "".join(daemon.err)
+
+
+def test_serve_on_a_port_in_use_is_exit_2_naming_it(cli: Cli) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        error = cli.error("serve", "--port", str(port), expect=2)
+    assert error["field"] == "api.port" and str(port) in error["message"]
+
+
+def test_options_a_provider_does_not_take_are_exit_2_naming_it(cli: Cli) -> None:
+    cli.providers = {"mock": {"step_seconds": 0, "bogus": 1}}
+    cli.write_config()
+    error = cli.error("list", expect=2)
+    assert error["field"] == "providers.mock" and "bogus" in error["message"]
+
+
+def test_the_token_is_never_sent_to_something_else_on_the_daemons_port(cli: Cli) -> None:
+    """Review finding: whatever answered /api/health on the daemon's port (another
+    user's process while the daemon was down) received the bearer token."""
+    seen: list[str] = []
+
+    class Impostor(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization") or "")
+            body = b'{"proof": "0000"}' if self.path.startswith("/api/proof") else b"{}"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Impostor)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        error = cli.error("--daemon", url, "list", expect=3)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert error["code"] == "not_the_daemon"
+    assert seen and not any(seen)  # asked, but never with a token
