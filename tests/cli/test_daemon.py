@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import json
 import socket
+import sys
 import threading
 
 import httpx
@@ -126,3 +127,27 @@ def test_the_token_is_never_sent_to_something_else_on_the_daemons_port(cli: Cli)
         server.server_close()
     assert error["code"] == "not_the_daemon"
     assert seen and not any(seen)  # asked, but never with a token
+
+
+def test_the_daemon_runs_the_configured_completion_command(cli: Cli) -> None:
+    out = cli.dir / "done.json"
+    copy = "import sys; open(sys.argv[1], 'wb').write(sys.stdin.buffer.read())"
+    cli.write_config()
+    command = json.dumps([sys.executable, "-c", copy, str(out)])
+    with cli.config.open("a") as config:
+        config.write(f"[notify]\non_complete_command = {command}\n")
+    daemon = cli.start("serve", "--port", "0", "--log-format", "json")
+    try:
+        url = json.loads(daemon.line())["url"]
+        done = cli.run("--daemon", url, "add", URL, "--wait", "--json", "--timeout", "60")
+        assert done.returncode == 0, done.stderr
+        job_id = json.loads(done.stdout.splitlines()[-1])["job"]["id"]
+        while True:  # the daemon's JSON log says when the notification was delivered
+            line = daemon.err_line()
+            if line.startswith("{") and json.loads(line).get("event") == "notify_delivered":
+                assert json.loads(line)["job_id"] == job_id
+                break
+        sent = json.loads(out.read_text())
+        assert (sent["id"], sent["status"]) == (job_id, "completed")
+    finally:
+        assert daemon.stop() == 0, "".join(daemon.err)
