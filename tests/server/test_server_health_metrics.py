@@ -106,3 +106,52 @@ def test_session_gives_the_csrf_token(served: Served) -> None:
     answer = served.anonymous.get("/api/session", headers={"Cookie": f"debrid_session={session}"})
     assert answer.json()["csrf_token"] == csrf and answer.json()["auth"] == "cookie"
     assert served.client.get("/api/session").json()["auth"] == "bearer"
+
+
+def test_a_refused_key_shows_as_auth_failed_in_the_api_health_and_cli(
+    serve: ServeFactory, tmp_path: Any
+) -> None:
+    """FACES.md: peers' users find a key silently invalid; here the provider says so."""
+    import json  # noqa: PLC0415
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from server_helpers import TOKEN  # noqa: PLC0415
+
+    from engine.testing import FakeTorBox, advance_until  # noqa: PLC0415
+    from providers import default_registry  # noqa: PLC0415
+
+    with FakeTorBox(clock=None) as torbox:
+        served = serve(
+            providers={"torbox": {**torbox.provider_options(api_key="SECRET-wrong-key"),
+                                  "poll_interval": 0.5}},
+            registry=default_registry(),
+        )
+        job = served.engine.create_job(
+            "torbox", {"magnet": "magnet:?xt=urn:btih:" + "ab" * 20})
+        advance_until(served.clock,
+                      lambda: served.engine.health().providers["torbox"].state == "auth_failed",
+                      step=1.0)
+        [provider] = served.client.get("/api/providers").json()["providers"]
+        assert (provider["name"], provider["state"]) == ("torbox", "auth_failed")
+        assert provider["account_error"]
+        health = served.client.get("/api/health")
+        assert health.status_code == 503
+        assert health.json()["providers"]["torbox"]["state"] == "auth_failed"
+        assert served.engine.get_job(job.id).status.value == "queued"  # it waits, not fails
+        root = Path(__file__).resolve().parents[2]
+        config = tmp_path / "cli.toml"
+        config.write_text("[api]\nport = 0\n")
+        listed = subprocess.run(
+            [sys.executable, "-m", "engine.cli", "--daemon", served.url, "--json",
+             "providers", "list"],
+            env={**os.environ, "PYTHONPATH": str(root), "DEBRID_CONFIG": str(config),
+                 "DEBRID_API_TOKEN": TOKEN},
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert listed.returncode == 0, listed.stderr
+        [shown] = json.loads(listed.stdout)["providers"]
+        assert shown["state"] == "auth_failed"
+        assert "SECRET-wrong-key" not in listed.stdout + health.text + json.dumps(provider)
