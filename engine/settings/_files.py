@@ -89,7 +89,11 @@ def store_key(settings: Settings, key: str, value: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(source, key, "the value is empty", expected="a non-empty string")
     ensure_config_dir(settings)
-    settings.secret_store().set(key, value)
+    try:
+        settings.secret_store().set(key, value)
+    except OSError as error:
+        raise ConfigError(source, key, f"cannot be written: {error.strerror or error}",
+                          expected="a keys file this user can write") from None
     _private_file(settings.secrets_path)
 
 
@@ -109,7 +113,13 @@ def api_token(settings: Settings, env: Mapping[str, str] | None = None) -> str:
         return token
     ensure_config_dir(settings)
     candidate = secrets.token_urlsafe(32)
-    if _create_once(path, candidate):
+    try:
+        made = _create_once(path, candidate)
+    except OSError as error:
+        raise ConfigError(str(path), "api-token", f"cannot be written: "
+                          f"{error.strerror or error}", expected="a config directory this "
+                          "user can write, or DEBRID_API_TOKEN") from None
+    if made:
         return candidate
     token = _read_token(path)
     if token is None:  # written and removed between our two looks: an outside hand

@@ -195,3 +195,19 @@ def test_without_hard_links_the_token_is_created_in_place(
     assert config_settings.api_token_path.read_text().strip() == token
     assert mode(config_settings.api_token_path) == 0o600
     assert api_token(config_settings, {}) == token
+
+
+def test_a_config_dir_this_user_cannot_write_is_a_config_error(
+    config_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding: a directory owned by someone else gave a bare PermissionError."""
+    def refuse(*_: object, **__: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(engine.settings._files.tempfile, "mkstemp", refuse)
+    with pytest.raises(ConfigError) as error:
+        api_token(config_settings, {})
+    assert error.value.key == "api-token" and "Permission denied" in str(error.value)
+    with pytest.raises(ConfigError) as error:
+        store_key(config_settings, "torbox.api_key", "SECRET-tb000")
+    assert "SECRET-tb000" not in str(error.value)
