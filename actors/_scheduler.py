@@ -51,6 +51,8 @@ class Scheduler:
         self._seq = itertools.count()
         self._stopped = False
         self._cancelled = 0
+        #: Deliveries taken off the heap and not yet told (see ``settled``).
+        self._delivering = 0
         self._thread = threading.Thread(target=self._run, name="debrid-scheduler", daemon=True)
 
     def start(self) -> None:
@@ -89,6 +91,18 @@ class Scheduler:
                 heapq.heapify(self._heap)
                 self._cancelled = 0
 
+    def settled(self) -> bool:
+        """True when nothing due by the clock's time now is still to be told.
+
+        For tests that move a FakeClock: after ``advance``, what fell due is told
+        from this thread, a moment later; a round trip through an actor's mailbox
+        proves nothing until this holds.
+        """
+        with self._cond:
+            if self._delivering:
+                return False
+            return not (self._heap and self._heap[0][0] <= self.clock.monotonic())
+
     def pending(self) -> int:
         """How many deliveries are waiting (cancelled ones included until their time)."""
         with self._cond:
@@ -111,9 +125,12 @@ class Scheduler:
                     deadline = self._heap[0][0] if self._heap else None
                     self.clock.wait(self._cond, deadline)
                     continue
+                self._delivering = len(due_now)
             for target, message in due_now:
                 try:
                     target.tell(message)
                 except pykka.ActorDeadError:
                     # The actor finished (job done, engine stopping): nothing to deliver to.
                     log.debug("timer_target_dead", message=type(message).__name__)
+            with self._cond:
+                self._delivering = 0

@@ -45,6 +45,9 @@ def step(h: Harness, seconds: float, every: float = 5.0) -> None:
     """Move the clock in steps, letting the actor handle what each one woke."""
     for _ in range(round(seconds / every)):
         h.advance(every)
+        # What fell due is told from the scheduler's thread a moment later: wait for
+        # it (CI under load once counted one probe in five minutes), then a barrier.
+        h.until(h.scheduler.settled)
         h.describe()
 
 

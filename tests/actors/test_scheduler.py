@@ -98,3 +98,28 @@ def test_cancelled_timers_do_not_pile_up_in_the_heap(
         assert scheduler.pending() < 2048
     finally:
         ref.stop()
+
+
+def test_settled_says_when_everything_due_has_been_told() -> None:
+    clock = FakeClock()
+    scheduler = Scheduler(clock)
+    told = threading.Event()
+
+    class Target:
+        def tell(self, message: object) -> None:
+            told.set()
+
+    assert scheduler.settled()
+    scheduler.schedule(5.0, Target(), "wake")  # type: ignore[arg-type]
+    assert scheduler.settled()  # not due yet
+    clock.advance(5.0)
+    assert not scheduler.settled()  # due, the thread has not run
+    scheduler.start()
+    try:
+        assert told.wait(5)
+        for _ in range(100_000):
+            if scheduler.settled():
+                break
+        assert scheduler.settled()
+    finally:
+        scheduler.stop()
