@@ -378,6 +378,9 @@ class FileServer:
         self.stalls = threading.Condition()
         self._generation = 0
         self._lock = threading.Lock()
+        #: Notified at each logged request (``wait_logged``).
+        self._logged = threading.Condition(self._lock)
+        self._logged_total = 0
         self._entries: dict[str, _Entry] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -496,6 +499,14 @@ class FileServer:
             self.requests.append(request)
             if len(self.requests) > 10_000:
                 del self.requests[:5_000]
+            self._logged_total += 1
+            self._logged.notify_all()
+
+    def wait_logged(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until ``count`` requests in all have been logged. A request is logged
+        once its answer is sent, so a client can see the answer first."""
+        with self._logged:
+            return self._logged.wait_for(lambda: self._logged_total >= count, timeout)
 
     def answered(self, entry: _Entry) -> None:
         with self._lock:
