@@ -819,14 +819,20 @@ class SupervisorActor(EngineActor):
         answer(reply, kept)
 
     def _owed_lookups(self, jobs: Iterable[Job]) -> set[str]:
-        """The ids among ``jobs`` whose remote cleanup still owes a lookup by job id."""
+        """The ids among ``jobs`` whose remote cleanup still owes a lookup by job id.
+
+        The provider's book is the word while it runs (the lookups the store handed
+        it at start included); the store's record only for a provider this engine
+        does not run. A lookup handed over a moment ago is in the provider actor's
+        mailbox with its payload, so it still runs in this process.
+        """
         by_provider: dict[str, list[str]] = {}
         for job in jobs:
             by_provider.setdefault(job.provider, []).append(job.id)
         owed: set[str] = set()
         for provider, ids in by_provider.items():
             book = self.books.get(provider)
-            recorded = set(self.store.pending_cleanups(provider)[1])
+            recorded = set(self.store.pending_cleanups(provider)[1]) if book is None else set()
             for job_id in ids:
                 noted = self.writer.cleanups.get((provider, CleanupKind.LOOKUP.value, job_id))
                 if job_id in recorded or noted or (book is not None and job_id in book.lookups):

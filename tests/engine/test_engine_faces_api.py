@@ -83,12 +83,11 @@ def test_delete_removes_finished_jobs_and_keeps_live_ones(
 ) -> None:
     engine = make_engine(MockProvider(3600.0))
     live = engine.create_job("mock", {"url": "https://h.example/live"})
-    cancelled = engine.cancel_job(engine.create_job("mock", {"url": "https://h.example/c"}).id)
-    # A cancel while the submission was on its way owes a lookup of what landed; the
-    # job is kept until it ran (test_engine_deletes), so wait for it here.
-    store = engine._store
-    assert store is not None
-    advance_until(clock, lambda: store.pending_cleanups("mock")[1] == [], step=1.0)
+    # Cancelled once submitted: a cancel while the submission was on its way owes a
+    # lookup of what landed, and the job is kept until it ran (test_engine_deletes).
+    doomed = engine.create_job("mock", {"url": "https://h.example/c"})
+    advance_until(clock, lambda: engine.get_job(doomed.id).remote_id is not None, step=0)
+    cancelled = engine.cancel_job(doomed.id)
     answer = engine.delete_jobs([cancelled.id, live.id, "no-such-job", cancelled.id])
     assert set(answer) == {cancelled.id, live.id, "no-such-job"}
     assert answer[cancelled.id] is None
