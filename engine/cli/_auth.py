@@ -83,20 +83,30 @@ def _read_secret(prompt: str) -> str:
 
 def cmd_auth_torbox(ctx: Context) -> int:
     """``debrid auth torbox [--key K]``: test the key, then store ``torbox.api_key``."""
-    from engine.settings import store_key  # noqa: PLC0415
 
     settings = ctx.settings()
     key = ctx.args.key if ctx.args.key is not None else _read_secret("TorBox API key: ")
     key = key.strip()
     if not key:
         raise CliError(BAD_INPUT, "validation", "no API key given", "key")
-    provider = _provider(settings, "torbox", MemorySecretStore(), api_key=key)
+    result = _checked_then_stored(settings, "torbox", "api_key", key)
+    return _stored(ctx, "torbox", result, str(settings.secrets_path))
+
+
+def _checked_then_stored(
+    settings: Settings, name: str, option: str, key: str
+) -> dict[str, Any]:
+    """``test_connection`` with ``key`` (held in memory only), then ``name.option`` in the
+    keys file; a refused key raises before anything is stored."""
+    from engine.settings import store_key  # noqa: PLC0415
+
+    provider = _provider(settings, name, MemorySecretStore(), **{option: key})
     try:
         result = _check(provider)
     finally:
         provider.close()
-    store_key(settings, "torbox.api_key", key)
-    return _stored(ctx, "torbox", result, str(settings.secrets_path))
+    store_key(settings, f"{name}.{option}", key)
+    return result
 
 
 def cmd_auth_realdebrid(ctx: Context) -> int:
@@ -119,16 +129,10 @@ def cmd_auth_realdebrid(ctx: Context) -> int:
 
 
 def _realdebrid_token(ctx: Context, settings: Settings, token: str) -> int:
-    from engine.settings import store_key  # noqa: PLC0415
 
     if not token:
         raise CliError(BAD_INPUT, "validation", "the token is empty", "token")
-    provider = _provider(settings, "realdebrid", MemorySecretStore(), api_token=token)
-    try:
-        result = _check(provider)
-    finally:
-        provider.close()
-    store_key(settings, "realdebrid.api_token", token)
+    result = _checked_then_stored(settings, "realdebrid", "api_token", token)
     # The newest login replaces the other kind (providers/realdebrid/_auth.py).
     store = settings.secret_store()
     for name in _RD_OAUTH:

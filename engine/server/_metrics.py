@@ -8,7 +8,7 @@ blocks on the engine: the route runs it on a worker thread.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -56,34 +56,15 @@ class EngineCollector(Collector):
 
     def _telemetry(self) -> Iterator[Metric]:
         snapshot = self.engine.telemetry()
-        requests = CounterMetricFamily(
-            "debrid_provider_requests", "Provider HTTP exchanges by answer",
-            labels=["provider", "code"],
-        )
-        for (provider, code), count in sorted(snapshot.requests.items()):
-            requests.add_metric([provider, code], count)
-        yield requests
-        limited = CounterMetricFamily(
-            "debrid_provider_rate_limited", "Provider answers that were a rate limit (429)",
-            labels=["provider"],
-        )
-        for provider, count in sorted(snapshot.rate_limited.items()):
-            limited.add_metric([provider], count)
-        yield limited
-        waits = CounterMetricFamily(
-            "debrid_budget_waits", "Provider calls held back for a request budget",
-            labels=["provider", "bucket"],
-        )
-        for (provider, bucket), count in sorted(snapshot.budget_waits.items()):
-            waits.add_metric([provider, bucket], count)
-        yield waits
-        downloaded = CounterMetricFamily(
-            "debrid_bytes_downloaded", "Bytes written by local downloads",
-            labels=["provider"],
-        )
-        for provider, count in sorted(snapshot.bytes_downloaded.items()):
-            downloaded.add_metric([provider], count)
-        yield downloaded
+        yield _counter("debrid_provider_requests", "Provider HTTP exchanges by answer",
+                       ["provider", "code"], snapshot.requests)
+        yield _counter("debrid_provider_rate_limited",
+                       "Provider answers that were a rate limit (429)", ["provider"],
+                       {(p,): n for p, n in snapshot.rate_limited.items()})
+        yield _counter("debrid_budget_waits", "Provider calls held back for a request budget",
+                       ["provider", "bucket"], snapshot.budget_waits)
+        yield _counter("debrid_bytes_downloaded", "Bytes written by local downloads",
+                       ["provider"], {(p,): n for p, n in snapshot.bytes_downloaded.items()})
         buckets = [
             (_bound(bound), count)
             for bound, count in sorted(snapshot.commit_seconds_buckets.items())
@@ -123,3 +104,13 @@ def make_registry(engine: Any) -> CollectorRegistry:
 def scrape(registry: CollectorRegistry) -> bytes:
     """The Prometheus text of ``registry`` (blocks on the engine)."""
     return generate_latest(registry)
+
+
+def _counter(
+    name: str, text: str, labels: list[str], counts: Mapping[tuple[str, ...], int]
+) -> CounterMetricFamily:
+    """A counter family with one sample per label tuple, in a stable order."""
+    family = CounterMetricFamily(name, text, labels=labels)
+    for values, count in sorted(counts.items()):
+        family.add_metric(list(values), count)
+    return family
