@@ -70,12 +70,16 @@ def test_list_sorts_newest_first_and_pages_without_overlap(
 
 
 def test_job_counts_by_provider_and_status(make_engine: MakeEngine, clock: FakeClock) -> None:
-    engine = make_engine(MockProvider(0.0))
+    mock = MockProvider(0.0)
+    engine = make_engine(mock)
     done = engine.create_job("mock", {"url": "https://h.example/a"})
     assert _finish(engine, clock, done.id) is JobStatus.COMPLETED
-    queued = engine.create_job("mock", {"url": "https://h.example/b"})
-    engine.cancel_job(queued.id)
-    assert engine.job_counts() == {("mock", "completed"): 1, ("mock", "cancelled"): 1}
+    # A refused submission, not a cancel: at step 0 a cancel raced the job's completion
+    # (CI once saw COMPLETED -> CANCELLED refused).
+    mock.inject("fatal", op="start_job")
+    failed = engine.create_job("mock", {"url": "https://h.example/b"})
+    assert _finish(engine, clock, failed.id) is JobStatus.FAILED
+    assert engine.job_counts() == {("mock", "completed"): 1, ("mock", "failed"): 1}
 
 
 def test_delete_removes_finished_jobs_and_keeps_live_ones(
