@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -46,7 +47,7 @@ from actors.transfer import Bandwidth
 from engine._config import EngineConfig
 from engine._health import HealthReport, ProviderHealth, ProviderState, SupervisorState
 from engine._secrets import FileSecretStore
-from persistence import DatabaseOwner, JobStore
+from persistence import ClientBook, DatabaseOwner, JobStore
 from providers import (
     EngineError,
     EngineNotRunning,
@@ -309,17 +310,26 @@ class Engine:
         return self.create_jobs(provider, [payload], timeout=timeout)[0]
 
     def create_jobs(
-        self, provider: str, payloads: Sequence[Any], *, timeout: float = 30.0
+        self,
+        provider: str,
+        payloads: Sequence[Any],
+        *,
+        timeout: float = 30.0,
+        ids: Sequence[str] | None = None,
     ) -> list[Job]:
         """``create_job`` for many payloads, committed in one transaction.
 
         Every payload is validated first; one bad payload rejects them all, with a
-        ``ValidationError`` whose field starts with ``payloads[i].``.
+        ``ValidationError`` whose field starts with ``payloads[i].``. ``ids`` gives
+        the new jobs' ids (one per payload, unused so far: a caller that records
+        the id before the job exists, to recover after a crash); by default they
+        are new random ones.
         """
         self._check_running()
         if provider not in self._providers:
             raise UnknownProvider(provider, tuple(self._providers))
         parsed = [_parse(payload, index, len(payloads)) for index, payload in enumerate(payloads)]
+        chosen = self._check_new_ids(ids, len(parsed)) if ids is not None else None
         now = self.clock.time_ms()
         jobs = [
             Job(
@@ -330,16 +340,38 @@ class Engine:
                 created_at=now,
                 updated_at=now,
             )
-            for job_id, item in zip(new_job_ids(len(parsed)), parsed, strict=True)
+            for job_id, item in zip(chosen or new_job_ids(len(parsed)), parsed, strict=True)
         ]
         if not jobs:
             return []
         result: list[Job] = self._ask(lambda reply: CreateJob(jobs, reply), timeout)
         return result
 
+    def _check_new_ids(self, ids: Sequence[str], count: int) -> list[str]:
+        chosen = list(ids)
+        if len(chosen) != count:
+            raise ValidationError("ids", f"{len(chosen)} ids for {count} payloads",
+                                  expected="one id per payload")
+        for index, job_id in enumerate(chosen):
+            if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
+                raise ValidationError(f"ids[{index}]", "not a job id", value=job_id,
+                                      expected="1 to 64 letters, digits, '-' or '_'")
+        if len(set(chosen)) != len(chosen):
+            raise ValidationError("ids", "an id is given twice", expected="distinct ids")
+        taken = self._running_store().get_many(chosen)
+        if taken:
+            first = sorted(taken)[0]
+            raise ValidationError(f"ids[{chosen.index(first)}]", "already a job's id",
+                                  value=first, expected="an id no job has")
+        return chosen
+
     def get_job(self, job_id: str) -> Job:
         """The job as last committed (``JobNotFound`` if there is none)."""
         return self._running_store().get(job_id)
+
+    def get_jobs(self, job_ids: Iterable[str]) -> dict[str, Job]:
+        """The committed jobs of ``job_ids`` that exist, by id (one read)."""
+        return self._running_store().get_many(job_ids)
 
     def sync_job_status(self, job_id: str, *, timeout: float = 30.0) -> Job:
         """Ask the provider for the job's status now; returns the updated, committed job."""
@@ -491,6 +523,11 @@ class Engine:
             lambda reply: DeleteJobs(ids, reply), timeout
         )
         return result
+
+    def client_book(self) -> ClientBook:
+        """The download-client face's own records (``ClientBook``), in this engine's
+        database; good while the engine runs."""
+        return ClientBook(self._running_store())
 
     def telemetry(self) -> TelemetrySnapshot:
         """Counters since this Engine was made: provider requests by answer, rate
@@ -681,6 +718,10 @@ def _stop_actor(ref: pykka.ActorRef[Any], deadline: float, what: str) -> bool:
         log.warning("actor_stop_timed_out", actor=what)
         return False
     return True
+
+
+#: What ``create_jobs(ids=...)`` takes as a job id.
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def new_job_ids(count: int) -> list[str]:

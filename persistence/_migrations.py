@@ -22,6 +22,8 @@ Versions:
 5. ``pending_cleanups``: remote deletes and lookups owed.
 6. ``jobs.search``: the folded text a search finds a job by, filled for the jobs
    already stored.
+7. ``client_items`` and ``client_categories``: the download-client face's
+   (qBittorrent API) items and categories.
 
 To add version N: append ``Migration(N, "what it does", _vN)`` where ``_vN``
 alters tables with plain DDL (or ``playhouse.migrate``), update the models in
@@ -225,6 +227,40 @@ def _v6_text(job_id: str, payload_json: str, files_json: str) -> str:
     return search_text(job_id, text("url"), text("magnet"), text("download_dir"), names)
 
 
+def _v7_create_client_tables(ctx: MigrationContext) -> None:
+    # Frozen copies, as in step 1.
+    class ClientItem(peewee.Model):
+        hash = peewee.TextField(primary_key=True)
+        job_id = peewee.TextField(null=True, index=True)
+        provider = peewee.TextField()
+        category = peewee.TextField(default="", index=True)
+        tags = peewee.TextField(default="[]")
+        name = peewee.TextField()
+        save_path = peewee.TextField()
+        folder = peewee.TextField()
+        held = peewee.TextField(null=True)
+        reported_attempt = peewee.IntegerField(null=True)
+        added_on = peewee.BigIntegerField()
+        updated_at = peewee.BigIntegerField()
+
+        class Meta:
+            database = ctx.database
+            table_name = ctx.table("client_items")
+            legacy_table_names = False
+
+    class ClientCategory(peewee.Model):
+        name = peewee.TextField(primary_key=True)
+        save_path = peewee.TextField()
+        created_at = peewee.BigIntegerField()
+
+        class Meta:
+            database = ctx.database
+            table_name = ctx.table("client_categories")
+            legacy_table_names = False
+
+    ctx.database.create_tables([ClientItem, ClientCategory], safe=False)
+
+
 #: Every schema version, oldest first. Append only; never edit a released step.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create jobs and job_transitions", _v1_create_tables),
@@ -233,6 +269,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "index completed jobs' remote items", _v4_index_completed_items),
     Migration(5, "create pending_cleanups", _v5_create_pending_cleanups),
     Migration(6, "add jobs.search, filled for stored jobs", _v6_add_search_text),
+    Migration(7, "create client_items and client_categories", _v7_create_client_tables),
 )
 
 #: The schema version this code reads and writes.

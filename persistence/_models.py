@@ -18,6 +18,8 @@ import attrs
 import peewee
 
 __all__ = [
+    "ClientCategoryRow",
+    "ClientItemRow",
     "JobRow",
     "ProviderStateRow",
     "SchemaVersionRow",
@@ -88,6 +90,37 @@ class PendingCleanupRow(peewee.Model):
         primary_key = peewee.CompositeKey("provider", "kind", "key")
 
 
+class ClientItemRow(peewee.Model):
+    """One item of the download-client face (table ``client_items``), by info-hash.
+
+    The qBittorrent-compatible API's own record of what it added: the job it
+    became (None while an add made paused waits: ``held`` is then its payload as
+    JSON), its category, tags, name and folder, and which failed attempt was
+    reported to the *arr app.
+    """
+
+    hash = peewee.TextField(primary_key=True)
+    job_id = peewee.TextField(null=True, index=True)
+    provider = peewee.TextField()
+    category = peewee.TextField(default="", index=True)
+    tags = peewee.TextField(default="[]")
+    name = peewee.TextField()
+    save_path = peewee.TextField()
+    folder = peewee.TextField()
+    held = peewee.TextField(null=True)
+    reported_attempt = peewee.IntegerField(null=True)
+    added_on = peewee.BigIntegerField()
+    updated_at = peewee.BigIntegerField()
+
+
+class ClientCategoryRow(peewee.Model):
+    """A category of the download-client face (table ``client_categories``)."""
+
+    name = peewee.TextField(primary_key=True)
+    save_path = peewee.TextField()
+    created_at = peewee.BigIntegerField()
+
+
 class SchemaVersionRow(peewee.Model):
     """The single row of table ``schema_version``: which migrations have run."""
 
@@ -104,6 +137,8 @@ TABLE_NAMES: dict[type[peewee.Model], str] = {
     SchemaVersionRow: "schema_version",
     ProviderStateRow: "provider_state",
     PendingCleanupRow: "pending_cleanups",
+    ClientItemRow: "client_items",
+    ClientCategoryRow: "client_categories",
 }
 
 
@@ -116,6 +151,8 @@ class Tables:
     schema_version: type[SchemaVersionRow]
     provider_state: type[ProviderStateRow]
     pending_cleanups: type[PendingCleanupRow]
+    client_items: type[ClientItemRow]
+    client_categories: type[ClientCategoryRow]
     prefix: str = ""
 
     @property
@@ -127,6 +164,8 @@ class Tables:
             self.transitions,
             self.provider_state,
             self.pending_cleanups,
+            self.client_items,
+            self.client_categories,
         )
 
 
@@ -138,6 +177,8 @@ def bind_tables(database: peewee.Database, prefix: str = "") -> Tables:
         schema_version=_bound(SchemaVersionRow, database, prefix),
         provider_state=_bound(ProviderStateRow, database, prefix),
         pending_cleanups=_bound(PendingCleanupRow, database, prefix),
+        client_items=_bound(ClientItemRow, database, prefix),
+        client_categories=_bound(ClientCategoryRow, database, prefix),
         prefix=prefix,
     )
 

@@ -724,6 +724,16 @@ class JobStore:
             chosen = chosen.for_update()
         return chosen
 
+    def reading(self, action: str) -> AbstractContextManager[None]:
+        """A guarded read for a record that shares this store's database (the
+        client book): failures become ``StoreError`` naming ``action``."""
+        return self._reading(action)
+
+    def writing(self, action: str) -> AbstractContextManager[None]:
+        """A write transaction for a record that shares this store's database,
+        serialised with the store's own writes."""
+        return self._writing(action)
+
     @contextmanager
     def _reading(self, action: str) -> Iterator[None]:
         with self._read_lock:

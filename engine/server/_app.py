@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,21 @@ from engine.server._security import (
     session_cookie_header,
     too_many_attempts,
 )
+from engine.server.qbittorrent import (
+    ArrReporter,
+    MainData,
+    QbitAuth,
+    QbitFace,
+    QbitOptions,
+    qbit_routes,
+)
 from engine.settings import token_proof
+from providers import EngineError
+from providers._log import get_logger
 
 __all__ = ["STATIC_DIR", "ServerOptions", "create_app"]
+
+log = get_logger("debrid.server")
 
 #: The page and its assets, shipped with the package.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -85,6 +98,15 @@ class ServerOptions:
     max_body_bytes: int = 10 * 1024 * 1024
     download_roots: tuple[Path, ...] = attrs.field(default=(), converter=_paths)
     static_dir: Path = attrs.field(default=STATIC_DIR, converter=Path)
+    qbittorrent: QbitOptions = attrs.field(factory=QbitOptions)
+
+    @property
+    def qbit_bases(self) -> tuple[str, ...]:
+        """Where the qBittorrent face is served (none when it is off)."""
+        if not self.qbittorrent.enabled:
+            return ()
+        prefix = self.qbittorrent.prefix.rstrip("/")
+        return ("/api/v2", f"{prefix}/api/v2") if prefix else ("/api/v2",)
 
     def __repr__(self) -> str:
         # The token is a secret: it never reaches a log line or an error text.
@@ -93,7 +115,7 @@ class ServerOptions:
             f"ServerOptions(token={shown!r}, host={self.host!r}, port={self.port!r}, "
             f"allowed_hosts={self.allowed_hosts!r}, cors_origins={self.cors_origins!r}, "
             f"max_body_bytes={self.max_body_bytes!r}, download_roots={self.download_roots!r}, "
-            f"static_dir={self.static_dir!r})"
+            f"static_dir={self.static_dir!r}, qbittorrent={self.qbittorrent!r})"
         )
 
 
@@ -193,9 +215,19 @@ def _routes(options: ServerOptions) -> list[BaseRoute]:
         *job_routes(),
         *provider_routes(),
         *openapi_routes(),
+        *(route for base in options.qbit_bases for route in qbit_routes(base)),
         Mount("/static", StaticFiles(directory=options.static_dir, check_dir=False),
               name="static"),
     ]
+
+
+def _start_face(face: QbitFace, reporter: ArrReporter) -> None:
+    """Finish the adds a crash cut short, then start reporting failures."""
+    try:
+        face.recover()
+    except EngineError as error:
+        log.warning("qbittorrent_recover_failed", error_type=type(error).__name__)
+    reporter.start()
 
 
 def create_app(engine: Any, options: ServerOptions) -> Starlette:
@@ -210,13 +242,18 @@ def create_app(engine: Any, options: ServerOptions) -> Starlette:
     sessions = Sessions(now) if now is not None else Sessions()
     failures = FailedLogins()
     hub = EventHub()
+    face = QbitFace(engine, options.qbittorrent, options.download_roots)
+    reporter = ArrReporter(face)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         hub.attach(engine.subscribe)
+        if options.qbit_bases:
+            await run_in_threadpool(_start_face, face, reporter)
         try:
             yield
         finally:
+            reporter.stop()
             hub.close()
             hub.detach()
 
@@ -233,7 +270,8 @@ def create_app(engine: Any, options: ServerOptions) -> Starlette:
     middleware += [
         Middleware(BodyLimit, limit=options.max_body_bytes),
         Middleware(Authenticate, token=options.token, sessions=sessions, failures=failures,
-                   cors_origins=options.cors_origins),
+                   cors_origins=options.cors_origins,
+                   own_auth=tuple(base + "/" for base in options.qbit_bases)),
         Middleware(CatchAll),
     ]
     app = Starlette(
@@ -248,6 +286,11 @@ def create_app(engine: Any, options: ServerOptions) -> Starlette:
     app.state.failures = failures
     app.state.events = hub
     app.state.metrics = make_registry(engine)
+    app.state.qbit_face = face
+    app.state.qbit_auth = QbitAuth(options.qbittorrent, options.token, failures,
+                                   now if now is not None else time.monotonic)
+    app.state.qbit_maindata = MainData()
+    app.state.arr_reporter = reporter
     # The CSRF token of requests that have no session (bearer clients, auth off).
     app.state.csrf_token = secrets.token_urlsafe(32)
     return app

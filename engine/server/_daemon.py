@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import tempfile
 import threading
@@ -16,6 +17,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from engine.server._app import ServerOptions, create_app
+from engine.server.qbittorrent import ArrTarget, CategoryOptions, QbitOptions
 from providers import ValidationError
 from providers._log import get_logger
 
@@ -166,6 +168,7 @@ def _options(settings: Any) -> ServerOptions:
         token = api_token(settings)
     roots = tuple(Path(r) for r in getattr(settings, "download_roots", ()) or ())
     return ServerOptions(
+        qbittorrent=_qbit_options(settings, roots),
         token=token,
         host=str(_api(settings, "host", "127.0.0.1")),
         port=int(_api(settings, "port", 8686)),
@@ -173,6 +176,43 @@ def _options(settings: Any) -> ServerOptions:
         cors_origins=tuple(_api(settings, "cors_origins", ()) or ()),
         max_body_bytes=int(_api(settings, "max_body_bytes", 10 * 1024 * 1024)),
         download_roots=roots,
+    )
+
+
+def _qbit_options(settings: Any, roots: tuple[Path, ...]) -> QbitOptions:
+    """The qBittorrent face's options: the password from the environment or the keys
+    file, each category's *arr key from the variable its table names."""
+    qbit = getattr(settings, "qbittorrent", None)
+    if qbit is None:
+        return QbitOptions(save_path=roots[0] if roots else None)
+    password = qbit.password
+    if password is None and hasattr(settings, "secret_store"):
+        password = settings.secret_store().get("qbittorrent.password")
+    categories = []
+    for category in qbit.categories:
+        arr = None
+        if category.arr_url is not None and category.arr_api_key_env is not None:
+            key = os.environ.get(category.arr_api_key_env, "")
+            if not key:
+                raise ValidationError(
+                    f"qbittorrent.categories.{category.name}.arr_api_key_env",
+                    f"{category.arr_api_key_env} is not set",
+                    expected="the *arr app's API key in that environment variable",
+                )
+            arr = ArrTarget(category.arr_url, key, category.arr_api_path)
+        categories.append(CategoryOptions(category.name, category.save_path,
+                                          category.provider, arr))
+    return QbitOptions(
+        enabled=qbit.enabled,
+        username=qbit.username if password is not None else None,
+        password=password,
+        save_path=qbit.save_path or (roots[0] if roots else None),
+        provider=qbit.provider,
+        prefix=qbit.prefix,
+        api_version=qbit.api_version,
+        session_timeout=qbit.session_timeout,
+        categories=tuple(categories),
+        arr_from_login=qbit.arr_from_login,
     )
 
 

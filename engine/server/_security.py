@@ -43,6 +43,7 @@ __all__ = [
     "HostCheck",
     "Session",
     "Sessions",
+    "cookie_value",
     "session_cookie_header",
 ]
 
@@ -288,15 +289,22 @@ class Authenticate:
         sessions: Sessions,
         failures: FailedLogins,
         cors_origins: Iterable[str] = (),
+        own_auth: Iterable[str] = (),
     ) -> None:
         self.app = app
+        #: Path prefixes whose routes check credentials themselves (the qBittorrent face).
+        self.own_auth = tuple(own_auth)
         self.token = token
         self.sessions = sessions
         self.failures = failures
         self.cors_origins = frozenset(o.rstrip("/").lower() for o in cors_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if (
+            scope["type"] != "http"
+            or scope["path"] in PUBLIC_PATHS
+            or (self.own_auth and scope["path"].startswith(self.own_auth))
+        ):
             await self.app(scope, receive, send)
             return
         refusal = self.check(scope)
@@ -350,16 +358,8 @@ class Authenticate:
 
     def session_of(self, scope: Scope) -> Session | None:
         """The open session named by the request's cookie, if any."""
-        raw = _header(scope, b"cookie")
-        if not raw:
-            return None
-        cookie: SimpleCookie = SimpleCookie()
-        try:
-            cookie.load(raw)
-        except Exception:  # noqa: BLE001 - a malformed cookie is no cookie
-            return None
-        morsel = cookie.get(SESSION_COOKIE)
-        return self.sessions.get(morsel.value) if morsel is not None else None
+        value = cookie_value(_header(scope, b"cookie"), SESSION_COOKIE)
+        return self.sessions.get(value) if value is not None else None
 
     def _cross_site(self, scope: Scope) -> bool:
         """True for a browser request from a page of another origin."""
@@ -374,6 +374,19 @@ class Authenticate:
             return False
         host = (_header(scope, b"host") or "").lower()
         return urlsplit(origin).netloc != host
+
+
+def cookie_value(raw: str | None, name: str) -> str | None:
+    """The value of cookie ``name`` in a Cookie header (None: absent or malformed)."""
+    if not raw:
+        return None
+    cookie: SimpleCookie = SimpleCookie()
+    try:
+        cookie.load(raw)
+    except Exception:  # noqa: BLE001 - a malformed cookie is no cookie
+        return None
+    morsel = cookie.get(name)
+    return morsel.value if morsel is not None else None
 
 
 def too_many_attempts(wait: float) -> Any:

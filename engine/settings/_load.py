@@ -19,11 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from engine.settings._errors import ConfigError, show_value
-from engine.settings._model import ApiSettings, NotifySettings, Settings, default_config_path
+from engine.settings._model import (
+    ApiSettings,
+    CategorySettings,
+    NotifySettings,
+    QbitSettings,
+    Settings,
+    default_config_path,
+)
 from engine.settings._schema import (
+    CATEGORY_KEYS,
     ENGINE_PROVIDER_KEYS,
     KEYS,
     PROVIDER_ENV,
+    QBIT_PASSWORD_ENV,
     TABLES,
     Bad,
     check_secret,
@@ -160,12 +169,45 @@ def _from_file(
             inner = {key.partition(".")[2] for key in KEYS if key.startswith(name + ".")}
             for sub, item in value.items():
                 key = f"{name}.{sub}"
+                if key == "qbittorrent.categories":
+                    values[key] = (_category_tables(item, source, base), source)
+                    continue
+                if key == "qbittorrent.password":
+                    raise ConfigError(source, key, "a password does not belong in the config file",
+                                      expected=f"{QBIT_PASSWORD_ENV}, or the keys file's "
+                                      "qbittorrent.password")
                 if sub not in inner:
                     raise _unknown(source, key, inner)
                 values[key] = (_check(key, item, source, base), source)
         else:
             values[name] = (_check(name, value, source, base), source)
     return providers
+
+
+def _category_tables(value: Any, source: str, base: Path) -> tuple[CategorySettings, ...]:
+    """The ``[qbittorrent.categories.<name>]`` tables, each key checked."""
+    if not isinstance(value, dict):
+        raise _not_table(source, "qbittorrent.categories", value)
+    found = []
+    for name, options in value.items():
+        key = f"qbittorrent.categories.{name}"
+        if not isinstance(options, dict):
+            raise _not_table(source, key, options)
+        checked: dict[str, Any] = {}
+        for option, item in options.items():
+            check = CATEGORY_KEYS.get(option)
+            if check is None:
+                raise _unknown(source, f"{key}.{option}", CATEGORY_KEYS)
+            try:
+                checked[option] = check(item, base)
+            except Bad as bad:
+                raise ConfigError(source, f"{key}.{option}", bad.message, value=item,
+                                  expected=bad.expected) from None
+        if ("arr_url" in checked) != ("arr_api_key_env" in checked):
+            raise ConfigError(source, key, "arr_url and arr_api_key_env go together",
+                              expected="both, or neither")
+        found.append(CategorySettings(name=name, **checked))
+    return tuple(found)
 
 
 def _provider_tables(
@@ -207,6 +249,13 @@ def _from_env(
         source = f"env {key.env}"
         assert key.parse is not None  # every key with a variable reads text
         values[key.name] = (_check(key.name, key.parse(env[key.env]), source, cwd), source)
+    if env.get(QBIT_PASSWORD_ENV):
+        source = f"env {QBIT_PASSWORD_ENV}"
+        try:
+            values["qbittorrent.password"] = (check_secret(env[QBIT_PASSWORD_ENV]), source)
+        except Bad as bad:
+            raise ConfigError(source, "qbittorrent.password", bad.message,
+                              expected=bad.expected) from None
     for variable, (name, option) in PROVIDER_ENV.items():
         if not env.get(variable):
             continue
@@ -272,6 +321,21 @@ def _build(
             value=api.host,
             expected="127.0.0.1, ::1 or localhost while auth is off, or api.auth = true",
         )
+    qbit = table("qbittorrent")
+    categories = values.get("qbittorrent.categories", ((), "default"))[0]
+    password = values.get("qbittorrent.password", (None, "default"))
+    sources["qbittorrent.password"] = password[1]
+    qbittorrent = QbitSettings(**qbit, categories=categories, password=password[0])
+    names = (registry or default_registry()).names()
+    for category in (None, *categories):
+        wanted = qbittorrent.provider if category is None else category.provider
+        if wanted is not None and wanted not in providers:
+            key = "qbittorrent.provider" if category is None else (
+                f"qbittorrent.categories.{category.name}.provider")
+            raise ConfigError(sources.get(key, sources["config"]), key,
+                              f"provider {wanted!r} is not configured",
+                              value=wanted, expected="one of " + ", ".join(
+                                  n for n in names if n in providers))
     top: dict[str, Any] = {}
     for key in KEYS:
         if "." not in key:
@@ -280,6 +344,7 @@ def _build(
         config_path=path,
         api=api,
         notify=NotifySettings(**table("notify")),
+        qbittorrent=qbittorrent,
         providers=options,
         sources=sources,
         registry=registry,

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApiSettings",
+    "CategorySettings",
     "NotifySettings",
+    "QbitSettings",
     "Settings",
     "default_config_path",
     "default_download_dir",
@@ -118,6 +120,36 @@ class NotifySettings:
 
 
 @attrs.frozen(kw_only=True)
+class CategorySettings:
+    """A ``[qbittorrent.categories.<name>]`` table: a category of the qBittorrent face."""
+
+    name: str
+    save_path: Path | None = None
+    provider: str | None = None
+    arr_url: str | None = None
+    #: The environment variable that holds the *arr app's API key (never the key itself).
+    arr_api_key_env: str | None = None
+    arr_api_path: str = "/api/v3"
+
+
+@attrs.frozen(kw_only=True)
+class QbitSettings:
+    """The ``[qbittorrent]`` table: the qBittorrent-compatible face for the *arr apps."""
+
+    enabled: bool = True
+    username: str | None = None
+    #: From DEBRID_QBITTORRENT_PASSWORD (else the keys file's ``qbittorrent.password``).
+    password: str | None = attrs.field(default=None, repr=lambda v: "***" if v else "None")
+    save_path: Path | None = None
+    provider: str | None = None
+    prefix: str = ""
+    api_version: str = "2.9.3"
+    session_timeout: float = 3600.0
+    arr_from_login: bool = False
+    categories: tuple[CategorySettings, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
     """The effective configuration of the daemon and the command line.
 
@@ -155,6 +187,7 @@ class Settings:
         factory=_default_providers, converter=_frozen_providers, repr=_masked_repr
     )
     notify: NotifySettings = attrs.field(factory=NotifySettings)
+    qbittorrent: QbitSettings = attrs.field(factory=QbitSettings)
     sources: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
     registry: ProviderRegistry | None = attrs.field(default=None, repr=False, eq=False)
 

@@ -24,9 +24,11 @@ import attrs
 from engine.settings._errors import SECRET, show_value
 
 __all__ = [
+    "CATEGORY_KEYS",
     "ENGINE_PROVIDER_KEYS",
     "KEYS",
     "PROVIDER_ENV",
+    "QBIT_PASSWORD_ENV",
     "TABLES",
     "Bad",
     "Key",
@@ -239,6 +241,44 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _matching(pattern: str, what: str, expected: str, *, empty: bool = False) -> Check:
+    """A check that the value is text matching ``pattern`` (or "" when ``empty``)."""
+
+    def check(value: Any, _: Path) -> Any:
+        if empty and value == "":
+            return ""
+        if not isinstance(value, str) or not re.fullmatch(pattern, value):
+            raise Bad(f"{show_value(value)} is not {what}", expected)
+        return value
+
+    return check
+
+
+_URL_PATH = r"(/[A-Za-z0-9._~-]+)+"
+_prefix = _matching(_URL_PATH, "a URL path prefix", "like /qbittorrent, or empty", empty=True)
+_api_path = _matching(_URL_PATH, "an API path", "like /api/v3")
+_api_version = _matching(r"2\.\d{1,2}(\.\d{1,2})?", "a Web API version", "a version like 2.9.3")
+_name = _matching(r"[^\s:]+", "a name", "a non-empty name without spaces or ':'")
+_env_name = _matching(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name",
+                      "a name like SONARR_API_KEY")
+
+
+def _arr_url(value: Any, _: Path) -> Any:
+    parts = _url_parts(value)
+    if parts is None or parts.query or parts.fragment or "@" in parts.netloc:
+        raise Bad(f"{show_value(value)} is not an *arr app's URL", "like http://127.0.0.1:8989")
+    return str(value).rstrip("/")
+
+
+#: The keys of a ``[qbittorrent.categories.<name>]`` table.
+CATEGORY_KEYS: dict[str, Check] = {
+    "save_path": _path,
+    "provider": _name,
+    "arr_url": _arr_url,
+    "arr_api_key_env": _env_name,
+    "arr_api_path": _api_path,
+}
+
 KEYS: dict[str, Key] = {
     key.name: key
     for key in (
@@ -262,11 +302,22 @@ KEYS: dict[str, Key] = {
         Key("notify.on_failure_webhooks", _webhooks),
         Key("notify.timeout", _seconds, _number_text),
         Key("notify.retries", _int_at_least(0), _int_text),
+        Key("qbittorrent.enabled", _bool, _bool_text, "DEBRID_QBITTORRENT_ENABLED"),
+        Key("qbittorrent.username", _name, _text, "DEBRID_QBITTORRENT_USERNAME"),
+        Key("qbittorrent.save_path", _path, _text),
+        Key("qbittorrent.provider", _name, _text),
+        Key("qbittorrent.prefix", _prefix, _text),
+        Key("qbittorrent.api_version", _api_version, _text),
+        Key("qbittorrent.session_timeout", _seconds, _number_text),
+        Key("qbittorrent.arr_from_login", _bool, _bool_text),
     )
 }
 
 #: The tables of the file (``providers`` is checked apart: its keys are provider names).
-TABLES = ("api", "notify", "providers")
+TABLES = ("api", "notify", "providers", "qbittorrent")
+
+#: The environment variable of the qBittorrent face's password (a secret: never in the file).
+QBIT_PASSWORD_ENV = "DEBRID_QBITTORRENT_PASSWORD"  # noqa: S105 - a variable name
 
 #: The keys of a provider table that the engine reads (the rest are the provider's options).
 ENGINE_PROVIDER_KEYS: dict[str, Check] = {"enabled": _bool, "poll_interval": _seconds}

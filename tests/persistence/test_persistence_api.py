@@ -6,6 +6,9 @@ import persistence
 
 
 def test_public_names_are_pinned() -> None:
-    assert persistence.__all__ == ["SCHEMA_VERSION", "DatabaseOwner", "JobStore", "open_database"]
+    assert persistence.__all__ == [
+        "SCHEMA_VERSION", "ClientBook", "ClientCategory", "ClientItem", "DatabaseOwner",
+        "JobStore", "open_database",
+    ]
     for name in persistence.__all__:
         assert getattr(persistence, name).__doc__ or name == "SCHEMA_VERSION"

@@ -43,7 +43,7 @@ def index_names(path: Path) -> set[str]:
 
 def test_a_new_database_is_at_the_current_version(db_path: Path) -> None:
     with JobStore(db_path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 6
+        assert store.schema_version == SCHEMA_VERSION == 7
     assert stored_version(db_path) == [SCHEMA_VERSION]
 
 
@@ -195,7 +195,7 @@ def test_version_1_store_gains_the_resume_indexes_and_provider_state(db_path: Pa
     }
 
     with JobStore(db_path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 6
+        assert store.schema_version == SCHEMA_VERSION == 7
         assert [job.id for job in store.non_terminal_page("mock", after=None, limit=9)] == [
             "j1",
             "j3",
