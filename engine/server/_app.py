@@ -184,6 +184,13 @@ async def events(request: Request) -> Response:
     )
 
 
+async def client_refusals(request: Request) -> JSONResponse:
+    """``GET /api/client/refusals``: the adds the qBittorrent face refused lately."""
+    face: QbitFace = request.app.state.qbit_face
+    return JSONResponse({"refusals": list(reversed(face.refusals))},
+                        headers={"cache-control": "no-store"})
+
+
 async def metrics(request: Request) -> Response:
     """``GET /metrics``: Prometheus text."""
     body = await run_in_threadpool(scrape, request.app.state.metrics)
@@ -212,6 +219,7 @@ def _routes(options: ServerOptions) -> list[BaseRoute]:
         Route("/api/session", session_info, methods=["GET"]),
         Route("/api/events", events, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/api/client/refusals", client_refusals, methods=["GET"]),
         *job_routes(),
         *provider_routes(),
         *openapi_routes(),

@@ -163,6 +163,14 @@ def _paths() -> dict[str, Any]:
                 "type": "array", "items": {"type": "object"}}}}, "the providers"),
                 **_errors()},
         }},
+        "/api/client/refusals": {"get": {
+            "summary": "The last adds the qBittorrent face refused, newest first, and why",
+            "responses": {"200": _json({"type": "object", "properties": {"refusals": {
+                "type": "array", "items": {"type": "object", "properties": {
+                    "at": {"type": "integer"}, "source": {"type": "string"},
+                    "reason": {"type": "string"}}}}}}, "the refusals"),
+                **_errors()},
+        }},
         "/api/providers/{name}/test": {"post": {
             "summary": "Check that a provider answers and accepts its credentials",
             "parameters": [_path("name", "the provider's name")],

@@ -18,7 +18,9 @@ from engine.settings._files import api_token, ensure_config_dir, store_key, toke
 from engine.settings._load import load_settings
 from engine.settings._model import (
     ApiSettings,
+    CategorySettings,
     NotifySettings,
+    QbitSettings,
     Settings,
     default_config_path,
     default_download_dir,
@@ -26,8 +28,10 @@ from engine.settings._model import (
 
 __all__ = [
     "ApiSettings",
+    "CategorySettings",
     "ConfigError",
     "NotifySettings",
+    "QbitSettings",
     "Settings",
     "api_token",
     "default_config_path",

@@ -301,3 +301,34 @@ def test_page_drives_jobs_live_without_reloading(
     assert console.errors(allowed=_validation_422) == []
     provoked = [m for m in console.messages if _validation_422(m[1], m[2])]
     assert len(provoked) <= 1
+
+
+def test_page_shows_what_the_qbittorrent_face_refused(
+    daemon: tuple[Any, Engine, MockProvider, FakeClock],
+) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    server, engine, _, _ = daemon
+    import httpx  # noqa: PLC0415
+
+    with httpx.Client(base_url=server.url, timeout=30,
+                      headers={"Authorization": f"Bearer {server.options.token}"}) as client:
+        answer = client.post("/api/v2/torrents/add",
+                             data={"urls": f"gopher://x/{MARKUP}\nmagnet:?xt=urn:btih:zz"})
+        assert answer.text == "Fails."
+    with chromium_browser() as browser:
+        page = browser.new_context().new_page()
+        page.set_default_timeout(WAIT)
+        console = ConsoleLog(page)
+        page.goto(server.login_url())
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        panel = page.get_by_test_id("client-panel")
+        expect(panel).to_be_visible()
+        refusals = page.get_by_test_id("client-refusal")
+        expect(refusals).to_have_count(2)
+        expect(refusals.first).to_contain_text("not a valid torrent")  # newest first
+        expect(refusals.nth(1)).to_contain_text("not a magnet link or an http(s) URL")
+        expect(refusals.nth(1)).to_contain_text(MARKUP)  # shown as text, never run
+        assert page.evaluate("window.__xss") is None
+        assert console.errors() == []
+    assert engine.list_jobs() == []

@@ -495,6 +495,7 @@ class QbitFace:
         folder = Path(item.folder)
         real = os.path.realpath(folder)
         protected = {os.path.realpath(r) for r in self.roots} | {os.path.realpath(item.save_path)}
+        protected |= {os.path.realpath(c.save_path) for c in self.categories().values()}
         if real in protected or not inside(folder, self.roots):
             log.warning("qbittorrent_folder_kept", hash=item.hash, reason="outside the roots")
             return

@@ -238,6 +238,24 @@
     }
   }
 
+  // What the *arr apps sent that the qBittorrent face refused ("Fails."), and why.
+  async function loadRefusals() {
+    let body;
+    try {
+      body = await api("GET", "/api/client/refusals");
+    } catch (error) {
+      return;  // the providers panel already says when the daemon is unreachable
+    }
+    const list = $("client-refusals");
+    const items = (body.refusals || []).map((r) =>
+      el("li", {"data-testid": "client-refusal"},
+         el("span", {class: "muted"}, dateText(r.at), " "),
+         el("strong", {}, r.reason), " ",
+         el("span", {class: "muted"}, r.source)));
+    list.replaceChildren(...items);
+    $("client-panel").hidden = items.length === 0;
+  }
+
   function scheduleProviders(delay = 800) {
     if (state.providersTimer) return;
     state.providersTimer = setTimeout(() => {
@@ -959,7 +977,12 @@
         renderBanners();
       }
     }, 1000);
-    setInterval(() => { if (!document.hidden) loadProviders(); }, 5000);
+    setInterval(() => {
+      if (!document.hidden) {
+        loadProviders();
+        loadRefusals();
+      }
+    }, 5000);
   }
 
   async function start() {
@@ -975,7 +998,7 @@
       return;
     }
     connectEvents();
-    await Promise.all([loadProviders(), loadJobs()]);
+    await Promise.all([loadProviders(), loadJobs(), loadRefusals()]);
     document.body.dataset.ready = "true";
   }
 

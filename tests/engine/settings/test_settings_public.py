@@ -8,8 +8,10 @@ import engine.settings
 def test_the_public_names_are_pinned() -> None:
     assert engine.settings.__all__ == [
         "ApiSettings",
+        "CategorySettings",
         "ConfigError",
         "NotifySettings",
+        "QbitSettings",
         "Settings",
         "api_token",
         "default_config_path",
