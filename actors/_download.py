@@ -318,6 +318,8 @@ class DownloadActor(EngineActor):
         self.tick: TimerHandle | None = None
         self.samples: deque[tuple[float, int]] = deque()
         self.stopped = False
+        #: Folders this actor made for its files (a cancel removes those left empty).
+        self.made_dirs: list[Path] = []
         self.last_stats: dict[str, Any] = {}
         self.last_files: tuple[JobFile, ...] = ()
 
@@ -452,7 +454,7 @@ class DownloadActor(EngineActor):
             run.ranges, run.validator = ByteRanges(), None
         self.run = run
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self._make_folder(path.parent)
             # What the ``.part`` holds already (reserved when it was made) needs no room.
             needed = max(0, run.size - _allocated(run.part))
             check_space(path.parent, needed, self.settings.space_margin,
@@ -885,13 +887,27 @@ class DownloadActor(EngineActor):
         _tell(self.owner, DownloadCrashed(self.token, repr(exc)))
         self.stop()
 
+    def _make_folder(self, folder: Path) -> None:
+        """``mkdir -p folder``, remembering which of its folders did not exist."""
+        missing = []
+        at = folder
+        while not at.exists() and at.parent != at:
+            missing.append(at)
+            at = at.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        self.made_dirs.extend(m for m in reversed(missing) if m not in self.made_dirs)
+
     def _cancel(self) -> None:
-        """Cancelled: transfers stop, ``.part`` files go (finished files stay)."""
+        """Cancelled: transfers stop, ``.part`` files go (finished files stay), and so do
+        the folders this actor made that are left empty."""
         self._release(AbortReason.CANCEL)
         for file in self.files:
             if file.selected and file.local_path and file.verified is None:
                 with contextlib.suppress(OSError):
                     _part_path(Path(file.local_path)).unlink()
+        for folder in sorted(self.made_dirs, key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only an empty one: a finished file keeps its folder
         self.bandwidth.forget(self.job_id)
         self.stopped = True
         self.stop()

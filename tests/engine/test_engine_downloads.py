@@ -415,3 +415,25 @@ def test_a_sync_in_the_local_phase_answers_from_the_disk_not_the_provider(
         assert sum(n for route, n in torbox.counts.items() if route.endswith("mylist")) == polls
         torbox.release_stalls()
     assert synced.status is JobStatus.DOWNLOADING and synced.files[0].bytes_done > 0
+
+
+def test_cancel_removes_the_folders_it_made_and_only_those(
+    torbox: FakeTorBox, clock: FakeClock, tmp_path: Path
+) -> None:
+    # Regression (qBittorrent face review): a cancel racing a download's start left
+    # the folders the download had just made, so "delete with files" left them behind.
+    torbox.add_cached(info_hash(8), name="Gone", files=[("Gone/sub/c.bin", 1 * MiB)])
+    torbox.file_knobs.stall_after = 300 * KiB
+    kept = tmp_path / "dl"
+    kept.mkdir()
+    (kept / "mine.txt").write_text("the user's")
+    target = kept / "Item"
+    with engine_on("torbox", torbox.provider_options(), clock, tmp_path / "jobs.db") as engine:
+        job = engine.create_job("torbox", {"magnet": magnet(8), "download_dir": str(target)})
+        started = watch(engine, job.id, lambda j: j.files and j.files[0].bytes_done > 0)
+        with ClockDriver(clock, step=0.2):
+            assert started.wait(30)
+        assert any(target.rglob("*.part"))
+        engine.cancel_job(job.id)
+    assert not target.exists()  # made by the download, left empty by the cancel
+    assert (kept / "mine.txt").read_text() == "the user's"

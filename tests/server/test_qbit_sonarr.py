@@ -181,6 +181,12 @@ class Sonarr:
                            form=step.get("form"), force_multipart=step.get("multipart", False),
                            auth=step.get("auth", "sonarr"))
         check(answer, step.get("expect", {}))
+        if "expect_logins" in step:
+            assert self.logins == step["expect_logins"], self.logins
+
+    def step_advance(self, step: dict[str, Any]) -> None:
+        """Time passes for the daemon (its clock is the engine's)."""
+        self.served.clock.advance(float(step["seconds"]))
 
     def step_ensure_category(self, step: dict[str, Any]) -> None:
         """Sonarr's Test: read the categories, create the one it needs when missing."""
@@ -222,15 +228,56 @@ class Sonarr:
                     if not seen or seen[-1] != entry["state"]:
                         seen.append(entry["state"])
                     check_entry(entry, self.variables, progressing | complete)
-                    if entry["state"] in complete:
-                        done.add(hash_)
-                    else:
+                    if entry["state"] not in complete:
                         assert entry["progress"] < 1.0, entry  # 1 only when complete
+                    elif hash_ not in done:
+                        # Complete only once the files are on disk, at once.
+                        assert on_disk(entry) == entry["size"] > 0, entry
+                        assert entry["progress"] == 1.0, entry
+                        done.add(hash_)
         assert done == set(wanted), f"not complete in time: {self.states}"
         for hash_ in wanted:
             # In progress first, complete last, and never back.
             seen = self.states[hash_]
             assert seen[-1] in complete and all(s in progressing for s in seen[:-1]), seen
+
+    def step_poll_until(self, step: dict[str, Any]) -> None:
+        """The queue poll until one item shows one of ``states`` (the clock runs)."""
+        deadline = time.monotonic() + float(step["deadline"])
+        above = float(step.get("progress_above", -1.0))
+        entry: dict[str, Any] = {}
+        with ClockDriver(self.served.clock, step=0.5):
+            while time.monotonic() < deadline and not (
+                entry.get("state") in step["states"] and entry["progress"] > above
+            ):
+                answer = self.call("GET", "torrents/info", params=step["params"])
+                entries = {e["hash"]: e for e in answer.json()}
+                assert step["hash"] in entries, sorted(entries)
+                entry = entries[step["hash"]]
+                assert entry["state"] not in ("error", "missingFiles"), entry
+        assert entry["state"] in step["states"] and entry["progress"] > above, entry
+
+    def step_stays_gone(self, step: dict[str, Any]) -> None:
+        """Not listed again, and no folder on disk once the engine has settled.
+
+        A download told to cancel as it starts may make its folders for a moment;
+        it removes them as it stops. So: the clock runs until the folder is gone,
+        then the engine stops (every actor with it), and the folder must still be gone.
+        """
+        folder = Path(step["folder"])
+        deadline = time.monotonic() + float(step["seconds"])
+        with ClockDriver(self.served.clock, step=0.5):
+            while time.monotonic() < deadline:
+                answer = self.call("GET", "torrents/info", params=step["params"])
+                assert step["hash"] not in {e["hash"] for e in answer.json()}
+                if not folder.exists():
+                    break
+        self.served.daemon.stop()
+        self.served.engine.stop()
+        assert not folder.exists(), (
+            f"{folder} is back after the delete: "
+            f"{sorted(str(p.relative_to(folder)) for p in folder.rglob('*'))}"
+        )
 
     def step_import(self, step: dict[str, Any]) -> None:
         """What Sonarr does when an item is complete: read its files at content_path."""
@@ -273,6 +320,13 @@ class Sonarr:
         assert Path(self.variables["save_path"]).is_dir()
 
 
+def on_disk(entry: dict[str, Any]) -> int:
+    """Bytes found at an entry's content_path (a folder or one file)."""
+    content = Path(entry["content_path"])
+    files = [content] if content.is_file() else [f for f in content.rglob("*") if f.is_file()]
+    return sum(f.stat().st_size for f in files)
+
+
 def btih_of(variables: dict[str, str], hash_: str) -> str:
     for key, value in variables.items():
         if key.startswith("hash") and value == hash_:
@@ -295,8 +349,8 @@ def check_entry(entry: dict[str, Any], variables: dict[str, str], states: set[st
 
 def check(answer: httpx.Response, expect: dict[str, Any]) -> None:
     """The checks a step's ``expect`` names."""
-    status = expect.get("status", 200)
-    assert answer.status_code == status, (answer.status_code, answer.text[:300])
+    statuses = expect.get("status_in", [expect.get("status", 200)])
+    assert answer.status_code in statuses, (answer.status_code, answer.text[:300])
     text = answer.text
     if "content_type" in expect:
         assert answer.headers["content-type"].startswith(expect["content_type"])
@@ -338,12 +392,12 @@ def check(answer: httpx.Response, expect: dict[str, Any]) -> None:
 
 # -- the two engines ----------------------------------------------------------------
 def rd_scenarios(fake: FakeRealDebrid, magnets: dict[str, str]) -> None:
-    """Small files, named after each magnet: a pack for the first, one file for the second."""
+    """Small files, named after each magnet: one file for the second, packs for the others."""
     for index, (key, magnet) in enumerate(sorted(magnets.items())):
         name = display_name(magnet)
         files: tuple[tuple[str, int], ...] = (
             ((f"{name}/{name}.mkv", 300_000 + index), (f"{name}/{name}.nfo", 1_500))
-            if key == "magnet1" else ((f"{name}.mkv", 250_000 + index),)
+            if key != "magnet2" else ((f"{name}.mkv", 250_000 + index),)
         )
         fake.set_scenario(btih(magnet).lower(), Scenario(files=files))
 
@@ -377,7 +431,8 @@ def served(
         server.stop()
 
 
-def test_sonarr_conversation(served: Served, provider: str) -> None:
+def sonarr_for(served: Served, http: httpx.Client) -> Sonarr:
+    """The replaying side, its variables set from the conversation and the daemon."""
     conversation = load()
     save_path = str(served.roots[0])
     variables: dict[str, str] = {
@@ -393,12 +448,32 @@ def test_sonarr_conversation(served: Served, provider: str) -> None:
         variables[key] = magnet
         variables["HASH" + number] = btih(magnet)  # Sonarr's own, upper case
         variables["hash" + number] = btih(magnet).lower()  # what Sonarr sends
+    return Sonarr(http, served, variables, conversation["username"], conversation["password"])
+
+
+def test_sonarr_conversation(served: Served, provider: str) -> None:
+    """Probe, login, Test, two grabs, the queue poll, import, post-import category, removal."""
+    conversation = load()
     assert len(conversation["magnets"]["magnet2"]) > MULTIPART_ABOVE
     with httpx.Client(base_url=served.url, timeout=30) as http:
-        sonarr = Sonarr(http, served, variables, conversation["username"],
-                        conversation["password"])
-        sonarr.replay(conversation["steps"])
+        sonarr = sonarr_for(served, http)
+        sonarr.replay(conversation["conversations"]["grab_import_remove"])
     assert sonarr.created == [conversation["category"], conversation["imported"]]
-    assert set(sonarr.imported) == {variables["hash1"], variables["hash2"]}
-    # The engine ran the items on the provider asked for, and forgot them at delete.
+    assert set(sonarr.imported) == {sonarr.variables["hash1"], sonarr.variables["hash2"]}
+    assert sonarr.logins == 1  # the one after the expired SID
     assert served.engine.provider_names() == (provider,)
+
+
+# The race needs the delete to meet the start of the local download: with the mock it
+# does every time; with the fake Real-Debrid only now and then, so it is not asked there.
+@pytest.mark.parametrize("provider", ["mock"])
+def test_sonarr_removes_a_download_in_progress(served: Served) -> None:
+    """Sonarr's queue Remove (with data) of an item still downloading: nothing stays on disk.
+
+    Regression: the delete cancels the job, removes the folder and answers, while the
+    job's DownloadActor, started as the provider finished, could make the item's
+    folders again; its cancel now removes the folders it made that are left empty.
+    """
+    conversation = load()
+    with httpx.Client(base_url=served.url, timeout=30) as http:
+        sonarr_for(served, http).replay(conversation["conversations"]["remove_while_downloading"])
