@@ -123,7 +123,7 @@ def test_a_version_1_store_is_migrated_on_postgresql(postgres_prefix: str) -> No
     finally:
         close_database(database)
     with JobStore(POSTGRES_URL, table_prefix=postgres_prefix) as store:
-        assert store.schema_version == SCHEMA_VERSION == 6
+        assert store.schema_version == SCHEMA_VERSION == 7
         store.save_batch([(make_job("a", remote_id="R"), ()), (make_job("b"), ())])
         assert store.live_remote_ids("mock") == [("a", "R")]
         store.save_provider_state("mock", 2)
