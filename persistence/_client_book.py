@@ -119,6 +119,27 @@ class ClientBook:
                     },
                 ).execute()
 
+    def mark_reported(self, hash_: str, job_id: str, attempt: int) -> bool:
+        """Record that ``attempt`` of ``job_id`` was reported failed, changing nothing
+        else of the row, and only while the item of ``hash_`` is still that job's.
+        Returns whether it was."""
+        rows = self._items
+        with self._store.writing("mark a client item reported"):
+            changed: int = rows.update(reported_attempt=attempt).where(
+                (rows.hash == hash_) & (rows.job_id == job_id)
+            ).execute()
+        return changed > 0
+
+    def release_held(self, pairs: Iterable[tuple[str, str]], updated_at: int) -> None:
+        """Drop the held payload of each ``(hash, job_id)`` whose job now exists (only
+        while the item is still that job's), in one transaction."""
+        rows = self._items
+        with self._store.writing("release held client items"):
+            for hash_, job_id in pairs:
+                rows.update(held=None, updated_at=updated_at).where(
+                    (rows.hash == hash_) & (rows.job_id == job_id)
+                ).execute()
+
     def remove(self, hashes: Iterable[str]) -> int:
         """Forget the items of ``hashes``; returns how many there were."""
         wanted = list(dict.fromkeys(hashes))

@@ -23,7 +23,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import attrs
 import httpx
 
 from engine.server.qbittorrent._face import QbitFace
@@ -131,7 +130,9 @@ class ArrReporter:
             outcome = self._send(target, item)
             if outcome is True:
                 self.sent += 1
-                self.face.book().put([attrs.evolve(item, reported_attempt=job.attempt)])
+                # Only that column, only while the item is still this job's: the
+                # client may have relabelled, deleted or re-added it meanwhile.
+                self.face.book().mark_reported(item.hash, job.id, job.attempt)
                 log.info("arr_failure_reported", job_id=job.id, category=item.category,
                          arr=target.url)
                 return

@@ -432,7 +432,7 @@ class QbitFace:
                 for item in group:
                     self.refuse(item.name, f"refused by the engine: {error}")
                 raise Refusal(400, f"refused by the engine: {error}") from None
-            book.put(attrs.evolve(i, held=None, updated_at=self.now_ms()) for i in group)
+            book.release_held(((i.hash, i.job_id or "") for i in group), self.now_ms())
 
     def recover(self) -> int:
         """Start the items a crash left between their two commits; returns how many."""
@@ -443,7 +443,7 @@ class QbitFace:
                 return 0
             jobs = self.jobs_of(pending)
             made = [i for i in pending if i.job_id in jobs]
-            book.put(attrs.evolve(i, held=None) for i in made)
+            book.release_held(((i.hash, i.job_id or "") for i in made), self.now_ms())
             missing = [i for i in pending if i.job_id not in jobs]
             if missing:
                 log.info("qbittorrent_adds_recovered", count=len(missing))
