@@ -55,7 +55,11 @@ def placed(tmp: Path, names: list[str], write: bool = True) -> tuple[JobFile, ..
     (JobStatus.RESOLVING, {}, "metaDL"),
     (JobStatus.RESOLVING, {"metadata": {"waiting_for": {"budget": "creation"}}}, "queuedDL"),
     (JobStatus.DOWNLOADING, {}, "downloading"),
-    (JobStatus.DOWNLOADING, {"updated_at": NOW - 61_000}, "stalledDL"),
+    (JobStatus.DOWNLOADING, {"updated_at": NOW - 61_000}, "downloading"),
+    (JobStatus.DOWNLOADING, {"updated_at": NOW - 61_000,
+                             "metadata": {"download": {"speed_bps": 0}}}, "stalledDL"),
+    (JobStatus.DOWNLOADING, {"updated_at": NOW - 59_000,
+                             "metadata": {"download": {"speed_bps": 0}}}, "downloading"),
     (JobStatus.FAILED, {"error": JobErrorInfo("X", "why")}, "error"),
 ])
 def test_state_table(tmp_path: Path, status: JobStatus, extra: dict[str, Any],

@@ -50,7 +50,6 @@ class ArrReporter:
         self._wait = wait or self._stopping.wait
         self._thread: threading.Thread | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        self._seen: set[tuple[str, int]] = set()
         #: Reports the apps accepted, and tries that failed (for tests and metrics).
         self.sent = 0
         self.failed_tries = 0
@@ -114,7 +113,9 @@ class ArrReporter:
             job = self.face.engine.get_job(job_id)
         except EngineError:
             return
-        if job.status is not JobStatus.FAILED or (job.id, job.attempt) in self._seen:
+        # One worker takes the queue in order: a second offer of the same failure
+        # finds it marked (``reported_attempt``) and stops here.
+        if job.status is not JobStatus.FAILED:
             return
         item = self.face.book().by_job(job.id)
         if item is None or (item.reported_attempt or 0) >= job.attempt:
@@ -122,7 +123,6 @@ class ArrReporter:
         target = self.target(item)
         if target is None:
             return
-        self._seen.add((job.id, job.attempt))
         delay = self.face.options.arr_backoff
         for attempt in range(1, self.face.options.arr_tries + 1):
             if self._stopping.is_set():
@@ -142,7 +142,6 @@ class ArrReporter:
             if attempt < self.face.options.arr_tries and self._wait(delay):
                 break  # stopping
             delay *= 2
-        self._seen.discard((job.id, job.attempt))
         log.warning("arr_failure_not_reported", job_id=job.id, category=item.category,
                     arr=target.url)
 

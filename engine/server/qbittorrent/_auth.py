@@ -125,9 +125,9 @@ class QbitAuth:
             value = value.strip()
             if scheme.lower() == "bearer" and self.token is not None and _same(value, self.token):
                 return True
-            if scheme.lower() == "basic":
-                if self.blocked_for(address) > 0:
-                    return False
+            # Basic is a password guess: a locked-out address's is not looked at (a
+            # session cookie or the Bearer token of the same request still counts).
+            if scheme.lower() == "basic" and self.blocked_for(address) <= 0:
                 user, password = _basic(value)
                 if user is not None and password is not None and self.valid(user, password):
                     return True

@@ -17,12 +17,14 @@ from __future__ import annotations
 import base64
 import collections
 import contextlib
+import math
 import os
 import shutil
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -32,10 +34,12 @@ from engine.server.qbittorrent._options import ArrTarget, CategoryOptions, QbitO
 from engine.server.qbittorrent._view import QbitState, state_of, torrent_of
 from persistence import ClientBook, ClientCategory, ClientItem
 from providers import (
+    EngineError,
     InvalidTransition,
     Job,
     JobStatus,
     StartJobPayload,
+    UnknownProvider,
     ValidationError,
     parse_start_job_payload,
 )
@@ -46,6 +50,8 @@ __all__ = ["AddOutcome", "QbitFace", "Refusal", "Source", "inside"]
 
 log = get_logger("debrid.server.qbittorrent")
 
+#: Seconds an add the engine did not confirm is left alone before it is made again.
+UNSURE_SECONDS = 300.0
 #: Refused adds kept for the page.
 MAX_REFUSALS = 50
 _CATEGORY_CHARS_REFUSED = ("\\", "//", "\x00")
@@ -93,6 +99,22 @@ def inside(path: str | os.PathLike[str], roots: Iterable[Path]) -> bool:
     return False
 
 
+def shown_source(origin: str) -> str:
+    """What a log line or the page may show of a source: an http(s) URL without its
+    query, fragment or credentials; a magnet cut at its hash and name; at most 200 chars."""
+    text = origin.strip()
+    if text.lower().startswith(("http://", "https://")):
+        try:
+            parts = urlsplit(text)
+            host = parts.hostname or ""
+            port = f":{parts.port}" if parts.port else ""
+        except ValueError:
+            return "(an unreadable URL)"
+        tail = "?…" if parts.query else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}{tail}"[:200]
+    return text.split("&tr=", 1)[0][:200]
+
+
 def _alive(job: Job | None) -> bool:
     return job is not None and job.status is not JobStatus.CANCELLED
 
@@ -110,6 +132,8 @@ class QbitFace:
         # must not both make a job.
         self._lock = threading.RLock()
         self._created_tags: set[str] = set()
+        #: Job ids whose making the engine did not confirm, and since when (monotonic).
+        self._unsure: dict[str, float] = {}
         self.refusals: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_REFUSALS)
         #: The *arr app a login named (``arr_from_login``), in memory only.
         self.login_arr: ArrTarget | None = None
@@ -132,9 +156,14 @@ class QbitFace:
         return jobs
 
     def refuse(self, origin: str, reason: str) -> str:
-        """Log an add that was refused and keep it for the page; returns ``reason``."""
-        log.warning("qbittorrent_add_refused", source=origin[:120], reason=reason)
-        self.refusals.append({"at": self.now_ms(), "source": origin[:200], "reason": reason})
+        """Log an add that was refused and keep it for the page; returns ``reason``.
+
+        An indexer's URL carries its API key in the query: only the scheme, host and
+        path are shown.
+        """
+        shown = shown_source(origin)
+        log.warning("qbittorrent_add_refused", source=shown, reason=reason)
+        self.refusals.append({"at": self.now_ms(), "source": shown, "reason": reason})
         return reason
 
     # -- categories --------------------------------------------------------------
@@ -358,6 +387,7 @@ class QbitFace:
         fresh: list[tuple[ClientItem, StartJobPayload]] = []
         now = self.now_ms()
         taken: set[str] = set()
+        used = {i.folder for i in book.items() if i.save_path == str(directory)}
         for source, payload in parsed:
             hash_ = payload.info_hash or ""
             old = existing.get(hash_)
@@ -366,7 +396,7 @@ class QbitFace:
                 continue
             taken.add(hash_)
             name = rename or self._name_of(source, payload, hash_)
-            folder = self._free_folder(book, directory, name, hash_)
+            folder = self._free_folder(used, directory, name, hash_)
             item = ClientItem(
                 hash=hash_, provider=provider, name=name, save_path=str(directory),
                 folder=str(folder), added_on=now, updated_at=now, category=category,
@@ -382,10 +412,10 @@ class QbitFace:
             for (item, payload), job_id in zip(fresh, ids, strict=True)
         ]
         book.put(held)  # committed: from here a crash resumes the add
-        if not paused:
-            self._start(held)
-        return AddOutcome(added=tuple(i.hash for i in held), known=tuple(known),
-                          refused=tuple(refused))
+        failed = [] if paused else self._start(held)
+        gone = set(book.get(i.hash for i in held)) if failed else {i.hash for i in held}
+        return AddOutcome(added=tuple(i.hash for i in held if i.hash in gone),
+                          known=tuple(known), refused=(*refused, *failed))
 
     def _still_there(self, item: ClientItem, jobs: dict[str, Job]) -> bool:
         if item.job_id is None:
@@ -407,32 +437,56 @@ class QbitFace:
             name = None
         return name.strip() if name and name.strip() else hash_
 
-    def _free_folder(self, book: ClientBook, directory: Path, name: str, hash_: str) -> Path:
-        base = safe_component(name) or hash_
-        used = {i.folder for i in book.items() if i.save_path == str(directory)}
+    def _free_folder(self, used: set[str], directory: Path, name: str, hash_: str) -> Path:
+        """A folder of its own for an item, directly inside ``directory``.
+
+        The name is untrusted (a magnet's ``dn``, a torrent's name, ``rename``): its
+        separators become ``_`` before it is made safe, so it is one component and
+        can never climb out of the save path. ``used`` (folders of other items,
+        this add's included) grows by the one chosen.
+        """
+        flat = name.replace("/", "_").replace("\\", "_")
+        base = safe_component(flat) or hash_
         candidate, n = directory / base, 2
         while str(candidate) in used or candidate.exists():
             candidate = directory / f"{base} ({n})"
             n += 1
+        if candidate.parent != directory or not inside(candidate, [directory]):
+            candidate = directory / hash_  # cannot happen with one safe component
+        used.add(str(candidate))
         return candidate
 
-    def _start(self, items: Sequence[ClientItem]) -> None:
-        """Make the jobs of held items that carry their job id, then drop what is held."""
+    def _start(self, items: Sequence[ClientItem]) -> list[str]:
+        """Make the jobs of held items that carry their job id, then drop what is held.
+
+        Returns the reasons of those the engine refused (their items are gone). An
+        engine that did not answer (a timeout, a restart) may still make the jobs:
+        their items stay, and ``recover`` leaves them alone for ``UNSURE_SECONDS``
+        so that a late job is never made twice.
+        """
         by_provider: dict[str, list[ClientItem]] = collections.defaultdict(list)
         for item in items:
             by_provider[item.provider].append(item)
         book = self.book()
+        reasons: list[str] = []
         for provider, group in by_provider.items():
             payloads = [dict(i.held or {}) for i in group]
             try:
                 self.engine.create_jobs(provider, payloads, ids=[i.job_id for i in group])
-            except ValidationError as error:
+            except (ValidationError, UnknownProvider) as error:
                 # Nothing was made: the items go, and the add is refused for them.
                 book.remove(i.hash for i in group)
+                reasons += [self.refuse(i.name, f"refused by the engine: {error}") for i in group]
+                continue
+            except EngineError as error:
+                now = self.engine.clock.monotonic()
                 for item in group:
-                    self.refuse(item.name, f"refused by the engine: {error}")
-                raise Refusal(400, f"refused by the engine: {error}") from None
+                    self._unsure[item.job_id or ""] = now
+                log.warning("qbittorrent_start_unsure", count=len(group),
+                            error_type=type(error).__name__)
+                continue
             book.release_held(((i.hash, i.job_id or "") for i in group), self.now_ms())
+        return reasons
 
     def recover(self) -> int:
         """Start the items a crash left between their two commits; returns how many."""
@@ -444,11 +498,19 @@ class QbitFace:
             jobs = self.jobs_of(pending)
             made = [i for i in pending if i.job_id in jobs]
             book.release_held(((i.hash, i.job_id or "") for i in made), self.now_ms())
-            missing = [i for i in pending if i.job_id not in jobs]
+            for item in made:
+                self._unsure.pop(item.job_id or "", None)
+            now = self.engine.clock.monotonic()
+            missing = [
+                i for i in pending
+                if i.job_id not in jobs
+                and now - self._unsure.get(i.job_id or "", -math.inf) > UNSURE_SECONDS
+            ]
             if missing:
                 log.info("qbittorrent_adds_recovered", count=len(missing))
-                with contextlib.suppress(Refusal):  # logged and kept for the page
-                    self._start(missing)
+                for item in missing:
+                    self._unsure.pop(item.job_id or "", None)
+                self._start(missing)
             return len(missing)
 
     def resume(self, hashes: Sequence[str] | None) -> None:
@@ -464,7 +526,8 @@ class QbitFace:
             started = [attrs.evolve(i, job_id=job_id, updated_at=self.now_ms())
                        for i, job_id in zip(waiting, ids, strict=True)]
             book.put(started)
-            self._start(started)
+            for reason in self._start(started):
+                log.warning("qbittorrent_resume_refused", reason=reason)
 
     # -- delete ------------------------------------------------------------------
     def delete(self, hashes: Sequence[str] | None, delete_files: bool) -> int:

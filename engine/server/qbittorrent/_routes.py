@@ -289,7 +289,7 @@ async def _files(request: Request, params: dict[str, str]) -> Response:
     item, job = await _call(face.one, _hash(params))
     files = files_of(item, job)
     if "indexes" in params:
-        wanted = {int(i) for i in _list(params["indexes"], "|") if i.isdigit()}
+        wanted = {int(i) for i in _list(params["indexes"], "|") if i.isascii() and i.isdigit()}
         files = [f for f in files if f["index"] in wanted]
     return _json(files)
 
@@ -339,7 +339,7 @@ async def _fetch_torrent(url: str) -> Source:
 
     try:
         result: Source = await run_in_threadpool(fetch)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         raise Refusal(400, f"cannot fetch the .torrent: {type(exc).__name__}") from None
     return result
 

@@ -21,7 +21,7 @@ __all__ = ["UNKNOWN_ETA", "QbitState", "content_path", "files_of", "properties_o
 
 #: qBittorrent's "no estimate" (100 days).
 UNKNOWN_ETA = 8_640_000
-#: Seconds without any change after which a running item counts as stalled.
+#: Seconds a local transfer may sit at 0 B/s, unchanged, before it counts as stalled.
 STALLED_AFTER = 60.0
 #: The metadata keys the job actor writes (``actors._job``).
 _WAITING_FOR = "waiting_for"
@@ -97,12 +97,24 @@ def state_of(item: ClientItem, job: Job | None, now_ms: int, stopped_names: bool
             return QbitState.QUEUED_DL
         case _ if _WAITING_FOR in job.metadata:
             return QbitState.QUEUED_DL
-        case _ if now_ms - job.updated_at > STALLED_AFTER * 1000:
+        case _ if _stalled(job, now_ms):
             return QbitState.STALLED_DL
         case JobStatus.RESOLVING:
             return QbitState.META_DL
         case _:
             return QbitState.DOWNLOADING
+
+
+def _stalled(job: Job, now_ms: int) -> bool:
+    """A local transfer at 0 B/s with no change for ``STALLED_AFTER`` seconds.
+
+    The provider's own phase is never called stalled here: its progress is saved
+    only on real changes, so a slow remote download would look stuck (the
+    engine's stall timeout fails a job that really is).
+    """
+    download = _download(job)
+    return bool(download) and not download.get("speed_bps") and (
+        now_ms - job.updated_at > STALLED_AFTER * 1000)
 
 
 def _progress(job: Job | None) -> float:
