@@ -282,6 +282,10 @@ def run_daemon(
             if config.database is None:
                 seed = Path(tmp) / "downloads"
                 options = attrs.evolve(options, download_roots=(*options.download_roots, seed))
+                if getattr(getattr(settings, "qbittorrent", None), "save_path", None) is None:
+                    # A demo's qBittorrent adds land beside its jobs, not in the user's folder.
+                    options = attrs.evolve(options, qbittorrent=attrs.evolve(
+                        options.qbittorrent, save_path=seed))
             config = _demo_config(config, servers, tmp, demo_step)
         engine = Engine(config)
         if notifier.enabled:

@@ -63,6 +63,12 @@ def _check_the_daemon(process: subprocess.Popen[str], config: Path, tmp_path: Pa
             token = (config.parent / "api-token").read_text().strip()
             health = client.get("/api/health", headers={"Authorization": f"Bearer {token}"})
             assert health.status_code in (200, 503) and health.json()["live"] is True
+            # The qBittorrent face is served too; a demo's adds land in its temp folder.
+            qbit = {"Authorization": f"Bearer {token}"}
+            assert client.get("/api/v2/app/webapiVersion").text == "2.9.3"
+            prefs = client.get("/api/v2/app/preferences", headers=qbit).json()
+            assert prefs["save_path"].endswith("downloads")
+            assert not prefs["save_path"].startswith(str(tmp_path / "downloads"))
         assert not (config.parent / "secrets.json").exists()  # demo keys stay in memory
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
