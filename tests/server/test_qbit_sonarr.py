@@ -1,7 +1,7 @@
 """A conversation in the style of Sonarr's, replayed against the qBittorrent face.
 
 The steps are data (``data/sonarr_conversation.json``): the calls Sonarr's
-qBittorrent client makes (``/work/shared/ARR.md``) in its order: the version probe
+qBittorrent client makes (``ARR.md`` of the shared design notes) in its order: the version probe
 without a session, the login and its ``SID`` cookie (replayed, with HTTP Basic
 on every request as Sonarr sends it), the preferences, the categories (created
 when missing), the adds (url-encoded, and multipart for a magnet longer than
