@@ -535,7 +535,7 @@ class DownloadActor(EngineActor):
         run.size, run.validator, run.ranged = size, seen, result.ranged
         if run.fd is None:
             try:
-                run.fd = open_part(run.part, size)
+                run.fd = self._open_part(run, size)
             except OSError as exc:
                 self._write_failed(run, exc)
                 return
@@ -801,7 +801,7 @@ class DownloadActor(EngineActor):
         md5, hasher, me = self.files[run.index].md5, run.hasher, self.actor_ref
         if run.fd is None:  # an empty file has nothing to fetch: it is made here
             try:
-                run.fd = open_part(part, size)
+                run.fd = self._open_part(run, size)
             except OSError as exc:
                 self._write_failed(run, exc)
                 return
@@ -887,6 +887,15 @@ class DownloadActor(EngineActor):
         _tell(self.owner, DownloadCrashed(self.token, repr(exc)))
         self.stop()
 
+    def _open_part(self, run: _Run, size: int) -> int:
+        """``open_part``; a folder that went meanwhile (another job's cancel removed
+        it while it was empty) is made again, once."""
+        try:
+            return open_part(run.part, size)
+        except FileNotFoundError:
+            self._make_folder(run.part.parent)
+            return open_part(run.part, size)
+
     def _make_folder(self, folder: Path) -> None:
         """``mkdir -p folder``, remembering which of its folders did not exist."""
         missing = []
@@ -895,7 +904,8 @@ class DownloadActor(EngineActor):
             missing.append(at)
             at = at.parent
         folder.mkdir(parents=True, exist_ok=True)
-        self.made_dirs.extend(m for m in reversed(missing) if m not in self.made_dirs)
+        known = set(self.made_dirs)
+        self.made_dirs.extend(m for m in reversed(missing) if m not in known)
 
     def _cancel(self) -> None:
         """Cancelled: transfers stop, ``.part`` files go (finished files stay), and so do

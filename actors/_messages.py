@@ -35,10 +35,15 @@ Reply = pykka.ThreadingFuture[Any]
 
 @attrs.frozen
 class CreateJob:
-    """Persist new QUEUED jobs in one transaction, then reply with them (from the Engine)."""
+    """Persist new QUEUED jobs in one transaction, then reply with them (from the Engine).
+
+    ``chosen_ids``: the caller chose the ids (``create_jobs(ids=...)``), so the
+    supervisor, the one writer, refuses the lot if any id is already a job's.
+    """
 
     jobs: Sequence[Job]
     reply: Reply
+    chosen_ids: bool = False
 
 
 @attrs.frozen

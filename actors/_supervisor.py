@@ -93,6 +93,7 @@ from providers import (
     Transition,
     UnknownProvider,
     UnstorableValue,
+    ValidationError,
 )
 from providers._log import get_logger
 
@@ -397,8 +398,8 @@ class SupervisorActor(EngineActor):
             case Flush():
                 self.flush_scheduled = False
                 self._flush()
-            case CreateJob(jobs, reply):
-                self._create(jobs, reply)
+            case CreateJob(jobs, reply, chosen_ids):
+                self._create(jobs, reply, chosen_ids=chosen_ids)
             case SlotRefused(job_id, provider, retry_after, cooldown):
                 self._slot_refused(job_id, provider, retry_after, cooldown=cooldown)
             case ChildFailed(ChildKind.JOB, job_id, error, trace, urn):
@@ -656,7 +657,26 @@ class SupervisorActor(EngineActor):
         self._admit(provider)
 
     # -- requests from the Engine -------------------------------------------------------
-    def _create(self, jobs: Sequence[Job], reply: Reply) -> None:
+    def _ids_free(self, jobs: Sequence[Job], reply: Reply) -> bool:
+        """True when no id of ``jobs`` is a job already (live, being written or stored);
+        else the reply fails with a ``ValidationError`` and nothing is made.
+
+        The facade checks too, but only against committed rows: two callers with one
+        id can both pass it. Here, on the one writer's thread, the check is exact.
+        """
+        ids = [job.id for job in jobs]
+        taken = [i for i in ids if i in self.actors or self.writer.has_pending(i)]
+        if not taken:
+            taken = sorted(self.store.get_many(ids))
+        if not taken:
+            return True
+        fail(reply, ValidationError(f"ids[{ids.index(taken[0])}]", "already a job's id",
+                                    value=taken[0], expected="an id no job has"))
+        return False
+
+    def _create(self, jobs: Sequence[Job], reply: Reply, *, chosen_ids: bool = False) -> None:
+        if chosen_ids and not self._ids_free(jobs, reply):
+            return
         created: list[Job] = []
         admission = self.admission
         for new_job in jobs:

@@ -344,7 +344,9 @@ class Engine:
         ]
         if not jobs:
             return []
-        result: list[Job] = self._ask(lambda reply: CreateJob(jobs, reply), timeout)
+        result: list[Job] = self._ask(
+            lambda reply: CreateJob(jobs, reply, chosen_ids=chosen is not None), timeout
+        )
         return result
 
     def _check_new_ids(self, ids: Sequence[str], count: int) -> list[str]:

@@ -420,3 +420,38 @@ def test_a_download_that_dies_anyway_tells_its_job(
     download = bench.start([job_file(file)], one_url(server.add(file)), settings=settings())
     crashed = download.wait_for(lambda m: isinstance(m, DownloadCrashed))
     assert "crash handler" in crashed.error or "bug" in crashed.error
+
+
+def test_a_cancel_removes_only_the_empty_folders_it_made_and_a_neighbour_goes_on(
+    bench: Bench, server: FileServer, tmp_path: Path
+) -> None:
+    # Regression (review of the folder clean-up on cancel): job A made the shared
+    # folder, job B found it there and waited for its link; A's cancel removed the
+    # folder, empty then, and B's .part could not be opened (WRITE_ERROR).
+    import threading  # noqa: PLC0415
+
+    shared = tmp_path / "shared" / "deeper"
+    first, second = served(64 * KiB, "a.bin", "a"), served(64 * KiB, "b.bin", "b")
+    url_b = server.add(second)
+    a_asked, b_asked, b_go = threading.Event(), threading.Event(), threading.Event()
+
+    def link_a(_: JobFile, __: int) -> str:
+        a_asked.set()
+        return "http://127.0.0.1:9/never"  # refused: A waits for its retry (fake clock)
+
+    def link_b(_: JobFile, __: int) -> str:
+        b_asked.set()
+        assert b_go.wait(30)
+        return url_b
+
+    a = bench.start([job_file(first)], link_a, settings=settings(), root=shared)
+    assert a_asked.wait(10)  # A has made its folders (they are made before the link)
+    b = bench.start([job_file(second)], link_b, settings=settings(), root=shared)
+    assert b_asked.wait(10)
+    a.ref.tell(CancelDownload())
+    assert a.ref.actor_stopped.wait(5)
+    assert not (tmp_path / "shared").exists()  # what A made, empty: gone
+    b_go.set()
+    end = b.end()
+    assert isinstance(end, DownloadFinished), end
+    assert (shared / "b.bin").stat().st_size == second.size
