@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from engine.server._errors import ApiError, engine_error, error_body
+from engine.server._paths import inside
 from providers import EngineError, Job, JobStatus
 
 __all__ = ["MAX_BULK_IDS", "MAX_LIMIT", "SORT_COLUMNS", "job_routes", "resolve_download_dir"]
@@ -65,11 +66,8 @@ def resolve_download_dir(value: object, roots: Sequence[Path]) -> None:
         return  # create_job names the wrong type
     if not value or "\x00" in value or not os.path.isabs(value):
         raise invalid(field, "must be an absolute path inside a download root")
-    real = os.path.realpath(value)
-    for root in roots:
-        base = os.path.realpath(root)
-        if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
-            return
+    if inside(value, roots):
+        return
     if not roots:
         raise invalid(field, "no download roots are configured: only the default dir is used")
     raise invalid(field, "outside the download roots")

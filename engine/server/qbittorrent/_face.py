@@ -30,8 +30,9 @@ import attrs
 
 from actors.transfer._names import safe_component
 from engine._engine import new_job_ids
+from engine.server._paths import inside
 from engine.server.qbittorrent._options import ArrTarget, CategoryOptions, QbitOptions
-from engine.server.qbittorrent._view import QbitState, state_of, torrent_of
+from engine.server.qbittorrent._view import torrent_of
 from persistence import ClientBook, ClientCategory, ClientItem
 from providers import (
     EngineError,
@@ -46,7 +47,7 @@ from providers import (
 from providers._log import get_logger
 from providers._torrent import magnet_display_name, torrent_name
 
-__all__ = ["AddOutcome", "QbitFace", "Refusal", "Source", "inside"]
+__all__ = ["AddOutcome", "QbitFace", "Refusal", "Source", "shown_source"]
 
 log = get_logger("debrid.server.qbittorrent")
 
@@ -87,16 +88,6 @@ class AddOutcome:
     def ok(self) -> bool:
         """qBittorrent answers ``Fails.`` only when nothing could be added."""
         return bool(self.added or self.known) or not self.refused
-
-
-def inside(path: str | os.PathLike[str], roots: Iterable[Path]) -> bool:
-    """True when ``path`` resolves (symlinks followed) inside one of ``roots``."""
-    real = os.path.realpath(path)
-    for root in roots:
-        base = os.path.realpath(root)
-        if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
-            return True
-    return False
 
 
 def shown_source(origin: str) -> str:
@@ -368,7 +359,7 @@ class QbitFace:
         refused: list[str],
     ) -> AddOutcome:
         book = self.book()
-        parsed: list[tuple[Source, StartJobPayload]] = []
+        parsed: list[StartJobPayload] = []
         for source in sources:
             raw: dict[str, Any] = (
                 {"magnet": source.magnet} if source.magnet is not None
@@ -379,8 +370,8 @@ class QbitFace:
             except ValidationError as error:
                 refused.append(self.refuse(source.origin, f"not a valid torrent: {error}"))
                 continue
-            parsed.append((source, payload))
-        hashes = list(dict.fromkeys(p.info_hash or "" for _, p in parsed))
+            parsed.append(payload)
+        hashes = list(dict.fromkeys(p.info_hash or "" for p in parsed))
         existing = book.get(hashes)
         jobs = self.jobs_of(existing.values())
         known: list[str] = []
@@ -388,14 +379,14 @@ class QbitFace:
         now = self.now_ms()
         taken: set[str] = set()
         used = {i.folder for i in book.items() if i.save_path == str(directory)}
-        for source, payload in parsed:
+        for payload in parsed:
             hash_ = payload.info_hash or ""
             old = existing.get(hash_)
             if hash_ in taken or (old is not None and self._still_there(old, jobs)):
                 known.append(hash_)
                 continue
             taken.add(hash_)
-            name = rename or self._name_of(source, payload, hash_)
+            name = rename or self._name_of(payload, hash_)
             folder = self._free_folder(used, directory, name, hash_)
             item = ClientItem(
                 hash=hash_, provider=provider, name=name, save_path=str(directory),
@@ -426,7 +417,7 @@ class QbitFace:
         return job.status not in (JobStatus.CANCELLED, JobStatus.FAILED)
 
     @staticmethod
-    def _name_of(source: Source, payload: StartJobPayload, hash_: str) -> str:
+    def _name_of(payload: StartJobPayload, hash_: str) -> str:
         name: str | None = None
         try:
             if payload.magnet is not None:
@@ -587,10 +578,6 @@ class QbitFace:
             "dht_nodes": 0,
             "connection_status": "connected",
         }
-
-    def state(self, item: ClientItem, job: Job | None) -> QbitState:
-        """The state ``torrents/info`` shows for ``item``."""
-        return state_of(item, job, self.now_ms(), self.options.stopped_names)
 
 
 def _held(payload: StartJobPayload, folder: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ a url-encoded or multipart body alike.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +25,9 @@ from starlette.routing import Route
 
 from engine.server.qbittorrent._auth import SID_COOKIE, QbitAuth
 from engine.server.qbittorrent._face import QbitFace, Refusal, Source
+from engine.server.qbittorrent._options import ArrTarget
 from engine.server.qbittorrent._sync import MainData
+from engine.server.qbittorrent._view import files_of, properties_of
 from providers import EngineError
 from providers._log import get_logger
 
@@ -212,8 +215,6 @@ async def _login(request: Request, params: dict[str, str]) -> Response:
     if face.options.arr_from_login and auth.open:
         parts = urlsplit(username)
         if parts.scheme in ("http", "https") and parts.hostname and password:
-            from engine.server.qbittorrent._options import ArrTarget  # noqa: PLC0415
-
             face.login_arr = ArrTarget(username.rstrip("/"), password)
     response = _text("Ok.")
     response.set_cookie(SID_COOKIE, sid, httponly=True, samesite="strict", path="/")
@@ -275,16 +276,12 @@ def _hash(params: dict[str, str]) -> str:
 
 
 async def _properties(request: Request, params: dict[str, str]) -> Response:
-    from engine.server.qbittorrent._view import properties_of  # noqa: PLC0415
-
     face = _face(request)
     item, job = await _call(face.one, _hash(params))
     return _json(properties_of(item, job, face.now_ms()))
 
 
 async def _files(request: Request, params: dict[str, str]) -> Response:
-    from engine.server.qbittorrent._view import files_of  # noqa: PLC0415
-
     face = _face(request)
     item, job = await _call(face.one, _hash(params))
     files = files_of(item, job)
@@ -462,8 +459,6 @@ def _server_state(face: QbitFace) -> dict[str, Any]:
     state = face.transfer()
     free = 0
     if face.save_path is not None:
-        import shutil  # noqa: PLC0415
-
         try:
             free = shutil.disk_usage(face.save_path if face.save_path.exists()
                                      else face.save_path.anchor).free
