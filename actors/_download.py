@@ -71,6 +71,7 @@ from actors.transfer import (
     NoSpace,
     ProbeResult,
     Validator,
+    Wire,
     check_space,
     fetch_range,
     open_part,
@@ -136,6 +137,15 @@ class DownloadSettings:
     retry_policy: RetryPolicy = attrs.field(factory=RetryPolicy)
     #: Makes the HTTP client of one DownloadActor (tests may pass their own).
     client_factory: Callable[[DownloadSettings], httpx.Client] | None = None
+    #: Bodies read from the socket straight into the file (``transfer._wire``);
+    #: False reads them through httpx. Off whenever ``client_factory`` is given.
+    raw_sockets: bool = True
+
+    def wire(self) -> Wire | None:
+        """The fast body path of one DownloadActor, or None (bodies through httpx)."""
+        if not self.raw_sockets or self.client_factory is not None:
+            return None
+        return Wire(connect_timeout=self.connect_timeout, read_timeout=self.read_timeout)
 
     def client(self) -> httpx.Client:
         """A client for one job's transfers (no environment proxies: loopback stays local)."""
@@ -315,6 +325,7 @@ class DownloadActor(EngineActor):
         self._tokens = itertools.count(1)
         self._segment_ids = itertools.count(1)
         self.client: httpx.Client | None = None
+        self.wire: Wire | None = None
         self.tick: TimerHandle | None = None
         self.samples: deque[tuple[float, int]] = deque()
         self.stopped = False
@@ -328,6 +339,7 @@ class DownloadActor(EngineActor):
         """Place the files, then start the first one that is not on disk yet."""
         try:
             self.client = self.settings.client()
+            self.wire = self.settings.wire()
             self._place()
             self._schedule_tick()
             self._next_file()
@@ -541,7 +553,7 @@ class DownloadActor(EngineActor):
                 return
         file = self.files[run.index]
         if file.md5 and run.hasher is None:
-            run.hasher = Md5Progress()
+            run.hasher = Md5Progress(run.part)
         self._fetch(run)
 
     def _probe_failed(self, run: _Run, result: ProbeResult | None, error: str | None) -> None:
@@ -570,6 +582,9 @@ class DownloadActor(EngineActor):
         if not missing:
             self._verify(run)
             return
+        if run.hasher is not None:  # after a resume: what is on disk, read back in turn
+            for start, end in run.ranges.spans:
+                run.hasher.written(start, end)
         connections = self.connections if run.ranged else 1
         for start, end in plan_segments(missing, connections, self.settings.min_split):
             self._start_segment(run, start, end)
@@ -578,7 +593,7 @@ class DownloadActor(EngineActor):
         segment_id = next(self._segment_ids)
         segment = _Segment(start, end, Abort(), threading.Event())
         run.segments[segment_id] = segment
-        token, url, client = run.token, run.url, self.client
+        token, url, client, wire = run.token, run.url, self.client, self.wire
         assert url is not None and run.fd is not None and client is not None
         # The worker writes through a descriptor of its own, which it closes: the
         # actor may close the file at any time without a late write landing in
@@ -588,9 +603,8 @@ class DownloadActor(EngineActor):
         # A fresh whole file on one connection needs no Range (a server that refuses
         # ranges then still serves it); every other fetch asks for its range.
         ranged = run.ranged and not (start == 0 and end == run.size)
-        hasher = run.hasher if run.hasher is not None and start == run.ranges.contiguous_prefix() \
-            else None
-        part, settings, me, job_id = run.part, self.settings, self.actor_ref, self.job_id
+        hasher = run.hasher
+        settings, me, job_id = self.settings, self.actor_ref, self.job_id
         bandwidth = self.bandwidth
         telemetry, provider_name = settings.telemetry, self.provider_name
 
@@ -613,13 +627,11 @@ class DownloadActor(EngineActor):
         def work() -> None:
             durable, result, error = start, None, None
             try:
-                if hasher is not None and hasher.position < start:
-                    hasher.catch_up(part, start)  # after a resume: the prefix only
                 result = fetch_range(
                     client, url, start, end, fd=fd, validator=validator, ranged=ranged,
                     on_data=on_data, bandwidth_take=take, checkpoint=checkpoint,
                     checkpoint_bytes=settings.checkpoint_bytes, abort=segment.abort,
-                    chunk_size=read_size, hasher=hasher,
+                    chunk_size=read_size, hasher=hasher, wire=wire,
                 )
                 if result.offset > start:
                     try:

@@ -21,6 +21,7 @@ from actors.transfer._names import place_files, safe_relative_path
 from actors.transfer._ranges import ByteRanges, plan_segments
 from actors.transfer._space import NoSpace, check_space, free_bytes, open_part
 from actors.transfer._verify import Checked, Md5Progress, verify
+from actors.transfer._wire import Wire, WireAnswer
 
 __all__ = [
     "Abort",
@@ -36,6 +37,8 @@ __all__ = [
     "ProbeResult",
     "TokenBucket",
     "Validator",
+    "Wire",
+    "WireAnswer",
     "check_space",
     "fetch_range",
     "free_bytes",

@@ -18,12 +18,13 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import attrs
 import httpx
 
+from actors.transfer._wire import Wire
 from providers._log import mask_url_secrets
 
 __all__ = [
@@ -161,12 +162,16 @@ class Abort:
         if stream is not None:
             with contextlib.suppress(Exception):
                 sock = stream.get_extra_info("socket")
+        self.attach_socket(sock if isinstance(sock, socket.socket) else None)
+
+    def attach_socket(self, sock: socket.socket | None) -> None:
+        """Remember the socket a fetch reads, so that ``trigger`` can wake it."""
         with self._lock:
-            self._socket = sock if isinstance(sock, socket.socket) else None
+            self._socket = sock
             triggered = self._reason is not None
-        if triggered and self._socket is not None:
+        if triggered and sock is not None:
             with contextlib.suppress(OSError):
-                self._socket.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
 
     def detach(self) -> None:
         """The response is over: its socket may go back to the pool."""
@@ -207,7 +212,7 @@ def _probed(response: httpx.Response) -> ProbeResult:
         return ProbeResult(FetchOutcome.HTTP_ERROR, http_status=status,
                            reason="416 to a request for byte 0")
     outcome = FetchOutcome.LINK_EXPIRED if status in _LINK_GONE else FetchOutcome.HTTP_ERROR
-    return ProbeResult(outcome, http_status=status, reason=_excerpt(response))
+    return ProbeResult(outcome, http_status=status, reason=_excerpt(_HttpxAnswer(response)))
 
 
 def fetch_range(
@@ -226,6 +231,7 @@ def fetch_range(
     abort: Abort,
     chunk_size: int | None,
     hasher: HashFeed | None = None,
+    wire: Wire | None = None,
 ) -> FetchResult:
     """Stream bytes ``[start, end)`` of ``url`` into ``fd`` at their offsets.
 
@@ -234,7 +240,9 @@ def fetch_range(
     every write; ``checkpoint(upto)`` is called after the bytes up to ``upto`` are
     synced; ``bandwidth_take(n)`` waits for the caps and returns False once the
     transfer is cancelled. The caller syncs what was written past the last
-    checkpoint (``result.offset``).
+    checkpoint (``result.offset``). With a ``wire`` the body is read from the
+    socket straight into a buffer (``_wire``); a redirect, or no wire, goes
+    through ``client``.
     """
     headers = {"Accept-Encoding": "identity"}
     if ranged:
@@ -244,21 +252,20 @@ def fetch_range(
     position = start
     syncer = _Syncer(fd, checkpoint)
     try:
-        with client.stream("GET", url, headers=headers) as response:
-            abort.attach(response)
+        with _answer(client, wire, url, headers, abort) as answer:
             try:
-                refused = _refusal(response, start, end, validator)
+                refused = _refusal(answer, start, end, validator)
                 if refused is not None:
                     return refused
                 if abort.reason is not None:
                     return _aborted(abort, position)
                 asked = start
-                for chunk in response.iter_raw(chunk_size):
+                for chunk in answer.chunks(chunk_size, fresh=hasher is not None):
                     data = chunk[: end - position]
                     if data:
                         _write_all(fd, data, position)
                         if hasher is not None:
-                            hasher.feed(position, data)
+                            hasher.feed(position, bytes(data))  # (no copy when bytes)
                         on_data(position, len(data))
                         position += len(data)
                     if position - asked >= checkpoint_bytes:
@@ -340,8 +347,62 @@ class _Syncer:
             self._checkpoint(wanted)
 
 
+class _Answer(Protocol):
+    """What a fetch reads: an httpx response, or a ``WireAnswer``."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> httpx.Headers: ...
+
+    def chunks(self, size: int | None, *, fresh: bool) -> Iterator[memoryview | bytes]:
+        """The body in pieces."""
+
+    def excerpt(self, limit: int) -> bytes:
+        """The first bytes of the body."""
+
+
+class _HttpxAnswer:
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self.status_code = response.status_code
+        self.headers = response.headers
+
+    def chunks(self, size: int | None, *, fresh: bool) -> Iterator[memoryview | bytes]:
+        yield from self.response.iter_raw(size)
+
+    def excerpt(self, limit: int) -> bytes:
+        taken = bytearray()
+        with contextlib.suppress(httpx.HTTPError):
+            for chunk in self.response.iter_raw(limit):
+                taken += chunk
+                if len(taken) >= limit:
+                    break
+        return bytes(taken[:limit])
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+@contextlib.contextmanager
+def _answer(
+    client: httpx.Client, wire: Wire | None, url: str, headers: dict[str, str], abort: Abort
+) -> Iterator[_Answer]:
+    """The answer to ``GET url``: by the wire when there is one and it is not sent
+    elsewhere, else by httpx (which follows redirects)."""
+    if wire is not None:
+        with wire.get(url, headers, abort.attach_socket) as answer:
+            if answer.status_code not in _REDIRECTS:
+                yield answer
+                return
+    with client.stream("GET", url, headers=headers) as response:
+        abort.attach(response)
+        yield _HttpxAnswer(response)
+
+
 def _refusal(
-    response: httpx.Response, start: int, end: int, validator: Validator | None
+    response: _Answer, start: int, end: int, validator: Validator | None
 ) -> FetchResult | None:
     """The answer that must not be written, as a result; None when it can be."""
     status = response.status_code
@@ -385,7 +446,7 @@ def _aborted(abort: Abort, position: int) -> FetchResult:
     return FetchResult(FetchOutcome.CANCELLED, position, "aborted")
 
 
-def _write_all(fd: int, data: bytes, offset: int) -> None:
+def _write_all(fd: int, data: bytes | memoryview, offset: int) -> None:
     view = memoryview(data)
     while view:
         written = os.pwrite(fd, view, offset)
@@ -407,22 +468,17 @@ def _content_range(value: str | None) -> tuple[int | None, int | None, int | Non
     )
 
 
-def _content_length(response: httpx.Response) -> int | None:
+def _content_length(response: _Answer | httpx.Response) -> int | None:
     value = response.headers.get("content-length")
     if value is None or not value.strip().isdigit():
         return None
     return int(value)
 
 
-def _excerpt(response: httpx.Response) -> str:
+def _excerpt(response: _Answer) -> str:
     """The first bytes of an error body, for the log (never the whole body)."""
-    taken = bytearray()
-    with contextlib.suppress(httpx.HTTPError):
-        for chunk in response.iter_raw(_EXCERPT):
-            taken += chunk
-            if len(taken) >= _EXCERPT:
-                break
-    text = mask_url_secrets(bytes(taken[:_EXCERPT]).decode("utf-8", "replace").strip())
+    taken = response.excerpt(_EXCERPT)
+    text = mask_url_secrets(taken[:_EXCERPT].decode("utf-8", "replace").strip())
     return f"{response.status_code}: {text}" if text else str(response.status_code)
 
 

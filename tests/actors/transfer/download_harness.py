@@ -105,9 +105,11 @@ class Download:
 class Bench:
     """Starts downloads and stops everything it started."""
 
-    def __init__(self, clock: FakeClock, tmp: Path) -> None:
+    def __init__(self, clock: FakeClock, tmp: Path, *, raw_sockets: bool = True) -> None:
         self.clock = clock
         self.tmp = tmp
+        #: Bodies through the wire (the default) or through httpx: the suite runs both.
+        self.raw_sockets = raw_sockets
         self.scheduler = Scheduler(clock)
         self.scheduler.start()
         self.refs: list[pykka.ActorRef[Any]] = []
@@ -139,7 +141,7 @@ class Bench:
             provider=ProviderHandle(desk),
             owner=owner_ref,
             scheduler=self.scheduler,
-            settings=settings or DownloadSettings(),
+            settings=attrs.evolve(settings or DownloadSettings(), raw_sockets=self.raw_sockets),
             token=1,
         )
         self.refs.append(ref)

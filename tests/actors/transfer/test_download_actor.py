@@ -35,9 +35,9 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def bench(clock: FakeClock, tmp_path: Path) -> Iterator[Bench]:
-    bench = Bench(clock, tmp_path)
+@pytest.fixture(params=[True, False], ids=["wire", "httpx"])
+def bench(clock: FakeClock, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Bench]:
+    bench = Bench(clock, tmp_path, raw_sockets=request.param)
     yield bench
     bench.stop()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,93 @@ def test_the_hashing_thread_ends_when_idle_and_comes_back(
     assert not thread.is_alive() and progress._thread is None
     progress.feed(3, b"def")  # a new thread takes over
     assert progress.hexdigest() == hashlib.md5(b"abcdef").hexdigest()
+
+
+def test_bytes_past_a_gap_are_read_back_once_the_prefix_reaches_them(tmp_path: Path) -> None:
+    """Four connections: what the later ones wrote is hashed from disk as soon as the
+    first one reaches it, and their next bytes are taken from memory again."""
+    data = _data(400_000)
+    path = tmp_path / "f.part"
+    path.write_bytes(data)  # what the connections wrote (feed follows the write)
+    progress = Md5Progress(path)
+    for start in (100_000, 200_000, 300_000):  # connections 2-4, 20 KB each so far
+        progress.feed(start, data[start : start + 20_000])
+    assert progress.position == 0
+    progress.feed(0, data[:100_000])  # connection 1 is done: it reaches connection 2
+    assert progress.position == 120_000  # connection 2's span is claimed (read back)
+    progress.feed(120_000, data[120_000:200_000])  # its next bytes: straight from memory
+    assert progress.position == 220_000  # ... and on into connection 3's span
+    progress.feed(220_000, data[220_000:300_000])
+    progress.feed(320_000, data[320_000:])
+    assert progress.position == len(data)
+    assert progress._spans == {} and progress._ends == {}
+    assert progress.hexdigest() == hashlib.md5(data).hexdigest()
+
+
+def test_one_connections_bytes_stay_one_span_and_overlaps_are_hashed_once(
+    tmp_path: Path,
+) -> None:
+    data = _data(50_000)
+    path = tmp_path / "f.part"
+    path.write_bytes(data)
+    progress = Md5Progress(path)
+    for offset in range(10_000, 30_000, 1_000):
+        progress.feed(offset, data[offset : offset + 1_000])
+    assert progress._spans == {10_000: 30_000}  # twenty pieces, one span
+    progress.written(20_000, 40_000)  # a resume's range overlapping it
+    progress.feed(0, data[:10_000])
+    assert progress.position == 40_000
+    progress.feed(40_000, data[40_000:])
+    assert progress.hexdigest() == hashlib.md5(data).hexdigest()
+
+
+def test_declaring_what_is_on_disk_never_waits_for_the_hashing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``written`` runs on the download actor's thread: a full queue must not hold it."""
+    monkeypatch.setattr(_verify, "_QUEUED", 1)
+    data = _data(200_000)
+    path = tmp_path / "f.part"
+    path.write_bytes(data)
+    progress = Md5Progress(path)
+    gate = threading.Event()
+    real_update = progress._md5.update
+
+    class SlowMd5:
+        def update(self, piece: bytes) -> None:
+            gate.wait(10)
+            real_update(piece)
+
+        def hexdigest(self) -> str:
+            return progress_md5.hexdigest()
+
+    progress_md5 = progress._md5
+    progress._md5 = SlowMd5()  # type: ignore[assignment]
+    progress.feed(0, data[:1000])  # the hashing thread now waits in update
+    progress.feed(1000, data[1000:2000])  # takes the one place in the queue
+    feeder = threading.Thread(target=progress.feed, args=(2000, data[2000:3000]), daemon=True)
+    feeder.start()  # a connection's worker: waits for room
+    feeder.join(0.2)
+    assert feeder.is_alive()
+    done = threading.Event()
+    threading.Thread(target=lambda: (progress.written(3000, 200_000), done.set()),
+                     daemon=True).start()  # fmt: skip
+    assert done.wait(5), "written() waited behind a feeder that waits for room"
+    gate.set()
+    feeder.join(5)
+    assert progress.hexdigest() == hashlib.md5(data).hexdigest()
+
+
+def test_a_read_back_error_surfaces_in_the_digest(tmp_path: Path) -> None:
+    path = tmp_path / "f.part"
+    path.write_bytes(b"abc")
+    progress = Md5Progress(path)
+    progress.feed(0, b"ab")
+    progress.written(2, 10)  # says ten bytes are there; the file has three
+    with pytest.raises(OSError, match="ends at 3"):
+        progress.hexdigest()
+
+
+def test_written_needs_the_path(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="path"):
+        Md5Progress().written(0, 10)
