@@ -145,6 +145,10 @@ class Abort:
         """Why the fetch was aborted, or None."""
         return self._reason
 
+    def aborted(self) -> bool:
+        """True once the fetch was told to end."""
+        return self._reason is not None
+
     def trigger(self, reason: AbortReason) -> None:
         """End the fetch (the first reason given is kept)."""
         with self._lock:
@@ -152,8 +156,7 @@ class Abort:
                 self._reason = reason
             sock = self._socket
         if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+            _shut(sock)
 
     def attach(self, response: httpx.Response) -> None:
         """Remember the response's socket so that ``trigger`` can wake a blocked read."""
@@ -170,13 +173,21 @@ class Abort:
             self._socket = sock
             triggered = self._reason is not None
         if triggered and sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+            _shut(sock)
 
     def detach(self) -> None:
         """The response is over: its socket may go back to the pool."""
         with self._lock:
             self._socket = None
+
+
+def _shut(sock: socket.socket) -> None:
+    """Shut the connection down under a blocked read. For TLS this is the plain
+    socket's shutdown: ``SSLSocket.shutdown`` drops the TLS state, after which a
+    read would hand over the raw records still queued (ciphertext written to the
+    file); this way the TLS read sees the end of the stream."""
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def probe(client: httpx.Client, url: str) -> ProbeResult:
@@ -250,6 +261,8 @@ def fetch_range(
         if validator is not None and (value := validator.if_range_value()):
             headers["If-Range"] = value
     position = start
+    if abort.aborted():  # before it began: not even a connection
+        return _aborted(abort, position)
     syncer = _Syncer(fd, checkpoint)
     try:
         with _answer(client, wire, url, headers, abort) as answer:
@@ -391,7 +404,7 @@ def _answer(
 ) -> Iterator[_Answer]:
     """The answer to ``GET url``: by the wire when there is one and it is not sent
     elsewhere, else by httpx (which follows redirects)."""
-    if wire is not None:
+    if wire is not None and wire.handles(url):
         with wire.get(url, headers, abort.attach_socket) as answer:
             if answer.status_code not in _REDIRECTS:
                 yield answer

@@ -19,7 +19,7 @@ import attrs
 __all__ = ["Checked", "Md5Progress", "verify"]
 
 _READ = 1 << 20
-#: Pieces waiting to be hashed at most (a few MiB): the feeder waits beyond that.
+#: Pieces held in memory for the hashing at most; beyond that they are read back.
 _QUEUED = 16
 #: Seconds an idle hashing thread waits for more before it ends.
 _IDLE = 2.0
@@ -40,9 +40,10 @@ class Md5Progress:
     The hashing runs on a thread of its own: the workers that feed it go on
     reading their sockets while earlier bytes are hashed, on another core (md5
     would halve a transfer on the reader's thread). Bytes that extend the
-    hashed prefix are queued as they are (at most ``_QUEUED`` pieces: a feeder
-    waits beyond that, outside any lock). Bytes written past a gap, by another
-    connection, are remembered as a span on disk; as soon as the prefix reaches
+    hashed prefix are queued as they are (at most ``_QUEUED`` pieces in
+    memory); nobody ever waits for the hashing: bytes written past a gap, by
+    another connection, or while the queue is full, are remembered as a span
+    on disk; as soon as the prefix reaches
     a span, the span is claimed and the hashing thread reads it back from
     ``path`` while its connection goes on (its next bytes extend the prefix
     again). So with several connections the md5 follows the download instead of
@@ -72,25 +73,37 @@ class Md5Progress:
         return self._position
 
     def feed(self, offset: int, data: bytes) -> None:
-        """``data`` was written at ``offset``: hash what extends the prefix, remember the rest."""
+        """``data`` was written at ``offset``: hash what extends the prefix, remember the rest.
+
+        With a ``path`` this never waits: when the queue is full (the hashing is
+        behind), the bytes are remembered as a span on disk like any other and
+        read back in turn. Without one (nothing to read back from) a feeder waits
+        for room, outside the lock, and bytes past a gap are left to ``catch_up``."""
         if not data:
             return
-        self._room.acquire()  # backpressure, before the lock: nobody else waits on it
-        queued = False
+        took = self._path is None
+        if took:
+            self._room.acquire()
         try:
             with self._lock:
                 end = offset + len(data)
                 skip = self._position - offset
-                if skip < 0:
-                    self._remember(offset, end)  # past a gap: read back once reached
-                elif skip < len(data):
-                    piece = data if skip == 0 else bytes(memoryview(data)[skip:])
-                    self._position = end
-                    self._put(piece)  # under the lock: pieces are queued in order
-                    queued = True
-                    self._claim()
+                if skip >= len(data):
+                    return  # nothing new
+                if skip >= 0 and not took:
+                    took = self._room.acquire(blocking=False)
+                if skip < 0 or not took:
+                    if self._path is not None:
+                        self._remember(offset, end)  # on disk: read back once reached
+                        self._claim()
+                    return
+                piece = data if skip == 0 else bytes(memoryview(data)[skip:])
+                self._position = end
+                self._put(piece)  # under the lock: pieces are queued in order
+                took = False  # the hashing thread gives the room back
+                self._claim()
         finally:
-            if not queued:
+            if took:
                 self._room.release()
 
     def written(self, start: int, end: int) -> None:
@@ -165,7 +178,9 @@ class Md5Progress:
     def _read_back(self, span: _Read) -> None:
         if self._error is not None:
             return
-        assert self._path is not None
+        if self._path is None:  # (written() refuses to run without one)
+            self._error = OSError("nothing to read the bytes back from")
+            return
         try:
             fd = os.open(self._path, os.O_RDONLY)
         except OSError as exc:

@@ -38,6 +38,15 @@ _USER_AGENT = "debrid-engine"
 class Wire:
     """Opens one connection per fetch (``Connection: close``) and reads its body raw."""
 
+    @staticmethod
+    def handles(url: str) -> bool:
+        """True for a plain http(s) URL; one with credentials in it goes through httpx."""
+        try:
+            target = httpx.URL(url)
+        except httpx.InvalidURL:
+            return False
+        return target.scheme in ("http", "https") and not target.userinfo
+
     def __init__(
         self,
         *,
@@ -66,18 +75,18 @@ class Wire:
         if target.scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"the URL's scheme is {target.scheme!r}")
         port = target.port or (443 if target.scheme == "https" else 80)
-        sock = _connect(target.host, port, self.connect_timeout)
+        # The IDNA-encoded host (as httpx sends it), never the Unicode form.
+        hostname = target.raw_host.decode("ascii")
+        sock = _connect(hostname, port, self.connect_timeout)
         try:
             if target.scheme == "https":
                 try:
-                    sock = self._tls().wrap_socket(sock, server_hostname=target.host)
+                    sock = self._tls().wrap_socket(sock, server_hostname=hostname)
                 except (OSError, ssl.SSLError) as exc:
-                    raise httpx.ConnectError(f"TLS with {target.host}: {exc}") from exc
+                    raise httpx.ConnectError(f"TLS with {hostname}: {exc}") from exc
             sock.settimeout(self.read_timeout)
             on_socket(sock)
-            host = target.host if target.port is None else f"{target.host}:{target.port}"
-            if ":" in target.host:  # an IPv6 literal goes in brackets
-                host = f"[{target.host}]" + (f":{target.port}" if target.port else "")
+            host = target.netloc.decode("ascii")  # IPv6 in brackets, the port if any
             fields = [("Host", host), ("User-Agent", _USER_AGENT), ("Connection", "close"),
                       *headers.items()]  # fmt: skip
             answer = WireAnswer(sock, target.raw_path, fields)
@@ -97,9 +106,10 @@ class WireAnswer:
         _send(sock, (self._h11.send(request) or b"") + (self._h11.send(h11.EndOfMessage()) or b""))
         response = self._head()
         self.status_code: int = response.status_code
-        pairs = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in
-                 response.headers]  # fmt: skip
-        self.headers = httpx.Headers(pairs)
+        # Bytes pairs, decoded by httpx as its own responses are (a raw UTF-8 file
+        # name in Content-Disposition must not break a fetch; validators compare
+        # equal to the probe's).
+        self.headers = httpx.Headers(list(response.headers.raw_items()))
         self._held: list[bytes] = []  # body bytes h11 read along with the head
         self._ended = False
         self._raw = "transfer-encoding" not in self.headers

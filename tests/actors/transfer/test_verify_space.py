@@ -181,40 +181,39 @@ def test_one_connections_bytes_stay_one_span_and_overlaps_are_hashed_once(
     assert progress.hexdigest() == hashlib.md5(data).hexdigest()
 
 
-def test_declaring_what_is_on_disk_never_waits_for_the_hashing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``written`` runs on the download actor's thread: a full queue must not hold it."""
+def test_nobody_waits_for_the_hashing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A feed with the queue full, and ``written`` (on the download actor's thread),
+    both return at once: the bytes are on disk and are read back in turn."""
     monkeypatch.setattr(_verify, "_QUEUED", 1)
     data = _data(200_000)
     path = tmp_path / "f.part"
     path.write_bytes(data)
     progress = Md5Progress(path)
     gate = threading.Event()
-    real_update = progress._md5.update
+    real = progress._md5
 
     class SlowMd5:
         def update(self, piece: bytes) -> None:
             gate.wait(10)
-            real_update(piece)
+            real.update(piece)
 
         def hexdigest(self) -> str:
-            return progress_md5.hexdigest()
+            return real.hexdigest()
 
-    progress_md5 = progress._md5
     progress._md5 = SlowMd5()  # type: ignore[assignment]
     progress.feed(0, data[:1000])  # the hashing thread now waits in update
     progress.feed(1000, data[1000:2000])  # takes the one place in the queue
-    feeder = threading.Thread(target=progress.feed, args=(2000, data[2000:3000]), daemon=True)
-    feeder.start()  # a connection's worker: waits for room
-    feeder.join(0.2)
-    assert feeder.is_alive()
     done = threading.Event()
-    threading.Thread(target=lambda: (progress.written(3000, 200_000), done.set()),
-                     daemon=True).start()  # fmt: skip
-    assert done.wait(5), "written() waited behind a feeder that waits for room"
+
+    def more() -> None:
+        progress.feed(2000, data[2000:3000])  # the queue is full: remembered, read back
+        progress.written(3000, 200_000)
+        done.set()
+
+    threading.Thread(target=more, daemon=True).start()
+    assert done.wait(5), "a feed or written() waited for the hashing thread"
+    assert progress.position == 200_000
     gate.set()
-    feeder.join(5)
     assert progress.hexdigest() == hashlib.md5(data).hexdigest()
 
 

@@ -33,6 +33,7 @@ from actors.transfer import (
     fetch_range,
     open_part,
 )
+from actors.transfer import _wire as _wire_module
 from providers._fileserve import FileServer, ServedFile
 
 KiB = 1024
@@ -303,3 +304,117 @@ def test_the_wire_is_off_when_asked_or_when_a_client_is_injected() -> None:
     assert DownloadSettings(raw_sockets=False).wire() is None
     own = DownloadSettings(client_factory=lambda s: httpx.Client(trust_env=False))
     assert own.wire() is None  # an injected client sees every request
+
+
+def test_a_raw_utf8_header_does_not_break_the_fetch(
+    oneshot: Callable[..., OneShot], tmp_path: Path
+) -> None:
+    body = b"x" * 1000
+
+    def answer(head: bytes, conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\n"
+                     b'Content-Disposition: attachment; filename="caf\xc3\xa9.mkv"\r\n'
+                     b'ETag: "e1"\r\nContent-Length: 1000\r\n\r\n' + body)  # fmt: skip
+
+    server = oneshot(answer)
+    result, data = _fetch(f"http://127.0.0.1:{server.port}/u", tmp_path, len(body), wire=_wire())
+    assert result.outcome is FetchOutcome.DONE and data == body
+
+
+def test_the_host_goes_out_idna_encoded(
+    oneshot: Callable[..., OneShot], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Unicode host is looked up and sent as httpx sends it (punycode)."""
+    server = oneshot(lambda head, conn: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+                                                     b"\r\nabc"))  # fmt: skip
+    looked_up: list[str] = []
+    real = _wire_module._connect
+
+    def connect(host: str, port: int, timeout: float) -> socket.socket:
+        looked_up.append(host)
+        return real("127.0.0.1", server.port, timeout)  # (the name does not resolve here)
+
+    monkeypatch.setattr(_wire_module, "_connect", connect)
+    result, data = _fetch("http://bücher.example:8080/a?b=1", tmp_path, 3, wire=_wire())
+    assert result.outcome is FetchOutcome.DONE and data == b"abc"
+    assert looked_up == ["xn--bcher-kva.example"]
+    head = server.heads[0].decode("ascii")
+    assert head.startswith("GET /a?b=1 HTTP/1.1\r\n")
+    assert "host: xn--bcher-kva.example:8080\r\n" in head.lower()
+
+
+def test_credentials_in_the_url_go_through_httpx() -> None:
+    assert not Wire.handles("http://user:secret@127.0.0.1/f")
+    assert not Wire.handles("ftp://127.0.0.1/f")
+    assert Wire.handles("https://127.0.0.1:8443/f?token=x")
+
+
+def test_an_abort_before_the_fetch_opens_no_connection(
+    oneshot: Callable[..., OneShot], tmp_path: Path
+) -> None:
+    server = oneshot(lambda head, conn: None)
+    abort = Abort()
+    abort.trigger(AbortReason.CANCEL)
+    result, _ = _fetch(f"http://127.0.0.1:{server.port}/n", tmp_path, 10, wire=_wire(),
+                       abort=abort)  # fmt: skip
+    assert result.outcome is FetchOutcome.CANCELLED
+    assert server.heads == []
+
+
+@pytest.mark.parametrize("use_wire", [True, False], ids=["wire", "httpx"])
+def test_an_abort_mid_body_over_tls_writes_no_ciphertext(tmp_path: Path, use_wire: bool) -> None:
+    """``SSLSocket.shutdown`` drops the TLS state: a read after it handed over the raw
+    records still queued, which were written to the file as if they were the body."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    argv = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert)]  # fmt: skip
+    if subprocess.run(argv, capture_output=True, check=False).returncode != 0:
+        pytest.skip("openssl could not make a test certificate")
+    body = os.urandom(4096 * KiB)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    done = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += tls.recv(4096)
+            with contextlib.suppress(OSError):
+                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            done.wait(5)
+
+    threading.Thread(target=serve, daemon=True).start()
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    wire = Wire(connect_timeout=5.0, read_timeout=5.0, ssl_context=client_ctx) if use_wire \
+        else None  # fmt: skip
+    abort = Abort()
+    takes: list[int] = []
+
+    def take(n: int) -> bool:
+        takes.append(n)
+        if len(takes) == 1:  # the actor's abort lands right after the worker's own check
+            threading.Event().wait(0.2)  # the kernel queues more records meanwhile
+            abort.trigger(AbortReason.STOP)
+        return True
+
+    part = tmp_path / "f.part"
+    fd = open_part(part, len(body))
+    try:
+        with httpx.Client(trust_env=False, verify=client_ctx) as client:
+            result = fetch_range(
+                client, f"https://127.0.0.1:{port}/t", 0, len(body), fd=fd, validator=None,
+                ranged=False, on_data=lambda offset, n: None, bandwidth_take=take,
+                checkpoint=lambda upto: None, checkpoint_bytes=1 << 30, abort=abort,
+                chunk_size=None, wire=wire,
+            )  # fmt: skip
+    finally:
+        os.close(fd)
+        done.set()
+        listener.close()
+    assert result.outcome is FetchOutcome.CANCELLED
+    assert part.read_bytes()[: result.offset] == body[: result.offset]
