@@ -19,8 +19,8 @@ import attrs
 __all__ = ["Checked", "Md5Progress", "verify"]
 
 _READ = 1 << 20
-#: Pieces held in memory for the hashing at most; beyond that they are read back.
-_QUEUED = 16
+#: Bytes held in memory for the hashing at most; beyond that they are read back.
+_HELD = 16 << 20
 #: Seconds an idle hashing thread waits for more before it ends.
 _IDLE = 2.0
 
@@ -40,7 +40,7 @@ class Md5Progress:
     The hashing runs on a thread of its own: the workers that feed it go on
     reading their sockets while earlier bytes are hashed, on another core (md5
     would halve a transfer on the reader's thread). Bytes that extend the
-    hashed prefix are queued as they are (at most ``_QUEUED`` pieces in
+    hashed prefix are queued as they are (at most ``_HELD`` bytes in
     memory); nobody ever waits for the hashing: bytes written past a gap, by
     another connection, or while the queue is full, are remembered as a span
     on disk; as soon as the prefix reaches
@@ -62,7 +62,7 @@ class Md5Progress:
         self._spans: dict[int, int] = {}
         self._ends: dict[int, int] = {}
         self._queue: queue.Queue[bytes | _Read] = queue.Queue()
-        self._room = threading.BoundedSemaphore(_QUEUED)
+        self._held = 0  # bytes queued in memory, not hashed yet
         self._error: OSError | None = None
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
@@ -73,38 +73,30 @@ class Md5Progress:
         return self._position
 
     def feed(self, offset: int, data: bytes) -> None:
-        """``data`` was written at ``offset``: hash what extends the prefix, remember the rest.
+        """``data`` was written at ``offset`` in ``path``: hash what extends the prefix,
+        remember the rest.
 
-        With a ``path`` this never waits: when the queue is full (the hashing is
-        behind), the bytes are remembered as a span on disk like any other and
-        read back in turn. Without one (nothing to read back from) a feeder waits
-        for room, outside the lock, and bytes past a gap are left to ``catch_up``."""
+        Never waits: when ``_HELD`` bytes already wait in memory (the hashing is
+        behind), these are remembered as a span on disk like any other and read
+        back in turn."""
+        if self._path is None:
+            raise ValueError("Md5Progress.feed needs the file's path")
         if not data:
             return
-        took = self._path is None
-        if took:
-            self._room.acquire()
-        try:
-            with self._lock:
-                end = offset + len(data)
-                skip = self._position - offset
-                if skip >= len(data):
-                    return  # nothing new
-                if skip >= 0 and not took:
-                    took = self._room.acquire(blocking=False)
-                if skip < 0 or not took:
-                    if self._path is not None:
-                        self._remember(offset, end)  # on disk: read back once reached
-                        self._claim()
-                    return
+        with self._lock:
+            end = offset + len(data)
+            skip = self._position - offset
+            if skip >= len(data):
+                return  # nothing new
+            new = len(data) - max(skip, 0)
+            if skip < 0 or (self._held and self._held + new > _HELD):
+                self._remember(offset, end)  # on disk: read back once reached
+            else:
                 piece = data if skip == 0 else bytes(memoryview(data)[skip:])
                 self._position = end
+                self._held += len(piece)
                 self._put(piece)  # under the lock: pieces are queued in order
-                took = False  # the hashing thread gives the room back
-                self._claim()
-        finally:
-            if took:
-                self._room.release()
+            self._claim()
 
     def written(self, start: int, end: int) -> None:
         """Bytes ``[start, end)`` are on disk in ``path``: hash them once the prefix gets there.
@@ -169,9 +161,10 @@ class Md5Progress:
                 if isinstance(item, _Read):
                     self._read_back(item)
                 else:
-                    self._room.release()
                     if self._error is None:
                         self._md5.update(item)
+                    with self._lock:
+                        self._held -= len(item)
             finally:
                 self._queue.task_done()
 

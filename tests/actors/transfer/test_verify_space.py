@@ -19,7 +19,7 @@ def _data(n: int) -> bytes:
 
 def test_an_md5_fed_in_order_equals_the_files_md5(tmp_path: Path) -> None:
     data = _data(300_000)
-    progress = Md5Progress()
+    progress = Md5Progress(tmp_path / "f.part")
     for offset in range(0, len(data), 65_536):
         progress.feed(offset, data[offset : offset + 65_536])
     assert progress.position == len(data)
@@ -30,9 +30,9 @@ def test_bytes_after_a_gap_are_not_fed_and_are_read_back_later(tmp_path: Path) -
     data = _data(200_000)
     path = tmp_path / "f.part"
     path.write_bytes(data)
-    progress = Md5Progress()
+    progress = Md5Progress(path)
     progress.feed(0, data[:1000])
-    progress.feed(5000, data[5000:9000])  # a gap before it: skipped
+    progress.feed(5000, data[5000:9000])  # a gap before it: remembered, not hashed yet
     assert progress.position == 1000
     progress.feed(500, data[500:2000])  # overlaps the prefix: only the new tail counts
     assert progress.position == 2000
@@ -45,7 +45,7 @@ def test_a_resume_reads_back_only_the_prefix_on_disk(tmp_path: Path) -> None:
     path = tmp_path / "f.part"
     path.write_bytes(data)
     progress = Md5Progress()
-    progress.catch_up(path, 40_000)
+    progress.catch_up(path, 40_000)  # (catch_up gives it the path)
     assert progress.position == 40_000
     progress.feed(40_000, data[40_000:])
     assert progress.hexdigest() == hashlib.md5(data).hexdigest()
@@ -130,10 +130,10 @@ def test_check_space_names_what_is_needed_and_what_is_free(
 
 
 def test_the_hashing_thread_ends_when_idle_and_comes_back(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(_verify, "_IDLE", 0.05)
-    progress = Md5Progress()
+    progress = Md5Progress(tmp_path / "f.part")
     progress.feed(0, b"abc")
     thread = progress._thread
     assert thread is not None
@@ -184,7 +184,7 @@ def test_one_connections_bytes_stay_one_span_and_overlaps_are_hashed_once(
 def test_nobody_waits_for_the_hashing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A feed with the queue full, and ``written`` (on the download actor's thread),
     both return at once: the bytes are on disk and are read back in turn."""
-    monkeypatch.setattr(_verify, "_QUEUED", 1)
+    monkeypatch.setattr(_verify, "_HELD", 1000)
     data = _data(200_000)
     path = tmp_path / "f.part"
     path.write_bytes(data)
@@ -202,11 +202,11 @@ def test_nobody_waits_for_the_hashing(tmp_path: Path, monkeypatch: pytest.Monkey
 
     progress._md5 = SlowMd5()  # type: ignore[assignment]
     progress.feed(0, data[:1000])  # the hashing thread now waits in update
-    progress.feed(1000, data[1000:2000])  # takes the one place in the queue
+    progress.feed(1000, data[1000:2000])  # 1000 bytes wait already: read back instead
     done = threading.Event()
 
     def more() -> None:
-        progress.feed(2000, data[2000:3000])  # the queue is full: remembered, read back
+        progress.feed(2000, data[2000:3000])  # the same
         progress.written(3000, 200_000)
         done.set()
 
@@ -227,6 +227,8 @@ def test_a_read_back_error_surfaces_in_the_digest(tmp_path: Path) -> None:
         progress.hexdigest()
 
 
-def test_written_needs_the_path(tmp_path: Path) -> None:
+def test_feeding_and_declaring_need_the_path() -> None:
     with pytest.raises(ValueError, match="path"):
         Md5Progress().written(0, 10)
+    with pytest.raises(ValueError, match="path"):
+        Md5Progress().feed(0, b"abc")
