@@ -181,7 +181,8 @@ class JobActor(SupervisedActor):
         #: The local download, while it runs; its replies name ``download_token``.
         self.download: Ref | None = None
         self.download_token = 0
-        self.download_halt = threading.Event()
+        #: Set when this actor crashes: its download stops at once (made with it).
+        self.download_halt: threading.Event | None = None
         #: In the local phase: the provider's part is done, the files land on disk.
         self.local = self._downloads() and DOWNLOAD in job.metadata and job.remote_id is not None
 
@@ -621,7 +622,8 @@ class JobActor(SupervisedActor):
         """A crash: the download stops with it (keeping its files); the supervisor
         restarts the job from the stored state, which holds every synced range."""
         download, self.download = self.download, None
-        self.download_halt.set()  # before anything else it has queued
+        if self.download_halt is not None:
+            self.download_halt.set()  # before anything else it has queued
         if download is not None:
             self._tell(download, WindUpDownload())
         super().on_failure(exc_type, exc, tb)

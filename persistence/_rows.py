@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from persistence._search import search_text
+from persistence._search import payload_search_text, search_text
 from providers._convert import converter
 from providers._errors import StoreError, ValidationError
 from providers._job import Job, JobErrorInfo, JobFile, Transition
@@ -96,18 +96,27 @@ class _PayloadText:
     def __init__(self) -> None:
         # Plain dict operations are atomic, which the weakref callback needs:
         # it may run on any thread, even one inside this object.
-        self._items: dict[int, tuple[weakref.ref[StartJobPayload], str]] = {}
+        self._items: dict[int, tuple[weakref.ref[StartJobPayload], str, str]] = {}
 
     def __call__(self, payload: StartJobPayload) -> str:
+        return self._entry(payload)[1]
+
+    def search(self, payload: StartJobPayload) -> str:
+        """The payload's part of its job's search text (``payload_search_text``)."""
+        return self._entry(payload)[2]
+
+    def _entry(self, payload: StartJobPayload) -> tuple[object, str, str]:
         key = id(payload)
         hit = self._items.get(key)
         # The identity check guards against a stale entry under a reused id.
         if hit is not None and hit[0]() is payload:
-            return hit[1]
+            return hit
         text = _fast_dumps(converter.unstructure(payload))
+        search = payload_search_text(payload.url, payload.magnet, payload.download_dir)
         items = self._items
-        self._items[key] = (weakref.ref(payload, lambda _: items.pop(key, None)), text)
-        return text
+        entry = (weakref.ref(payload, lambda _: items.pop(key, None)), text, search)
+        self._items[key] = entry
+        return entry
 
     def __len__(self) -> int:
         return len(self._items)
@@ -189,7 +198,8 @@ def job_to_row(job: Job) -> tuple[Any, ...]:
 def _search_of(job: Job) -> str:
     payload = job.payload
     return search_text(
-        job.id, payload.url, payload.magnet, payload.download_dir, (f.name for f in job.files)
+        job.id, payload.url, payload.magnet, payload.download_dir, [f.name for f in job.files],
+        payload_part=_payload_text.search(payload),
     )
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["fold", "search_text"]
+from providers._torrent import magnet_params
+
+__all__ = ["fold", "payload_search_text", "search_text"]
 
 
 def fold(text: str) -> str:
@@ -22,11 +24,30 @@ def fold(text: str) -> str:
 
 
 def _magnet_names(magnet: str) -> list[str]:
+    """The magnet's non-empty ``dn`` values, decoded (what ``parse_qs`` gives)."""
+    try:  # the payload's own magnet splitter: no urlsplit for a plain magnet
+        return [value for name, value in magnet_params(magnet) if name == "dn" and value]
+    except ValueError:
+        pass
     try:
         query = urlsplit(magnet).query
         return parse_qs(query).get("dn", [])
     except ValueError:
         return []
+
+
+def payload_search_text(url: str | None, magnet: str | None, download_dir: str | None) -> str:
+    """The folded part of a job's text its payload gives, each line after a newline
+    (the same for every write of a job: cached with the payload's JSON)."""
+    parts = [""]
+    if url:
+        parts.append(url)
+    if magnet:
+        parts.append(magnet)
+        parts.extend(_magnet_names(magnet))
+    if download_dir:
+        parts.append(download_dir)
+    return fold("\n".join(parts)) if len(parts) > 1 else ""
 
 
 def search_text(
@@ -35,15 +56,14 @@ def search_text(
     magnet: str | None,
     download_dir: str | None,
     names: Iterable[str],
+    *,
+    payload_part: str | None = None,
 ) -> str:
-    """The folded text of one job (see the module docstring)."""
-    parts = [job_id]
-    if url:
-        parts.append(url)
-    if magnet:
-        parts.append(magnet)
-        parts.extend(_magnet_names(magnet))
-    if download_dir:
-        parts.append(download_dir)
-    parts.extend(names)
-    return fold("\n".join(parts))
+    """The folded text of one job (see the module docstring); ``payload_part`` is
+    ``payload_search_text`` of the same three values, when the caller has it."""
+    if payload_part is None:
+        payload_part = payload_search_text(url, magnet, download_dir)
+    listed = list(names)
+    if not listed:
+        return fold(job_id) + payload_part
+    return fold(job_id) + payload_part + "\n" + fold("\n".join(listed))

@@ -287,7 +287,7 @@ def torrent_name(data: bytes) -> str | None:
 
 
 @functools.lru_cache(maxsize=16384)  # read at validation, then by providers (names, trackers)
-def _magnet_params(magnet: str) -> tuple[tuple[str, str], ...]:
+def magnet_params(magnet: str) -> tuple[tuple[str, str], ...]:
     if not isinstance(magnet, str):
         raise TypeError(f"magnet must be str, not {type(magnet).__name__}")
     if magnet[:8].lower() == "magnet:?" and "#" not in magnet and magnet.isprintable():
@@ -318,7 +318,7 @@ def magnet_info_hash(magnet: str) -> str:
     Accepts 40 hex characters or 32 base32 characters (converted to hex). Raises
     ``ValueError`` when the magnet has no such parameter.
     """
-    for name, value in _magnet_params(magnet):
+    for name, value in magnet_params(magnet):
         if name != "xt" or value[: len(_BTIH)].lower() != _BTIH:
             continue
         digest = value[len(_BTIH) :]
@@ -335,7 +335,7 @@ def magnet_info_hash(magnet: str) -> str:
 
 def magnet_display_name(magnet: str) -> str | None:
     """The magnet's ``dn`` (display name) parameter, or None when absent or empty."""
-    for name, value in _magnet_params(magnet):
+    for name, value in magnet_params(magnet):
         if name == "dn" and value:
             return value
     return None

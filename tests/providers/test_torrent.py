@@ -270,24 +270,24 @@ def _params_through_urlsplit(magnet: str) -> tuple[tuple[str, str], ...]:
     ],
 )
 def test_magnet_parameters_are_what_urlsplit_and_parse_qsl_give(magnet: str) -> None:
-    from providers._torrent import _magnet_params  # noqa: PLC0415
+    from providers._torrent import magnet_params  # noqa: PLC0415
 
-    assert _magnet_params(magnet) == _params_through_urlsplit(magnet)
+    assert magnet_params(magnet) == _params_through_urlsplit(magnet)
 
 
 @given(st.text(max_size=60))
 @settings(max_examples=300)
 def test_magnet_parameters_of_any_query_match_urlsplit(query: str) -> None:
-    from providers._torrent import _magnet_params  # noqa: PLC0415
+    from providers._torrent import magnet_params  # noqa: PLC0415
 
     magnet = "magnet:?" + query
-    assert _magnet_params(magnet) == _params_through_urlsplit(magnet)
+    assert magnet_params(magnet) == _params_through_urlsplit(magnet)
 
 
 @given(st.text(alphabet="ab=&;:%2F+# é\t", max_size=40))
 @settings(max_examples=500)
 def test_magnet_parameters_of_queries_made_of_separators_match_urlsplit(query: str) -> None:
-    from providers._torrent import _magnet_params  # noqa: PLC0415
+    from providers._torrent import magnet_params  # noqa: PLC0415
 
     magnet = "magnet:?" + query
-    assert _magnet_params(magnet) == _params_through_urlsplit(magnet)
+    assert magnet_params(magnet) == _params_through_urlsplit(magnet)
