@@ -20,6 +20,8 @@ __all__ = ["fold", "payload_search_text", "search_text"]
 
 def fold(text: str) -> str:
     """``text`` as searched: case-folded, lone surrogates and NULs left out."""
+    if text.isascii():  # job ids, most URLs and names: no surrogate, casefold is lower
+        return (text.replace("\x00", "") if "\x00" in text else text).lower()
     return text.encode("utf-8", "ignore").decode("utf-8").replace("\x00", "").casefold()
 
 

@@ -50,3 +50,10 @@ def test_parts_joined_equal_the_whole_folded(
 def test_the_dn_of_a_magnet_is_decoded_and_blank_ones_are_left_out() -> None:
     magnet = "magnet:?xt=urn:btih:" + "a" * 40 + "&dn=My+Film%20(2020)&dn=&tr=udp://x"
     assert _magnet_names(magnet) == ["My Film (2020)"]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127)) | st.text())
+def test_the_ascii_shortcut_folds_as_the_general_way(text: str) -> None:
+    general = text.encode("utf-8", "ignore").decode("utf-8").replace("\x00", "").casefold()
+    assert fold(text) == general
