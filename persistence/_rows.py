@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from persistence._search import payload_search_text, search_text
+from persistence._search import fold, payload_search_text
 from providers._convert import converter
 from providers._errors import StoreError, ValidationError
 from providers._job import Job, JobErrorInfo, JobFile, Transition
@@ -99,13 +99,11 @@ class _PayloadText:
         self._items: dict[int, tuple[weakref.ref[StartJobPayload], str, str]] = {}
 
     def __call__(self, payload: StartJobPayload) -> str:
-        return self._entry(payload)[1]
+        return self.entry(payload)[1]
 
-    def search(self, payload: StartJobPayload) -> str:
-        """The payload's part of its job's search text (``payload_search_text``)."""
-        return self._entry(payload)[2]
-
-    def _entry(self, payload: StartJobPayload) -> tuple[object, str, str]:
+    def entry(self, payload: StartJobPayload) -> tuple[object, str, str]:
+        """``(reference, JSON, search part)``: the payload's JSON and its part of its
+        job's search text (``payload_search_text``)."""
         key = id(payload)
         hit = self._items.get(key)
         # The identity check guards against a stale entry under a reused id.
@@ -175,14 +173,19 @@ def job_to_row(job: Job) -> tuple[Any, ...]:
             expected="JSON data (dict, list, str, int, float, bool, None)",
         ) from exc
     error = job.error
+    _, payload_json, payload_search = _payload_text.entry(job.payload)
+    files = job.files
+    search = fold(job.id) + payload_search  # search_text's parts, the payload's cached
+    if files:
+        search += "\n" + fold("\n".join([f.name for f in files]))
     return (
         job.id,
         job.provider,
         job.status._value_,  # the plain text (``.value`` is a slower property)
         job.payload.priority,
         float(job.progress),
-        _payload_text(job.payload),
-        _fast_dumps(file_dicts(job.files)) if job.files else "[]",
+        payload_json,
+        _fast_dumps(file_dicts(files)) if files else "[]",
         metadata,
         None if error is None else _storable(error.code),
         None if error is None else _storable(error.message),
@@ -191,15 +194,7 @@ def job_to_row(job: Job) -> tuple[Any, ...]:
         bool(job.submitted),
         job.created_at,
         job.updated_at,
-        _search_of(job),
-    )
-
-
-def _search_of(job: Job) -> str:
-    payload = job.payload
-    return search_text(
-        job.id, payload.url, payload.magnet, payload.download_dir, [f.name for f in job.files],
-        payload_part=_payload_text.search(payload),
+        search,
     )
 
 

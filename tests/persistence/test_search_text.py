@@ -8,8 +8,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from persistence_helpers import make_job
 
+from persistence._rows import JOB_COLUMNS, job_to_row
 from persistence._search import _magnet_names, fold, payload_search_text, search_text
+from providers import JobFile, StartJobPayload
 
 
 def _reference(job_id: str, url: str | None, magnet: str | None, folder: str | None,
@@ -57,3 +60,19 @@ def test_the_dn_of_a_magnet_is_decoded_and_blank_ones_are_left_out() -> None:
 def test_the_ascii_shortcut_folds_as_the_general_way(text: str) -> None:
     general = text.encode("utf-8", "ignore").decode("utf-8").replace("\x00", "").casefold()
     assert fold(text) == general
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1), st.none() | st.text(alphabet="abcXYZé/ :").map(lambda s: "/d/" + s),
+       st.lists(st.text(), max_size=3))  # fmt: skip
+def test_a_rows_search_column_is_the_jobs_search_text(
+    job_id: str, folder: str | None, names: list[str]
+) -> None:
+    """``job_to_row`` builds the column from cached parts: the same text all the same."""
+    magnet = "magnet:?xt=urn:btih:" + "b" * 40 + "&dn=Some+N%C3%A4me"
+    payload = StartJobPayload(magnet=magnet, download_dir=folder)
+    files = tuple(JobFile(i, name, 1) for i, name in enumerate(names))
+    job = make_job(job_id, payload=payload, files=files)
+    column = job_to_row(job)[JOB_COLUMNS.index("search")]
+    assert column == search_text(job_id, None, magnet, folder, names)
+    assert column == job_to_row(job)[JOB_COLUMNS.index("search")]  # from the cache
