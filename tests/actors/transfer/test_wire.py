@@ -266,7 +266,10 @@ def test_an_abort_wakes_a_fetch_whose_answer_never_comes(
     assert outcome[0].outcome is FetchOutcome.CANCELLED
 
 
-def test_tls_with_the_given_context(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _tls_server(tmp_path: Path, body: bytes) -> Iterator[tuple[int, ssl.SSLContext]]:
+    """A TLS server on 127.0.0.1 that sends ``body`` once to one client, with a
+    certificate made for the test; the port and a client context that trusts it."""
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     argv = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
@@ -274,11 +277,10 @@ def test_tls_with_the_given_context(tmp_path: Path) -> None:
     made = subprocess.run(argv, capture_output=True, check=False)
     if made.returncode != 0:
         pytest.skip(f"openssl could not make a test certificate: {made.stderr[-300:]!r}")
-    body = os.urandom(120 * KiB)
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(cert, key)
     listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
+    done = threading.Event()
 
     def serve() -> None:
         conn, _ = listener.accept()
@@ -286,16 +288,23 @@ def test_tls_with_the_given_context(tmp_path: Path) -> None:
             head = b""
             while b"\r\n\r\n" not in head:
                 head += tls.recv(4096)
-            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            with contextlib.suppress(OSError):  # a client that aborts hangs up
+                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            done.wait(5)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    client_ctx = ssl.create_default_context(cafile=str(cert))
-    wire = Wire(connect_timeout=5.0, read_timeout=5.0, ssl_context=client_ctx)
+    threading.Thread(target=serve, daemon=True).start()
     try:
-        result, data = _fetch(f"https://127.0.0.1:{port}/t", tmp_path, len(body), wire=wire)
+        yield listener.getsockname()[1], ssl.create_default_context(cafile=str(cert))
     finally:
+        done.set()
         listener.close()
+
+
+def test_tls_with_the_given_context(tmp_path: Path) -> None:
+    body = os.urandom(120 * KiB)
+    with _tls_server(tmp_path, body) as (port, client_ctx):
+        wire = Wire(connect_timeout=5.0, read_timeout=5.0, ssl_context=client_ctx)
+        result, data = _fetch(f"https://127.0.0.1:{port}/t", tmp_path, len(body), wire=wire)
     assert result.outcome is FetchOutcome.DONE and data == body
 
 
@@ -365,33 +374,7 @@ def test_an_abort_before_the_fetch_opens_no_connection(
 def test_an_abort_mid_body_over_tls_writes_no_ciphertext(tmp_path: Path, use_wire: bool) -> None:
     """``SSLSocket.shutdown`` drops the TLS state: a read after it handed over the raw
     records still queued, which were written to the file as if they were the body."""
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    argv = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(cert)]  # fmt: skip
-    if subprocess.run(argv, capture_output=True, check=False).returncode != 0:
-        pytest.skip("openssl could not make a test certificate")
     body = os.urandom(4096 * KiB)
-    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_ctx.load_cert_chain(cert, key)
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    done = threading.Event()
-
-    def serve() -> None:
-        conn, _ = listener.accept()
-        with server_ctx.wrap_socket(conn, server_side=True) as tls:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                head += tls.recv(4096)
-            with contextlib.suppress(OSError):
-                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-            done.wait(5)
-
-    threading.Thread(target=serve, daemon=True).start()
-    client_ctx = ssl.create_default_context(cafile=str(cert))
-    wire = Wire(connect_timeout=5.0, read_timeout=5.0, ssl_context=client_ctx) if use_wire \
-        else None  # fmt: skip
     abort = Abort()
     takes: list[int] = []
 
@@ -405,7 +388,10 @@ def test_an_abort_mid_body_over_tls_writes_no_ciphertext(tmp_path: Path, use_wir
     part = tmp_path / "f.part"
     fd = open_part(part, len(body))
     try:
-        with httpx.Client(trust_env=False, verify=client_ctx) as client:
+        with _tls_server(tmp_path, body) as (port, client_ctx), \
+                httpx.Client(trust_env=False, verify=client_ctx) as client:  # fmt: skip
+            wire = Wire(connect_timeout=5.0, read_timeout=5.0, ssl_context=client_ctx) \
+                if use_wire else None  # fmt: skip
             result = fetch_range(
                 client, f"https://127.0.0.1:{port}/t", 0, len(body), fd=fd, validator=None,
                 ranged=False, on_data=lambda offset, n: None, bandwidth_take=take,
@@ -414,7 +400,5 @@ def test_an_abort_mid_body_over_tls_writes_no_ciphertext(tmp_path: Path, use_wir
             )  # fmt: skip
     finally:
         os.close(fd)
-        done.set()
-        listener.close()
     assert result.outcome is FetchOutcome.CANCELLED
     assert part.read_bytes()[: result.offset] == body[: result.offset]
