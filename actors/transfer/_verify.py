@@ -8,6 +8,7 @@ reaches it, never the whole file again at the end.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import queue
@@ -160,12 +161,14 @@ class Md5Progress:
             try:
                 if isinstance(item, _Read):
                     self._read_back(item)
-                else:
-                    if self._error is None:
-                        self._md5.update(item)
+                elif self._error is None:
+                    self._md5.update(item)
+            except Exception as exc:  # noqa: BLE001 - the thread must go on: join() waits
+                self._error = OSError(f"hashing failed: {exc!r}")
+            finally:
+                if not isinstance(item, _Read):
                     with self._lock:
                         self._held -= len(item)
-            finally:
                 self._queue.task_done()
 
     def _read_back(self, span: _Read) -> None:
@@ -193,7 +196,8 @@ class Md5Progress:
         except OSError as exc:
             self._error = exc
         finally:
-            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def catch_up(self, path: Path, upto: int) -> None:
         """Read back from ``path`` whatever of ``[position, upto)`` was not fed, and wait."""

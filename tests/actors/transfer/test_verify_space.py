@@ -232,3 +232,18 @@ def test_feeding_and_declaring_need_the_path() -> None:
         Md5Progress().written(0, 10)
     with pytest.raises(ValueError, match="path"):
         Md5Progress().feed(0, b"abc")
+
+
+def test_a_failure_while_hashing_is_raised_by_the_digest_never_a_hang(tmp_path: Path) -> None:
+    progress = Md5Progress(tmp_path / "f.part")
+
+    class Broken:
+        def update(self, piece: bytes) -> None:
+            raise RuntimeError("the hash broke")
+
+    progress._md5 = Broken()  # type: ignore[assignment]
+    progress.feed(0, b"abc")
+    progress.feed(3, b"def")  # the thread goes on after the failure: join() returns
+    with pytest.raises(OSError, match="the hash broke"):
+        progress.hexdigest()
+    assert progress._held == 0
