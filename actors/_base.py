@@ -122,6 +122,48 @@ def next_urn() -> str:
     return f"urn:uuid:{p[:8]}-{p[8:12]}-{p[12:16]}-{p[16:20]}-{serial:012x}"
 
 
+class StopFlag:
+    """What Pykka and we ask of an actor's ``actor_stopped``: ``threading.Event``'s
+    ``set``, ``is_set`` and ``wait``, with no Condition until somebody waits.
+
+    Pykka makes an Event per actor, that is a Condition, its lock and a deque of
+    waiters, for a flag that is set once and read in the actor's loop; a job
+    actor lives for a few messages, so that was paid once per job. Nearly
+    nobody waits on it (a stop with a deadline, tests): the first waiter makes
+    the Event, under one lock shared by all flags (taken only by ``set`` and
+    ``wait``, a few microseconds each).
+    """
+
+    __slots__ = ("_event", "_flag")
+    _making = threading.Lock()
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._event: threading.Event | None = None
+
+    def is_set(self) -> bool:
+        """True once set."""
+        return self._flag
+
+    def set(self) -> None:
+        """Set the flag and wake whoever waits."""
+        with self._making:
+            self._flag = True
+            event = self._event
+        if event is not None:
+            event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until set, at most ``timeout`` seconds; True when set."""
+        with self._making:
+            if self._flag:
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
+
+
 class EngineActor(pykka.ThreadingActor):
     """A ``ThreadingActor`` on a daemon thread whose inbox is a ``queue.SimpleQueue``.
 
@@ -155,7 +197,7 @@ class EngineActor(pykka.ThreadingActor):
         """
         self.actor_urn = next_urn()
         self.actor_inbox = self._create_actor_inbox()
-        self.actor_stopped = threading.Event()
+        self.actor_stopped = StopFlag()  # type: ignore[assignment]  # an Event's interface
         self._actor_ref = pykka.ActorRef(self)
 
     @staticmethod

@@ -12,7 +12,7 @@ from typing import Any
 import pykka
 import pytest
 
-from actors._base import ActorThreads, EngineActor, next_urn
+from actors._base import ActorThreads, EngineActor, StopFlag, next_urn
 
 
 class Collector(EngineActor):
@@ -286,3 +286,40 @@ def test_urns_are_unique_across_threads() -> None:
     finally:
         for ref in refs:
             ref.stop()
+
+
+def test_the_stop_flag_behaves_as_an_event_without_one_until_waited_on() -> None:
+    """``StopFlag`` replaces Pykka's per-actor Event: set, is_set and wait as an Event
+    does them, whichever of set and wait comes first."""
+    flag = StopFlag()
+    assert not flag.is_set() and flag._event is None
+    assert flag.wait(0.01) is False  # a timeout: False, as Event.wait
+    waiter_saw: list[bool] = []
+    started = threading.Event()
+
+    def waiter() -> None:
+        started.set()
+        waiter_saw.append(flag.wait(10))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    started.wait(5)
+    flag.set()
+    thread.join(5)
+    assert waiter_saw == [True] and flag.is_set()
+    early = StopFlag()
+    early.set()  # set before anyone waits: no Event is ever made
+    assert early.wait(0) is True and early._event is None
+
+
+def test_an_actor_stopped_flag_wakes_a_waiting_stopper() -> None:
+    class Quiet(EngineActor):
+        pass
+
+    ref = Quiet.start()
+    woke: list[bool] = []
+    thread = threading.Thread(target=lambda: woke.append(ref.actor_stopped.wait(10)))
+    thread.start()
+    ref.stop()
+    thread.join(10)
+    assert woke == [True] and not ref.is_alive()
