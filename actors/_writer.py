@@ -301,7 +301,7 @@ def events_of(batch: list[_Pending]) -> list[JobEvent]:
             for index, step in enumerate(item.transitions):
                 # A walk through several states announces each one with the job as
                 # it stood at that step; the last one is the stored row itself.
-                at_step = item.job if index == last else item.job.evolve(status=step.to_status)
+                at_step = item.job if index == last else item.job.with_status(step.to_status)
                 events.append(JobEvent("transition", at_step, step.from_status))
         else:
             events.append(JobEvent("updated", item.job, item.job.status))

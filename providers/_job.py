@@ -135,6 +135,15 @@ class Job:
             c.get("updated_at", self.updated_at),
         )
 
+    def with_status(self, status: JobStatus) -> Job:
+        """A copy in ``status`` and nothing else changed (no state-machine check): the
+        job as an intermediate step of a walk announces it, once per step."""
+        return Job(
+            self.id, self.provider, status, self.payload, self.progress, self.files,
+            self.metadata, self.error, self.attempt, self.remote_id, self.submitted,
+            self.created_at, self.updated_at,
+        )  # fmt: skip
+
     def advance(self, to: JobStatus, at: int, **changes: Any) -> tuple[Job, list[Transition]]:
         """Move to ``to`` through every state in between; return the job and the steps taken.
 

@@ -71,3 +71,8 @@ def test_advance_walks_through_the_states_in_between() -> None:
         (JobStatus.RESOLVING, JobStatus.DOWNLOADING, 99),
         (JobStatus.DOWNLOADING, JobStatus.COMPLETED, 99),
     ]
+
+
+def test_with_status_keeps_every_other_field() -> None:
+    job = Job(**CHANGES)  # type: ignore[arg-type]
+    assert job.with_status(JobStatus.COMPLETED) == attrs.evolve(job, status=JobStatus.COMPLETED)
