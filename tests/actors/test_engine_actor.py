@@ -304,6 +304,10 @@ def test_the_stop_flag_behaves_as_an_event_without_one_until_waited_on() -> None
     thread = threading.Thread(target=waiter)
     thread.start()
     started.wait(5)
+    deadline = time.monotonic() + 5
+    while flag._event is None and time.monotonic() < deadline:
+        started.wait(0.001)  # until the waiter made its Event: wait first, then set
+    assert flag._event is not None
     flag.set()
     thread.join(5)
     assert waiter_saw == [True] and flag.is_set()
