@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from persistence._search import fold, payload_search_text
+from persistence._search import joined_search_text, payload_search_text
 from providers._convert import converter
 from providers._errors import StoreError, ValidationError
 from providers._job import Job, JobErrorInfo, JobFile, Transition
@@ -175,9 +175,7 @@ def job_to_row(job: Job) -> tuple[Any, ...]:
     error = job.error
     _, payload_json, payload_search = _payload_text.entry(job.payload)
     files = job.files
-    search = fold(job.id) + payload_search  # search_text's parts, the payload's cached
-    if files:
-        search += "\n" + fold("\n".join([f.name for f in files]))
+    search = joined_search_text(job.id, payload_search, [f.name for f in files])
     return (
         job.id,
         job.provider,

@@ -10,12 +10,12 @@ plain substring. JSON keys, escapes and torrent bytes are not in it, so that
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from providers._torrent import magnet_params
 
-__all__ = ["fold", "payload_search_text", "search_text"]
+__all__ = ["fold", "joined_search_text", "payload_search_text", "search_text"]
 
 
 def fold(text: str) -> str:
@@ -58,14 +58,14 @@ def search_text(
     magnet: str | None,
     download_dir: str | None,
     names: Iterable[str],
-    *,
-    payload_part: str | None = None,
 ) -> str:
-    """The folded text of one job (see the module docstring); ``payload_part`` is
-    ``payload_search_text`` of the same three values, when the caller has it."""
-    if payload_part is None:
-        payload_part = payload_search_text(url, magnet, download_dir)
-    listed = list(names)
-    if not listed:
+    """The folded text of one job (see the module docstring)."""
+    return joined_search_text(job_id, payload_search_text(url, magnet, download_dir), list(names))
+
+
+def joined_search_text(job_id: str, payload_part: str, names: Sequence[str]) -> str:
+    """A job's text from its payload's part (``payload_search_text``, which the
+    store keeps with the payload's JSON) and its file names."""
+    if not names:
         return fold(job_id) + payload_part
-    return fold(job_id) + payload_part + "\n" + fold("\n".join(listed))
+    return fold(job_id) + payload_part + "\n" + fold("\n".join(names))

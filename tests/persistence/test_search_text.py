@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from persistence_helpers import make_job
 
 from persistence._rows import JOB_COLUMNS, job_to_row
-from persistence._search import _magnet_names, fold, payload_search_text, search_text
+from persistence._search import (
+    _magnet_names,
+    fold,
+    joined_search_text,
+    payload_search_text,
+    search_text,
+)
 from providers import JobFile, StartJobPayload
 
 
@@ -47,7 +53,8 @@ def test_parts_joined_equal_the_whole_folded(
     expected = _reference(job_id, url, magnet, folder, names)
     assert search_text(job_id, url, magnet, folder, names) == expected
     part = payload_search_text(url, magnet, folder)
-    assert search_text(job_id, url, magnet, folder, iter(names), payload_part=part) == expected
+    assert search_text(job_id, url, magnet, folder, iter(names)) == expected
+    assert joined_search_text(job_id, part, names) == expected
 
 
 def test_the_dn_of_a_magnet_is_decoded_and_blank_ones_are_left_out() -> None:
